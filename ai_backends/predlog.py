@@ -1,0 +1,51 @@
+"""Append-only CSV log of every classification, safe with many writer processes.
+
+Each append takes an exclusive ``flock`` on the file and writes all its rows with one
+``write`` on a file opened in append mode, so rows from concurrent workers never interleave
+or get lost, and the header is written exactly once.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+COLUMNS = (
+    "timestamp", "request_id", "endpoint",
+    "sepal_length", "sepal_width", "petal_length", "petal_width",
+    "predicted_class", "confidence", "model_version", "latency_ms", "cache_hit",
+)
+
+
+class PredictionLog:
+    """The prediction log file; ``append`` is atomic per call across threads and processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def append(self, rows: Iterable[Sequence[object]]) -> None:
+        """Append rows (in ``COLUMNS`` order) as one locked write."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerows(rows)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            header = ",".join(COLUMNS) + "\n" if os.fstat(fd).st_size == 0 else ""
+            data = (header + buffer.getvalue()).encode()
+            while data:  # a regular file takes it all at once; loop in case it does not
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def read(self) -> list[dict[str, str]]:
+        """Return every row as a dict (for reports and tests)."""
+        if not self.path.exists():
+            return []
+        with self.path.open(newline="") as handle:
+            return list(csv.DictReader(handle))

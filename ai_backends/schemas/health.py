@@ -1,0 +1,27 @@
+"""Schemas of /health."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Dependency(BaseModel):
+    """The state of one dependency as its probe found it."""
+
+    up: bool
+    implementation: str = Field(description="embedded (...) or external (...)")
+    detail: str
+    required: bool = Field(description="True when the API cannot serve without it")
+    latency_ms: float = Field(description="How long the probe took")
+
+
+class Health(BaseModel):
+    """Overall status: 200 while classification can be served, 503 when it cannot."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    version: str
+    uptime_seconds: float
+    degraded: list[str] = Field(description="Names of the dependencies that are down")
+    dependencies: dict[str, Dependency]

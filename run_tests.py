@@ -1,0 +1,47 @@
+"""Run the test suite: ``python3 run_tests.py [--type unit|integration|e2e|security|all]``.
+
+Sets up the virtualenv and model assets first when needed, so it works on a fresh clone.
+"""
+
+import argparse
+import sys
+
+from ai_backends import bootstrap
+
+MARKERS = {
+    "unit": "unit",
+    "integration": "integration",
+    "e2e": "e2e",
+    "security": "security",
+    "all": None,
+}
+
+
+def main() -> int:
+    """Parse the options and run pytest inside the virtualenv."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--type", choices=sorted(MARKERS), default="all")
+    parser.add_argument("--coverage", action="store_true", help="measure coverage of ai_backends")
+    parser.add_argument("--verbose", "-v", action="store_true")
+    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
+    args = parser.parse_args()
+    if not bootstrap.in_venv():
+        python = bootstrap.ensure_environment(dev=True)
+        bootstrap.ensure_assets(python)
+        bootstrap.reexec(python, [__file__, *sys.argv[1:]])
+
+    import pytest
+
+    argv = ["-v"] if args.verbose else []
+    marker = MARKERS[args.type]
+    if marker:
+        argv += ["-m", marker]
+    if args.coverage:
+        argv += ["--cov=ai_backends", "--cov-report=term-missing:skip-covered",
+                 "--cov-report=xml"]
+    code = int(pytest.main(argv + args.pytest_args))
+    return 0 if code == pytest.ExitCode.NO_TESTS_COLLECTED and args.type != "all" else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Shared fixtures: a trained model in a temp folder, a real Redis, an app and its client."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from ai_backends.training import train
+
+TEST_REDIS_DB = 15
+
+
+def _reachable(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.3).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real Redis: TEST_REDIS_URL, else the machine's on 6379 (db 15), else an embedded one."""
+    url = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{TEST_REDIS_DB}")
+    if _reachable(url):
+        return url
+    from ai_backends.embedded import embedded_redis_url
+
+    embedded = embedded_redis_url(tmp_path_factory.mktemp("redis"))
+    assert embedded, "no Redis reachable and the embedded one did not start"
+    return embedded
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly trained model, shared by the session."""
+    folder = tmp_path_factory.mktemp("models")
+    train(folder, tmp_path_factory.mktemp("training-data"))
+    return folder
+
+
+@pytest.fixture
+def app_config(tmp_path: Path, model_dir: Path, redis_url: str) -> dict[str, Any]:
+    """Config of an isolated app: own data folder and log, a real Redis, nothing else up."""
+    return {
+        "MODEL_DIR": str(model_dir),
+        "DATA_DIR": str(tmp_path),
+        "REDIS_URL": redis_url,
+        "HTTP_SIDECAR_URL": f"http://127.0.0.1:{free_port()}",
+        "GRPC_SIDECAR_TARGET": f"127.0.0.1:{free_port()}",
+        "TESTING": True,
+        "REDIS_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}:",
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Any]:
+    """The API built by the factory."""
+    from ai_backends.factory import create_app
+
+    app = create_app(app_config)
+    yield app
+    app.extensions["ai_backends.classification"].cache.clear()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """Flask test client of ``app``."""
+    return app.test_client()
+
+
+def free_port() -> int:
+    """A TCP port that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
