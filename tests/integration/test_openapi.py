@@ -1,0 +1,43 @@
+"""The OpenAPI document describes every endpoint, and every error as a problem body."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+DOC_ROUTES = ("/openapi", "/openapi.json", "/docs", "/static")
+
+
+def test_spec_lists_every_route(app: Any, client: Any) -> None:
+    spec = client.get("/openapi/openapi.json").json
+    assert spec["openapi"].startswith("3.1")
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith(DOC_ROUTES):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)  # <int:v> -> {v}
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method) in documented, f"{method} {path} is not in the spec"
+
+
+def test_error_responses_are_problem_json(client: Any) -> None:
+    spec = client.get("/openapi/openapi.json").json
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400 and path != "/health":
+                    assert list(response.get("content", {})) == ["application/problem+json"], (
+                        f"{method.upper()} {path} {status}"
+                    )
+
+
+def test_docs_page_is_served_locally(client: Any) -> None:
+    page = client.get("/openapi/swagger")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "swagger" in html.lower() and "https://" not in html.split("<body")[0]
+    assert client.get("/docs").headers["Location"].endswith("/openapi/swagger")
