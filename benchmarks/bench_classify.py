@@ -1,0 +1,162 @@
+"""Latency of /api/v1/classify (cache miss and hit) against the bare ONNX call, in one run.
+
+Starts the API under gunicorn on a free loopback port (REDIS_URL if set, else the machine's
+Redis on 6379, else embedded), then measures sequentially with one keep-alive client:
+- the ONNX session called directly, one row;
+- /api/v1/classify with a new input every request (cache miss);
+- /api/v1/classify with the same input every request (cache hit).
+With ``--wrk`` (and wrk installed) it also measures throughput with 32 connections.
+Usage: python benchmarks/bench_classify.py [--requests 2000] [--wrk]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ai_backends.classifier import OnnxClassifier  # noqa: E402
+from ai_backends.config import load_config  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _summary(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    return {
+        "median_ms": statistics.median(ordered),
+        "p99_ms": ordered[int(0.99 * (len(ordered) - 1))],
+        "mean_ms": statistics.fmean(ordered),
+    }
+
+
+def bench_onnx(model_dir: str, n: int) -> dict[str, float]:
+    """Time ``session.run`` on one float32 row, as the API's model call does."""
+    model = OnnxClassifier(model_dir)
+    model.load()
+    row = np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32)
+    session = model._session
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        session.run(None, {"input": row})
+        times.append((time.perf_counter() - started) * 1000)
+    return _summary(times)
+
+
+def bench_http(url: str, n: int, same_input: bool) -> dict[str, float]:
+    """Time sequential POSTs on one keep-alive connection."""
+    rng = random.Random(7)
+    session = requests.Session()
+    fixed = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    for _ in range(50):  # warm-up: connections, lazy loads, first cache entry
+        session.post(url, json=fixed, timeout=5)
+    times = []
+    for _ in range(n):
+        body = fixed if same_input else {key: round(rng.uniform(0.1, 8), 6) for key in fixed}
+        started = time.perf_counter()
+        response = session.post(url, json=body, timeout=5)
+        times.append((time.perf_counter() - started) * 1000)
+        expected = "HIT" if same_input else "MISS"
+        if response.status_code != 200 or response.headers["X-Cache"] != expected:
+            raise RuntimeError(f"unexpected answer {response.status_code} "
+                               f"{response.headers.get('X-Cache')}")
+    return _summary(times)
+
+
+def bench_wrk(url: str, connections: int, seconds: int, miss: bool) -> str:
+    """Throughput with wrk: a Lua script posts the body (random inputs for misses)."""
+    script = Path(tempfile.mkdtemp()) / "post.lua"
+    body = ('string.format(\'{"sepal_length":%.6f,"sepal_width":3.5,"petal_length":1.4,'
+            '"petal_width":0.2}\', math.random() * 7 + 0.1)' if miss else
+            '\'{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}\'')
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"request = function() return wrk.format(nil, nil, nil, {body}) end\n"
+    )
+    result = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    )
+    return result.stdout
+
+
+def main() -> None:
+    """Run the measurements and print a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--wrk", action="store_true", help="also measure throughput with wrk")
+    args = parser.parse_args()
+    config = load_config()
+    port = _free_port()
+    data_dir = tempfile.mkdtemp(prefix="bench-")
+    env = {**os.environ, "DATA_DIR": data_dir, "LOG_LEVEL": "WARNING",
+           "REDIS_KEY_PREFIX": f"bench-{port}:", "MODEL_DIR": config["MODEL_DIR"]}
+    if not env.get("REDIS_URL"):
+        try:
+            socket.create_connection(("127.0.0.1", 6379), timeout=0.3).close()
+            env["REDIS_URL"] = "redis://127.0.0.1:6379/14"
+        except OSError:
+            pass  # the API starts its embedded Redis
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(args.workers), "--threads", str(args.threads)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/api/v1/classify"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        onnx = bench_onnx(config["MODEL_DIR"], args.requests * 5)
+        miss = bench_http(url, args.requests, same_input=False)
+        hit = bench_http(url, args.requests, same_input=True)
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+              f"{platform.python_version()}; gunicorn {args.workers} workers x {args.threads} "
+              f"threads; Redis {env.get('REDIS_URL', 'embedded')}; "
+              f"{args.requests} sequential requests each\n")
+        print("| path | median ms | p99 ms | median vs bare ONNX |")
+        print("|---|---|---|---|")
+        for name, result in (("bare ONNX session.run, 1 row", onnx),
+                             ("/api/v1/classify, cache miss", miss),
+                             ("/api/v1/classify, cache hit", hit)):
+            ratio = result["median_ms"] / onnx["median_ms"]
+            print(f"| {name} | {result['median_ms']:.3f} | {result['p99_ms']:.3f} | "
+                  f"{ratio:.0f}x |")
+        if args.wrk and shutil.which("wrk"):
+            for miss_mode in (True, False):
+                print(f"\nwrk, 32 connections, 10 s, cache {'miss' if miss_mode else 'hit'}:")
+                print(bench_wrk(url, 32, 10, miss_mode))
+        print(json.dumps({"onnx": onnx, "miss": miss, "hit": hit}))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

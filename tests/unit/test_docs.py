@@ -1,0 +1,23 @@
+"""The README documents what the code offers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ai_backends.config import SETTINGS
+
+pytestmark = pytest.mark.unit
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_every_setting_is_documented() -> None:
+    missing = [name for name in SETTINGS if f"`{name}`" not in README]
+    assert not missing, f"settings missing from the README's configuration table: {missing}"
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    first_block = README.split("```bash", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert [line.split("#")[0].strip() for line in first_block] == [
+        "python3 run.py", "python3 run_tests.py"]
