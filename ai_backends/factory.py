@@ -50,6 +50,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     app.register_api(health_bp)
     app.register_api(v1_bp)
 
+    from .console import bp as console_bp  # the browser console at /, not part of the spec
+
+    app.register_blueprint(console_bp)
+
     @app.get("/openapi.json", doc_ui=False)
     def openapi_document() -> Response:
         """The OpenAPI 3.1 document (also at /openapi/openapi.json)."""
