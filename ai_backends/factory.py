@@ -50,6 +50,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     app.register_api(health_bp)
     app.register_api(v1_bp)
 
+    from .api.v2 import bp as v2_bp
+
+    app.register_api(v2_bp)
+
     from .console import bp as console_bp  # the browser console at /, not part of the spec
 
     app.register_blueprint(console_bp)
