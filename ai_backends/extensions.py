@@ -13,13 +13,16 @@ from .cache import ExactCache
 from .classification import ClassificationService
 from .classifier import OnnxClassifier
 from .embedded import embedded_redis_url
-from .health import Probe, ProbeResult, describe_url, probe_http, probe_tcp, register_probe
+from .health import Probe, ProbeResult, describe_url, probe_http, register_probe
 from .llm.service import GenerationService
+from .oip.clients import GrpcSidecarClient, HttpSidecarClient
 from .predlog import PredictionLog
+from .sidecars import SidecarService
 
 CLASSIFICATION = "ai_backends.classification"
 REDIS_URL = "ai_backends.redis_url"
 LLM = "ai_backends.llm"
+SIDECARS = "ai_backends.sidecars"
 
 
 def init_app(app: Flask) -> None:
@@ -43,8 +46,13 @@ def init_app(app: Flask) -> None:
     register_probe(app, "redis", _probe_redis(redis_url, redis_kind))
     register_probe(app, "http_sidecar", probe_http(
         f"{config['HTTP_SIDECAR_URL'].rstrip('/')}/v2/health/ready", "external (OIP REST)"))
-    register_probe(app, "grpc_sidecar", probe_tcp(
-        config["GRPC_SIDECAR_TARGET"], "external (OIP gRPC)"))
+    grpc_client = GrpcSidecarClient(config["GRPC_SIDECAR_TARGET"], config["SIDECAR_TIMEOUT"])
+    register_probe(app, "grpc_sidecar", _probe_grpc(grpc_client))
+    app.extensions[SIDECARS] = SidecarService(
+        model,
+        HttpSidecarClient(config["HTTP_SIDECAR_URL"], config["SIDECAR_TIMEOUT"]),
+        grpc_client,
+    )
 
     # LLM: nothing loads here; the backend is chosen and the model loaded on first use.
     generation = GenerationService(
@@ -66,6 +74,22 @@ def llm() -> GenerationService:
     """The LLM generation service of the current app (an ``ai_backends.llm.LLMService``)."""
     service: GenerationService = current_app.extensions[LLM]
     return service
+
+
+def sidecars() -> SidecarService:
+    """The sidecar service of the current app."""
+    service: SidecarService = current_app.extensions[SIDECARS]
+    return service
+
+
+def _probe_grpc(client: GrpcSidecarClient) -> Probe:
+    def probe(timeout: float) -> ProbeResult:
+        # A real protocol call (ServerReady), not just an open port.
+        ready = client.ready(timeout)
+        state = "ServerReady: true" if ready else "ServerReady failed or false"
+        return ProbeResult(ready, "external (OIP gRPC)", f"{client.target} {state}")
+
+    return probe
 
 
 def _probe_model(model: OnnxClassifier) -> Probe:

@@ -1,0 +1,6 @@
+"""The Open Inference Protocol v2 (KServe v2) for the inference sidecars.
+
+``dataplane`` is the one inference core both sidecars call; ``converters`` translates JSON
+and protobuf tensors to and from it; ``http`` and ``grpc`` are the two servers; ``clients``
+are what the API uses to call them.
+"""

@@ -1,0 +1,210 @@
+"""Translate protocol messages (JSON bodies, protobuf messages) to and from core types.
+
+The only module that knows both the wire formats and ``InferInput``/``InferOutput``; both
+servers and both clients go through it, so a tensor means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import BadRequest
+from .dataplane import InferInput, InferResult
+from .generated import inference_pb2 as pb
+
+# Protocol datatype -> (NumPy element type, field of InferTensorContents, JSON value kinds).
+# FP16 has no typed field: the protocol sends it as raw bytes only.
+DATATYPES: dict[str, tuple[Any, str | None, str]] = {
+    "BOOL": (np.bool_, "bool_contents", "b"),
+    "UINT8": (np.uint8, "uint_contents", "iu"),
+    "UINT16": (np.uint16, "uint_contents", "iu"),
+    "UINT32": (np.uint32, "uint_contents", "iu"),
+    "UINT64": (np.uint64, "uint64_contents", "iu"),
+    "INT8": (np.int8, "int_contents", "iu"),
+    "INT16": (np.int16, "int_contents", "iu"),
+    "INT32": (np.int32, "int_contents", "iu"),
+    "INT64": (np.int64, "int64_contents", "iu"),
+    "FP16": (np.float16, None, "iuf"),
+    "FP32": (np.float32, "fp32_contents", "iuf"),
+    "FP64": (np.float64, "fp64_contents", "iuf"),
+}
+SUPPORTED = ", ".join(DATATYPES)
+
+
+def _element_type(name: str, datatype: Any) -> tuple[Any, str | None, str]:
+    if datatype == "BYTES":
+        raise BadRequest(f"input '{name}': BYTES tensors are not supported by this server")
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
+        raise BadRequest(f"input '{name}': unknown datatype {datatype!r}; use one of {SUPPORTED}")
+    return DATATYPES[datatype]
+
+
+def _shape(name: str, shape: Any) -> list[int]:
+    if not isinstance(shape, list | tuple) or not all(
+        isinstance(dim, int) and not isinstance(dim, bool) for dim in shape
+    ):
+        raise BadRequest(f"input '{name}': shape must be a list of integers, got {shape!r}")
+    return [int(dim) for dim in shape]
+
+
+# --- REST: JSON tensors --------------------------------------------------------------------
+
+
+def request_from_json(body: Any) -> tuple[list[InferInput], list[str] | None, str]:
+    """Inputs, requested output names and id of a JSON inference request."""
+    if not isinstance(body, dict):
+        raise BadRequest("the inference request must be a JSON object with an 'inputs' list")
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise BadRequest("'inputs' must be a non-empty list of tensors")
+    outputs = body.get("outputs")
+    requested = None
+    if outputs is not None:
+        if not isinstance(outputs, list) or not all(
+            isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+        ):
+            raise BadRequest("'outputs' must be a list of objects with a 'name'")
+        requested = [o["name"] for o in outputs]
+    request_id = body.get("id", "")
+    if not isinstance(request_id, str):
+        raise BadRequest("'id' must be a string")
+    return [input_from_json(tensor) for tensor in inputs], requested, request_id
+
+
+def input_from_json(tensor: Any) -> InferInput:
+    """One JSON input tensor ``{"name", "shape", "datatype", "data"}`` as an ``InferInput``."""
+    if not isinstance(tensor, dict):
+        raise BadRequest("each input must be an object with name, shape, datatype and data")
+    name = tensor.get("name")
+    if not isinstance(name, str):
+        raise BadRequest("each input needs a string 'name'")
+    dtype, _, kinds = _element_type(name, tensor.get("datatype"))
+    shape = _shape(name, tensor.get("shape"))
+    data = tensor.get("data")
+    if not isinstance(data, list):
+        raise BadRequest(f"input '{name}': 'data' must be a list (flat or nested, row-major)")
+    try:
+        values = np.asarray(data)
+    except ValueError as exc:  # ragged nesting
+        raise BadRequest(f"input '{name}': data is not a regular nested list: {exc}") from exc
+    if values.size and values.dtype.kind not in kinds:
+        raise BadRequest(
+            f"input '{name}': data must hold {tensor['datatype']} values, "
+            f"got {values.dtype.kind!r}-kind values such as {values.reshape(-1)[0]!r}"
+        )
+    try:
+        flat = values.astype(dtype).reshape(-1)
+    except (OverflowError, ValueError) as exc:
+        raise BadRequest(f"input '{name}': {exc}") from exc
+    return InferInput(name, tensor["datatype"], shape, flat)
+
+
+def result_to_json(result: InferResult) -> dict[str, Any]:
+    """A JSON inference response: model, version, id and each output tensor, flattened."""
+    body: dict[str, Any] = {"model_name": result.model_name, "model_version": result.model_version}
+    if result.id:
+        body["id"] = result.id
+    body["outputs"] = [
+        {"name": o.name, "datatype": o.datatype, "shape": o.shape,
+         "data": o.data.reshape(-1).tolist()}
+        for o in result.outputs
+    ]
+    return body
+
+
+def outputs_from_json(body: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Output arrays of a JSON inference response, by name, in their shapes (client side)."""
+    arrays = {}
+    for tensor in body["outputs"]:
+        dtype = DATATYPES[tensor["datatype"]][0]
+        arrays[tensor["name"]] = np.asarray(tensor["data"], dtype=dtype).reshape(tensor["shape"])
+    return arrays
+
+
+# --- gRPC: protobuf tensors ---------------------------------------------------------------
+
+
+def request_from_proto(request: pb.ModelInferRequest) -> tuple[list[InferInput], list[str]]:
+    """Inputs (typed ``contents`` or ``raw_input_contents``) and requested outputs."""
+    raw = list(request.raw_input_contents)
+    if raw and len(raw) != len(request.inputs):
+        raise BadRequest(
+            f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} inputs"
+        )
+    if raw and any(tensor.HasField("contents") for tensor in request.inputs):
+        raise BadRequest("send each input's data in contents or in raw_input_contents, not both")
+    inputs = []
+    for position, tensor in enumerate(request.inputs):
+        dtype, field, _ = _element_type(tensor.name, tensor.datatype)
+        if raw:
+            data = _from_raw(tensor.name, raw[position], dtype)
+        elif field is None:
+            raise BadRequest(f"input '{tensor.name}': {tensor.datatype} travels only as raw bytes")
+        else:
+            data = np.asarray(getattr(tensor.contents, field), dtype=dtype)
+        inputs.append(InferInput(tensor.name, tensor.datatype, list(tensor.shape), data))
+    return inputs, [output.name for output in request.outputs]
+
+
+def _from_raw(name: str, content: bytes, dtype: Any) -> np.ndarray:
+    little_endian = np.dtype(dtype).newbyteorder("<")
+    if len(content) % little_endian.itemsize:
+        raise BadRequest(
+            f"input '{name}': {len(content)} raw bytes is not a whole number of "
+            f"{little_endian.itemsize}-byte elements"
+        )
+    return np.frombuffer(content, dtype=little_endian)
+
+
+def result_to_proto(result: InferResult, raw: bool) -> pb.ModelInferResponse:
+    """A protobuf response; ``raw`` answers in ``raw_output_contents`` like the request."""
+    response = pb.ModelInferResponse(
+        model_name=result.model_name, model_version=result.model_version, id=result.id
+    )
+    for output in result.outputs:
+        tensor = response.outputs.add(name=output.name, datatype=output.datatype,
+                                      shape=output.shape)
+        if raw:
+            little_endian = output.data.dtype.newbyteorder("<")
+            response.raw_output_contents.append(output.data.astype(little_endian).tobytes())
+        else:
+            field = DATATYPES[output.datatype][1]
+            assert field is not None  # outputs are FP32 and INT64, both typed  # nosec B101
+            getattr(tensor.contents, field).extend(output.data.reshape(-1).tolist())
+    return response
+
+
+def request_to_proto(
+    model_name: str, inputs: list[InferInput], raw: bool = True
+) -> pb.ModelInferRequest:
+    """A protobuf inference request for ``inputs`` (client side), raw by default."""
+    request = pb.ModelInferRequest(model_name=model_name)
+    for tensor in inputs:
+        message = request.inputs.add(name=tensor.name, datatype=tensor.datatype,
+                                     shape=tensor.shape)
+        if raw:
+            little_endian = tensor.data.dtype.newbyteorder("<")
+            request.raw_input_contents.append(tensor.data.astype(little_endian).tobytes())
+        else:
+            field = DATATYPES[tensor.datatype][1]
+            assert field is not None  # nosec B101
+            getattr(message.contents, field).extend(tensor.data.reshape(-1).tolist())
+    return request
+
+
+def outputs_from_proto(response: pb.ModelInferResponse) -> dict[str, np.ndarray]:
+    """Output arrays of a protobuf response, by name, in their shapes (client side)."""
+    raw = list(response.raw_output_contents)
+    arrays = {}
+    for position, tensor in enumerate(response.outputs):
+        dtype, field, _ = DATATYPES[tensor.datatype]
+        if raw:
+            data = np.frombuffer(raw[position], dtype=np.dtype(dtype).newbyteorder("<"))
+        elif field is not None:
+            data = np.asarray(getattr(tensor.contents, field), dtype=dtype)
+        else:
+            raise BadRequest(f"output '{tensor.name}': {tensor.datatype} without raw contents")
+        arrays[tensor.name] = data.reshape(list(tensor.shape))
+    return arrays

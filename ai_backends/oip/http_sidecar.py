@@ -1,0 +1,135 @@
+"""The REST sidecar: the Open Inference Protocol over HTTP/JSON, served by gunicorn.
+
+A small Flask app (no OpenAPI layer: the protocol is the contract) that translates JSON to
+the ``DataPlane`` and back. Errors leave as the protocol says: ``{"error": "..."}`` with
+400 for bad tensors, 404 for unknown models, 503 when the model is unavailable.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from ..classifier import OnnxClassifier
+from ..config import load_config
+from ..errors import BadRequest, InvalidInput, ServiceError, Unavailable
+from . import converters
+from .dataplane import DataPlane
+
+log = logging.getLogger(__name__)
+MODEL_ROUTE = "/v2/models/<name>"
+VERSION_ROUTE = "/v2/models/<name>/versions/<version>"
+
+
+def _status(exc: ServiceError) -> int:
+    # The protocol knows one kind of bad request: a value problem is a bad tensor too.
+    return 400 if isinstance(exc, BadRequest | InvalidInput) else exc.status
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps({"error": message}), status=status, headers=headers,
+                    mimetype="application/json")
+
+
+def _health(ok: bool) -> Response:
+    # The protocol: 200 means true, a 4xx means false, and the body is empty.
+    return Response(status=200 if ok else 400)
+
+
+def create_http_app(plane: DataPlane, max_request_bytes: int = 16 * 1024 * 1024) -> Flask:
+    """The WSGI app of the REST sidecar around ``plane``."""
+    app = Flask("ai_backends.oip.http")
+    app.config["MAX_CONTENT_LENGTH"] = max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the protocol's field order
+
+    @app.get("/v2/health/live")
+    def server_live() -> Response:
+        return _health(plane.live())
+
+    @app.get("/v2/health/ready")
+    def server_ready() -> Response:
+        return _health(plane.ready())
+
+    @app.get("/v2")
+    def server_metadata() -> dict[str, Any]:
+        return plane.server_metadata()
+
+    @app.get(MODEL_ROUTE)
+    @app.get(VERSION_ROUTE)
+    def model_metadata(name: str, version: str = "") -> dict[str, Any]:
+        return plane.model_metadata(name, version)
+
+    @app.get(f"{MODEL_ROUTE}/ready")
+    @app.get(f"{VERSION_ROUTE}/ready")
+    def model_ready(name: str, version: str = "") -> Response:
+        return _health(plane.model_ready(name, version))
+
+    @app.post(f"{MODEL_ROUTE}/infer")
+    @app.post(f"{VERSION_ROUTE}/infer")
+    def model_infer(name: str, version: str = "") -> dict[str, Any]:
+        # Check the model first: an unknown model is a 404 whatever the body holds.
+        plane.check_model(name, version)
+        body = request.get_json(force=True, silent=True)
+        if body is None:
+            raise BadRequest("the request body is not valid JSON")
+        inputs, outputs, request_id = converters.request_from_json(body)
+        return converters.result_to_json(plane.infer(name, version, inputs, outputs, request_id))
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+        return _error(_status(exc), exc.detail, headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        return _error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return _error(500, f"internal error: {type(exc).__name__}")
+
+    return app
+
+
+def serve(config: dict[str, Any] | None = None) -> None:
+    """Run the REST sidecar under gunicorn until SIGTERM or Ctrl-C (the entry point)."""
+    from gunicorn.app.base import BaseApplication
+
+    settings = config or load_config()
+    plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
+    app = create_http_app(plane, settings["SIDECAR_MAX_REQUEST_BYTES"])
+
+    def load_model(worker: Any) -> None:  # noqa: ARG001 - gunicorn hook signature
+        # Each worker loads its own ONNX session after the fork, before taking requests.
+        plane.ready()
+
+    options = {
+        "bind": f"{settings['HTTP_SIDECAR_HOST']}:{settings['HTTP_SIDECAR_PORT']}",
+        "workers": settings["HTTP_SIDECAR_WORKERS"],
+        "worker_class": "sync",
+        "graceful_timeout": settings["SIDECAR_GRACE_SECONDS"],
+        "post_worker_init": load_model,
+        "accesslog": None,
+        "loglevel": settings["LOG_LEVEL"].lower(),
+        "proc_name": "oip-http-sidecar",
+        # gunicorn >= 27 opens a control socket at one fixed path per user; several servers
+        # on one machine would fight over it, and nothing here uses it.
+        "control_socket_disable": True,
+    }
+
+    class Server(BaseApplication):
+        """gunicorn running our app object with our options (no config file, no argv)."""
+
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if key in self.cfg.settings:  # older gunicorn lacks some settings
+                    self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return app
+
+    Server().run()
