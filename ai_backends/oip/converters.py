@@ -6,6 +6,7 @@ servers and both clients go through it, so a tensor means the same thing everywh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,11 +50,34 @@ def _shape(name: str, shape: Any) -> list[int]:
     return [int(dim) for dim in shape]
 
 
-# --- REST: JSON tensors --------------------------------------------------------------------
+# --- REST: JSON tensors ---------------------------------------------------------------------
+# Besides JSON "data", the REST side accepts Triton's binary tensor data extension (what
+# tritonclient.http sends by default): the body is a JSON header of
+# Inference-Header-Content-Length bytes followed by raw tensors; an input with the parameter
+# "binary_data_size" takes its bytes from there, and outputs can be asked for the same way.
+
+BINARY_HEADER = "Inference-Header-Content-Length"
 
 
-def request_from_json(body: Any) -> tuple[list[InferInput], list[str] | None, str]:
-    """Inputs, requested output names and id of a JSON inference request."""
+@dataclass(frozen=True)
+class JsonInferRequest:
+    """A decoded REST inference request."""
+
+    inputs: list[InferInput]
+    outputs: list[str] | None
+    id: str
+    binary_outputs: frozenset[str] | bool  # True: every output as binary data
+
+
+def _parameters(holder: dict[str, Any], where: str) -> dict[str, Any]:
+    parameters = holder.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise BadRequest(f"{where}: 'parameters' must be an object")
+    return parameters
+
+
+def request_from_json(body: Any, binary: bytes = b"") -> JsonInferRequest:
+    """Decode a JSON inference request; ``binary`` is the tail after the JSON header."""
     if not isinstance(body, dict):
         raise BadRequest("the inference request must be a JSON object with an 'inputs' list")
     inputs = body.get("inputs")
@@ -61,20 +85,44 @@ def request_from_json(body: Any) -> tuple[list[InferInput], list[str] | None, st
         raise BadRequest("'inputs' must be a non-empty list of tensors")
     outputs = body.get("outputs")
     requested = None
+    binary_outputs: frozenset[str] | bool = bool(
+        _parameters(body, "request").get("binary_data_output", False))
     if outputs is not None:
         if not isinstance(outputs, list) or not all(
             isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
         ):
             raise BadRequest("'outputs' must be a list of objects with a 'name'")
         requested = [o["name"] for o in outputs]
+        if binary_outputs is False:
+            binary_outputs = frozenset(
+                o["name"] for o in outputs
+                if _parameters(o, f"output '{o['name']}'").get("binary_data", False))
     request_id = body.get("id", "")
     if not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
-    return [input_from_json(tensor) for tensor in inputs], requested, request_id
+    decoded, offset = [], 0
+    for tensor in inputs:
+        decoded.append(input_from_json(tensor, binary, offset))
+        offset += decoded[-1].data.nbytes if _binary_size(tensor) is not None else 0
+    if offset != len(binary):
+        raise BadRequest(f"{len(binary) - offset} bytes of binary data belong to no input")
+    return JsonInferRequest(decoded, requested, request_id, binary_outputs)
 
 
-def input_from_json(tensor: Any) -> InferInput:
-    """One JSON input tensor ``{"name", "shape", "datatype", "data"}`` as an ``InferInput``."""
+def _binary_size(tensor: Any) -> int | None:
+    if not isinstance(tensor, dict):
+        return None
+    size = _parameters(tensor, "input").get("binary_data_size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise BadRequest("'binary_data_size' must be a non-negative integer")
+    return size
+
+
+def input_from_json(tensor: Any, binary: bytes = b"", offset: int = 0) -> InferInput:
+    """One JSON input tensor ``{"name", "shape", "datatype", "data"}`` as an ``InferInput``.
+
+    With a ``binary_data_size`` parameter its elements are ``binary[offset:offset+size]``.
+    """
     if not isinstance(tensor, dict):
         raise BadRequest("each input must be an object with name, shape, datatype and data")
     name = tensor.get("name")
@@ -82,6 +130,12 @@ def input_from_json(tensor: Any) -> InferInput:
         raise BadRequest("each input needs a string 'name'")
     dtype, _, kinds = _element_type(name, tensor.get("datatype"))
     shape = _shape(name, tensor.get("shape"))
+    size = _binary_size(tensor)
+    if size is not None:
+        if offset + size > len(binary):
+            raise BadRequest(f"input '{name}': binary_data_size {size} is past the body's end")
+        raw = _from_raw(name, binary[offset:offset + size], dtype)
+        return InferInput(name, tensor["datatype"], shape, raw)
     data = tensor.get("data")
     if not isinstance(data, list):
         raise BadRequest(f"input '{name}': 'data' must be a list (flat or nested, row-major)")
@@ -101,17 +155,28 @@ def input_from_json(tensor: Any) -> InferInput:
     return InferInput(name, tensor["datatype"], shape, flat)
 
 
-def result_to_json(result: InferResult) -> dict[str, Any]:
-    """A JSON inference response: model, version, id and each output tensor, flattened."""
+def result_to_json(
+    result: InferResult, binary_outputs: frozenset[str] | bool = False
+) -> tuple[dict[str, Any], bytes]:
+    """A JSON inference response and the binary tail of outputs sent as binary data."""
     body: dict[str, Any] = {"model_name": result.model_name, "model_version": result.model_version}
     if result.id:
         body["id"] = result.id
-    body["outputs"] = [
-        {"name": o.name, "datatype": o.datatype, "shape": o.shape,
-         "data": o.data.reshape(-1).tolist()}
-        for o in result.outputs
-    ]
-    return body
+    tail: list[bytes] = []
+    body["outputs"] = []
+    for output in result.outputs:
+        tensor: dict[str, Any] = {"name": output.name, "datatype": output.datatype,
+                                  "shape": output.shape}
+        if binary_outputs is True or (
+            not isinstance(binary_outputs, bool) and output.name in binary_outputs
+        ):
+            raw = output.data.astype(output.data.dtype.newbyteorder("<")).tobytes()
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            tail.append(raw)
+        else:
+            tensor["data"] = output.data.reshape(-1).tolist()
+        body["outputs"].append(tensor)
+    return body, b"".join(tail)
 
 
 def outputs_from_json(body: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -39,6 +39,21 @@ def _health(ok: bool) -> Response:
     return Response(status=200 if ok else 400)
 
 
+def _split_body() -> tuple[Any, bytes]:
+    """The JSON part of the request body, parsed, and the binary tensor data after it."""
+    raw = request.get_data(cache=False)
+    header_length = request.headers.get(converters.BINARY_HEADER)
+    split = len(raw)
+    if header_length is not None:
+        if not header_length.isdigit() or int(header_length) > len(raw):
+            raise BadRequest(f"{converters.BINARY_HEADER} must be a length within the body")
+        split = int(header_length)
+    try:
+        return json.loads(raw[:split]), raw[split:]
+    except ValueError as exc:
+        raise BadRequest("the request body is not valid JSON") from exc
+
+
 def create_http_app(plane: DataPlane, max_request_bytes: int = 16 * 1024 * 1024) -> Flask:
     """The WSGI app of the REST sidecar around ``plane``."""
     app = Flask("ai_backends.oip.http")
@@ -69,14 +84,17 @@ def create_http_app(plane: DataPlane, max_request_bytes: int = 16 * 1024 * 1024)
 
     @app.post(f"{MODEL_ROUTE}/infer")
     @app.post(f"{VERSION_ROUTE}/infer")
-    def model_infer(name: str, version: str = "") -> dict[str, Any]:
+    def model_infer(name: str, version: str = "") -> Response:
         # Check the model first: an unknown model is a 404 whatever the body holds.
         plane.check_model(name, version)
-        body = request.get_json(force=True, silent=True)
-        if body is None:
-            raise BadRequest("the request body is not valid JSON")
-        inputs, outputs, request_id = converters.request_from_json(body)
-        return converters.result_to_json(plane.infer(name, version, inputs, outputs, request_id))
+        decoded = converters.request_from_json(*_split_body())
+        result = plane.infer(name, version, decoded.inputs, decoded.outputs, decoded.id)
+        body, binary = converters.result_to_json(result, decoded.binary_outputs)
+        header = json.dumps(body).encode()
+        if not binary:
+            return Response(header, mimetype="application/json")
+        return Response(header + binary, mimetype="application/octet-stream",
+                        headers={converters.BINARY_HEADER: str(len(header))})
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError) -> Response:
