@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, send_from_directory
 
-bp = Blueprint("console", __name__, static_folder="static", static_url_path="/console/static")
+bp = Blueprint("console", __name__, static_folder="static", static_url_path="/static/console")
 
 # 'self' only: no CDN, no web fonts, no inline script; inline styles are not needed either.
 CONTENT_SECURITY_POLICY = (

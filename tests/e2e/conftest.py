@@ -157,3 +157,19 @@ def screenshot_on_failure(request: pytest.FixtureRequest, page: Any) -> Iterator
             print(f"screenshot of the failure: {path}")
         except Exception as exc:  # the page may be gone; the test failure matters more
             print(f"could not save a screenshot: {exc}")
+
+
+@pytest.fixture(scope="session")
+def sidecars(model_dir: Path) -> Iterator[dict[str, str]]:
+    """The real REST and gRPC sidecars on free ports, as API settings pointing at them."""
+    from tests.sidecars.servers import start_grpc_sidecar, start_http_sidecar
+
+    http = start_http_sidecar(model_dir)
+    try:
+        grpc = start_grpc_sidecar(model_dir)
+    except Exception:
+        http.stop()
+        raise
+    yield {"HTTP_SIDECAR_URL": http.address, "GRPC_SIDECAR_TARGET": grpc.address}
+    http.stop()
+    grpc.stop()

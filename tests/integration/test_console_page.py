@@ -15,10 +15,10 @@ def test_console_page_and_its_assets_are_served(client: Any) -> None:
     assert page.status_code == 200
     assert page.mimetype == "text/html"
     html = page.get_data(as_text=True)
-    assert 'src="/console/static/app.js"' in html
+    assert 'src="/static/console/app.js"' in html
     assert "http://" not in html and "https://" not in html
     for asset, mimetype in (("app.js", "text/javascript"), ("app.css", "text/css")):
-        response = client.get(f"/console/static/{asset}")
+        response = client.get(f"/static/console/{asset}")
         assert response.status_code == 200
         assert response.mimetype == mimetype
 
@@ -34,4 +34,16 @@ def test_console_is_not_part_of_the_openapi_document(client: Any) -> None:
     """The spec lists the API only: no route for / or the console's static files."""
     paths = client.get("/openapi/openapi.json").get_json()["paths"]
     assert "/" not in paths
-    assert not [path for path in paths if path.startswith("/console")]
+    assert not [path for path in paths if path.startswith("/static")]
+
+
+def test_console_loads_without_an_api_key_when_keys_are_required(app_config: Any) -> None:
+    """With API_KEYS set the page and its files stay public; the API itself answers 401."""
+    from ai_backends.factory import create_app
+
+    client = create_app({**app_config, "API_KEYS": ["s3cret"]}).test_client()
+    assert client.get("/").status_code == 200
+    assert client.get("/static/console/app.js").status_code == 200
+    denied = client.post("/api/v1/classify", json={})
+    assert denied.status_code == 401
+    assert denied.get_json()["title"] == "Unauthorized"

@@ -122,8 +122,19 @@
     };
   }
 
+  // The API key (when the server requires one) lives in this tab's sessionStorage only.
+  const API_KEY_STORE = "ai-backends-api-key";
+
+  function problemError(response, body) {
+    const error = new ApiError(response.status, asProblem(response, body));
+    error.retryAfter = response.headers.get("Retry-After");
+    return error;
+  }
+
   async function send(method, path, body, signal) {
     const init = { method, headers: { Accept: "application/json, application/problem+json" }, signal };
+    const key = sessionStorage.getItem(API_KEY_STORE);
+    if (key) init.headers["X-API-Key"] = key;
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -143,9 +154,7 @@
   async function api(method, path, body, { okStatuses = [] } = {}) {
     const response = await send(method, path, body);
     const data = await readBody(response);
-    if (!response.ok && !okStatuses.includes(response.status)) {
-      throw new ApiError(response.status, asProblem(response, data));
-    }
+    if (!response.ok && !okStatuses.includes(response.status)) throw problemError(response, data);
     return { data, headers: response.headers, status: response.status };
   }
 
@@ -177,6 +186,8 @@
     const heading = `${status ? `${status} ` : ""}${problem.title || "Error"}`;
     const children = [el("h4", { text: heading })];
     if (problem.detail) children.push(el("p", { class: "detail", text: problem.detail }));
+    if (status === 401) children.push(el("p", { text: "Enter the API key in the field at the top of the page, then try again." }));
+    if (status === 429) children.push(el("p", { text: "Too many requests: wait a little before the next one." }));
     if (Array.isArray(problem.errors) && problem.errors.length) {
       children.push(el("ul", {}, problem.errors.map((item) => {
         const field = item.field || (Array.isArray(item.loc) ? item.loc.join(".") : "");
@@ -189,6 +200,7 @@
     if (problem.request_id) extra.push(`request id ${problem.request_id}`);
     if (problem.instance) extra.push(problem.instance);
     if (error.retryAfter) extra.push(`retry after ${error.retryAfter} s`);
+    if (problem.type && problem.type !== "about:blank") extra.push(`type ${problem.type}`);
     if (extra.length) children.push(el("p", { class: "small", text: extra.join(" · ") }));
     box.replaceChildren(...children);
     box.hidden = false;
@@ -334,29 +346,49 @@
   }
 
   // ------------------------------------------------------------------------- Generate
-  /** Wrap every occurrence of the detected patterns in ``text`` with <mark>. */
+  // What each pattern family of the injection screen means, for people.
+  const PATTERN_TEXT = {
+    override_instructions: "tries to override the earlier instructions",
+    reveal_system_prompt: "asks to reveal the system prompt",
+    role_play: "role-play framing (pretend to be…, DAN)",
+    fake_delimiter: "fake role or section delimiters (### system, </user>)",
+    invisible_characters: "invisible characters hidden in the text",
+    mixed_script_letters: "look-alike letters from another alphabet",
+  };
+  // Characters the screen treats as evasion: invisible ones and Cyrillic/Greek look-alikes.
+  const INVISIBLE = /[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0]/g;
+  const LOOKALIKE = /[а-яёіїјѕԁα-ω]/gi;
+
+  /** The prompt as nodes, with matched spans and evasion characters in <mark>. */
   function highlight(text, patterns) {
     const spans = [];
     for (const pattern of patterns) {
       if (pattern && typeof pattern === "object" && Number.isInteger(pattern.start) && Number.isInteger(pattern.end)) {
-        spans.push([pattern.start, pattern.end]);
+        spans.push([pattern.start, pattern.end, null]);
         continue;
       }
-      const needle = typeof pattern === "string" ? pattern
+      const needle = typeof pattern === "string" ? (/^[a-z_]+$/.test(pattern) ? null : pattern)  // a family name
         : pick(pattern, "match", "matched_text", "text", "evidence", "span");
       if (typeof needle !== "string" || !needle.trim()) continue;
       const haystack = text.toLowerCase();
       const lowered = needle.toLowerCase();
       for (let at = haystack.indexOf(lowered); at !== -1; at = haystack.indexOf(lowered, at + lowered.length)) {
-        spans.push([at, at + lowered.length]);
+        spans.push([at, at + lowered.length, null]);
       }
+    }
+    for (const match of text.matchAll(INVISIBLE)) {
+      const code = match[0].codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+      spans.push([match.index, match.index + match[0].length, `⟨U+${code}⟩`]);
+    }
+    if (patterns.includes("mixed_script_letters")) {
+      for (const match of text.matchAll(LOOKALIKE)) spans.push([match.index, match.index + match[0].length, null]);
     }
     spans.sort((a, b) => a[0] - b[0]);
     const nodes = [];
     let cursor = 0;
-    for (const [start, end] of spans) {
+    for (const [start, end, shown] of spans) {
       if (start < cursor) continue;  // overlapping matches: keep the first
-      nodes.push(text.slice(cursor, start), el("mark", { text: text.slice(start, end) }));
+      nodes.push(text.slice(cursor, start), el("mark", { text: shown ?? text.slice(start, end), title: shown ? "invisible character" : null }));
       cursor = end;
     }
     nodes.push(text.slice(cursor));
@@ -364,7 +396,7 @@
   }
 
   function patternLabel(pattern) {
-    if (typeof pattern === "string") return pattern;
+    if (typeof pattern === "string") return PATTERN_TEXT[pattern] ? `${pattern}: ${PATTERN_TEXT[pattern]}` : pattern;
     const name = pick(pattern, "family", "name", "category", "pattern", "type");
     const match = pick(pattern, "match", "matched_text", "text", "evidence");
     return [name, match ? `“${match}”` : null].filter(Boolean).join(": ") || JSON.stringify(pattern);
@@ -387,7 +419,7 @@
       ]));
     if (patterns.length) {
       card.append(el("p", { class: "label", text: "Detected patterns" }),
-        el("ul", { class: "chips" }, patterns.map((p) => el("li", { text: patternLabel(p) }))));
+        el("ul", { class: "chips", "data-testid": "detected-patterns" }, patterns.map((p) => el("li", { class: "hit", text: patternLabel(p) }))));
     }
     card.append(el("p", { class: "label", text: "Your prompt" }),
       el("div", { class: "prompt-view", "data-testid": "highlighted-prompt" }, highlight(prompt, patterns)));
@@ -422,13 +454,22 @@
 
     stop.addEventListener("click", () => { if (controller) controller.abort(); });
 
+    // API v2 answers in one piece with its metadata block; it has no streaming option.
+    const endpoint = $("#generate-endpoint");
+    const streamBox = $("#generate-stream");
+    endpoint.addEventListener("change", () => {
+      const v2 = endpoint.value.startsWith("/api/v2/");
+      streamBox.disabled = v2;
+      if (v2) streamBox.checked = false;
+    });
+
     async function stream(path, body) {
       controller = new AbortController();
       stop.disabled = false;
       try {
         const response = await send("POST", path, body, controller.signal);
         const type = response.headers.get("Content-Type") || "";
-        if (!response.ok) throw new ApiError(response.status, asProblem(response, await readBody(response)));
+        if (!response.ok) throw problemError(response, await readBody(response));
         if (!type.includes("ndjson") || !response.body) {
           return finish(await readBody(response));  // the server answered in one piece
         }
@@ -480,7 +521,7 @@
       const temperature = readNumber(form, "temperature", { min: 0, label: "Temperature" });
       if (prompt === null || maxTokens === null || temperature === null) return;
       const path = $("#generate-endpoint").value;
-      const wantStream = $("#generate-stream").checked;
+      const wantStream = streamBox.checked && !streamBox.disabled;
       body = { prompt, max_tokens: maxTokens, temperature };
       if (wantStream) body.stream = true;
       await guarded(panel, box, form, async () => {
@@ -677,13 +718,19 @@
   };
   const stat = (obj, name) => pick(obj, ...STAT_NAMES[name]);
 
-  /** The per-protocol result objects of a benchmark answer, as [name, stats]. */
+  /** The per-protocol results of a benchmark answer, as [name, stats or {error}]. */
   function protocolResults(data) {
     const source = pick(data, "results", "protocols") || data;
-    return Object.entries(source).filter(([, value]) => value && typeof value === "object"
-      && (stat(value, "mean") !== undefined || value.error !== undefined || stat(value.latency_ms || {}, "mean") !== undefined))
-      .map(([name, value]) => [name, value.latency_ms && typeof value.latency_ms === "object" ? { ...value, ...value.latency_ms } : value]);
+    const failures = data.failures || {};
+    const measured = (value) => value && typeof value === "object" && stat(value, "mean") !== undefined;
+    const names = new Set([
+      ...Object.keys(source).filter((name) => measured(source[name])),
+      ...Object.keys(failures),
+    ]);
+    return [...names].map((name) => [name, measured(source[name]) ? source[name] : { error: failures[name] ?? "no result" }]);
   }
+
+  const PROTOCOL_NAMES = { http: "HTTP (REST, JSON)", grpc: "gRPC (protobuf)", rest: "REST" };
 
   /** Inline SVG: per protocol a whisker min..p99, a box p50..p95, a tick at the mean. */
   function latencyChart(results) {
@@ -708,7 +755,7 @@
       const p95 = stat(s, "p95") ?? high;
       const group = el("g", { class: cls },
         el("title", { text: `${name}: min ${fmt(low)} · p50 ${fmt(p50)} · mean ${fmt(stat(s, "mean"))} · p95 ${fmt(p95)} · p99 ${fmt(high)} ms` }),
-        el("text", { x: 4, y: y + 15, text: name }),
+        el("text", { x: 4, y: y + 15, text: name === "grpc" ? "gRPC" : name.toUpperCase() }),
         el("line", { class: `whisker ${cls}`, x1: x(low), x2: x(high), y1: y + 11, y2: y + 11 }),
         el("rect", { class: `box ${cls}`, x: x(p50), y: y, width: Math.max(2, x(p95) - x(p50)), height: 22 }),
         el("line", { class: `whisker ${cls}`, x1: x(stat(s, "mean")), x2: x(stat(s, "mean")), y1: y - 4, y2: y + 26 }));
@@ -738,7 +785,7 @@
         const { data } = await api("POST", "/api/v1/classify-benchmark", { ...features, iterations });
         const results = protocolResults(data);
         const rows = results.map(([name, s]) => el("tr", {},
-          el("th", { scope: "row", text: name }),
+          el("th", { scope: "row", text: PROTOCOL_NAMES[name] || name }),
           s.error !== undefined && stat(s, "mean") === undefined
             ? el("td", { colspan: 7, class: "error-cell" }, badge("FAILED", "bad"), " ", fmt(pick(s.error, "detail", "message") ?? s.error))
             : ["min", "p50", "mean", "p95", "p99", "max"].map((k) => el("td", { class: "num", text: fmt(stat(s, k), 3) }))
@@ -752,7 +799,8 @@
             el("tbody", {}, rows))),
           latencyChart(results) || el("p", { class: "meta", text: "No protocol answered: nothing to chart." }),
           kv([
-            ["faster protocol", pick(analysis, "faster_protocol")],
+            ["faster protocol", PROTOCOL_NAMES[pick(analysis, "faster_protocol")] ?? pick(analysis, "faster_protocol")],
+            ["warm-up requests", pick(data, "warmup_requests")],
             ["speedup", pick(analysis, "speedup_factor") === undefined ? undefined : `${fmt(analysis.speedup_factor)}×`],
             ["mean difference", pick(analysis, "time_difference_ms") === undefined ? undefined : `${fmt(analysis.time_difference_ms, 3)} ms`],
           ]));
@@ -949,7 +997,17 @@
     show(false);
   }
 
+  function setupApiKey() {
+    const input = $("#api-key");
+    input.value = sessionStorage.getItem(API_KEY_STORE) || "";
+    input.addEventListener("change", () => {
+      if (input.value.trim()) sessionStorage.setItem(API_KEY_STORE, input.value.trim());
+      else sessionStorage.removeItem(API_KEY_STORE);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    setupApiKey();
     setupClassify();
     setupGenerate();
     setupChat();
