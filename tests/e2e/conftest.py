@@ -173,3 +173,18 @@ def sidecars(model_dir: Path) -> Iterator[dict[str, str]]:
     yield {"HTTP_SIDECAR_URL": http.address, "GRPC_SIDECAR_TARGET": grpc.address}
     http.stop()
     grpc.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An MLflow store (SQLite in a temp folder) holding two trained versions of each model."""
+    from ai_backends.registry import ModelRegistry
+    from ai_backends.training import train_model
+
+    data_dir = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{data_dir / 'mlflow.db'}"
+    registry = ModelRegistry(uri, data_dir)
+    for _ in range(2):  # the first version gets the production alias
+        trained = train_model(tmp_path_factory.mktemp("registry-models"), data_dir)
+        registry.register_trained(trained)
+    return uri

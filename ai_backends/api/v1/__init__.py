@@ -8,6 +8,7 @@ from . import (  # noqa: E402,F401  (register the routes on bp)
     classify,
     drift,
     generate,
+    models,
     registry,
     sidecars,
 )

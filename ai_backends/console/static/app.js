@@ -18,7 +18,7 @@
       else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
       else node.setAttribute(name, value === true ? "" : String(value));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -305,20 +305,25 @@
     return card;
   }
 
+  const short = (value) => (typeof value === "number" ? String(Number(value.toFixed(3))) : fmt(value));
+
   function renderShifted(data) {
     const sim = data.drift_simulation || {};
-    const original = data.original_prediction || data.original;
-    const shifted = data.shifted_prediction || data.shifted;
     const cards = el("div", { class: "cards" },
-      predictionCard("Original input", original),
-      predictionCard("Shifted input", shifted));
-    const details = kv([
-      ["prediction changed", sim.prediction_changed],
-      ["confidence change", sim.confidence_change],
-      ["applied shifts", sim.applied_shifts === undefined ? undefined : renderValue(sim.applied_shifts)],
-      ["shifted features", data.shifted_features === undefined ? undefined : renderValue(data.shifted_features)],
-    ]);
-    return [cards, el("div", { class: "card" }, el("h4", { text: "Drift simulation" }), details)];
+      predictionCard("Original input", data.original_prediction),
+      predictionCard("Shifted input (logged for drift reports)", data.shifted_prediction));
+    const shifts = Object.entries(sim.applied_shifts || {}).map(([feature, shift]) => {
+      const how = [shift.add ? `${shift.add > 0 ? "+" : ""}${short(shift.add)}` : null,
+        shift.multiply !== undefined && shift.multiply !== 1 ? `×${short(shift.multiply)}` : null].filter(Boolean).join(" ");
+      return [feature.replaceAll("_", " "), `${short(shift.original)} → ${short(shift.shifted)} cm (${how || "unchanged"})`];
+    });
+    const change = sim.confidence_change;
+    return [cards, el("div", { class: "card", "data-testid": "drift-simulation" },
+      el("h4", {}, "Drift simulation ", sim.prediction_changed ? badge("PREDICTION CHANGED", "warn") : badge("same prediction", "ok")),
+      kv([
+        ...shifts,
+        ["confidence change", typeof change === "number" ? `${change > 0 ? "+" : ""}${(change * 100).toFixed(1)} points` : undefined],
+      ]))];
   }
 
   function setupClassify() {
@@ -816,6 +821,20 @@
     return "ok";
   }
 
+  /** Predicted-class shares now vs in the training data, as paired bars. */
+  function predictionDriftCard(prediction) {
+    const current = prediction.current_distribution || {};
+    const reference = prediction.reference_distribution || {};
+    const classes = [...new Set([...Object.keys(reference), ...Object.keys(current)])];
+    return el("div", { class: "card", "data-testid": "prediction-drift" },
+      el("h4", {}, "Predicted classes ", prediction.drift_detected ? badge("DRIFT", "bad") : badge("ok", "ok")),
+      kv([["score", prediction.drift_score], ["test", prediction.statistical_test], ["threshold", prediction.threshold]]),
+      bars(classes.flatMap((name) => [
+        [`${name} (now)`, current[name] || 0, percent(current[name] || 0)],
+        [`${name} (training)`, reference[name] || 0, percent(reference[name] || 0)],
+      ]), 1));
+  }
+
   function setupMonitoring() {
     const panel = $("#monitoring");
     const form = $("#monitoring-form");
@@ -835,31 +854,36 @@
         const advice = data.recommendations || {};
         const status = advice.monitoring_status || (drift.drift_detected ? "DRIFT" : "NO_DRIFT");
         const features = Object.entries(drift.feature_drift_scores || {});
-        const reportUrl = pick(data, "html_report_url", "report_url") || pick(drift, "html_report_url", "report_url");
+        const reportUrl = pick(data, "html_report", "html_report_url", "report_url");
+        const prediction = drift.prediction_drift;
         result.replaceChildren(
           el("div", { class: "cards" },
             el("div", { class: "card", "data-testid": "drift-status" },
               el("h4", {}, "Status ", badge(status, statusKind(status))),
               kv([
                 ["drift detected", drift.drift_detected],
+                ["drifted columns", drift.drifted_columns === undefined ? undefined : `${drift.drifted_columns} of ${features.length + (prediction ? 1 : 0)}`],
                 ["overall drift score", drift.overall_drift_score],
                 ["analysed at", drift.analysis_timestamp],
               ])),
             el("div", { class: "card" }, el("h4", { text: "Data" }), renderValue(summary)),
-            el("div", { class: "card" }, el("h4", { text: "Recommendations" }), renderValue(advice))),
+            el("div", { class: "card" }, el("h4", { text: "Recommendations" }), kv([
+              ["retrain the model", advice.retrain_model],
+              ["investigate", (advice.investigate_features || []).join(", ") || "nothing"],
+            ]))),
           el("h3", { text: "Per-feature drift" }),
           el("div", { class: "table-wrap" }, el("table", { "data-testid": "drift-table" },
-            el("thead", {}, el("tr", {}, ["feature", "drift", "score", "test", "threshold"]
+            el("caption", { class: "meta", text: "score: p-value of the test; drift when below the threshold (the bar grows as the p-value falls)" }),
+            el("thead", {}, el("tr", {}, ["feature", "drift", "score", "", "test", "threshold"]
               .map((h) => el("th", { scope: "col", text: h })))),
             el("tbody", {}, features.map(([name, f]) => el("tr", {},
               el("th", { scope: "row", text: name }),
               el("td", {}, f.drift_detected ? badge("DRIFT", "bad") : badge("ok", "ok")),
               el("td", { class: "num", text: fmt(f.drift_score, 4) }),
+              el("td", {}, bars([["", 1 - Math.min(1, f.drift_score || 0), ""]], 1)),
               el("td", { text: fmt(f.statistical_test) }),
               el("td", { class: "num", text: fmt(f.threshold, 3) })))))),
-          drift.prediction_drift !== undefined
-            ? el("div", { class: "card" }, el("h4", { text: "Prediction drift (predicted class distribution)" }), renderValue(drift.prediction_drift))
-            : null,
+          prediction ? predictionDriftCard(prediction) : null,
           reportUrl
             ? el("p", {}, el("a", { href: reportUrl, target: "_blank", rel: "noopener", "data-testid": "drift-html-link" },
               "Open the full Evidently report (HTML, new tab)"))
@@ -871,20 +895,15 @@
 
   // ------------------------------------------------------------------------- Registry
   function versionRows(model) {
-    const versions = model.versions || model.latest_versions || [];
-    const aliasesOf = (v) => {
-      const own = v.aliases || [];
-      const fromModel = Object.entries(model.aliases || {}).filter(([, ver]) => String(ver) === String(v.version)).map(([a]) => a);
-      return [...new Set([...own, ...fromModel])];
-    };
-    return versions.map((v) => {
-      const aliases = aliasesOf(v);
-      return el("tr", { class: aliases.includes("production") ? "production" : null },
-        el("td", { text: fmt(v.version) }),
-        el("td", {}, aliases.map((a) => [badge(a, a === "production" ? "ok" : "info"), " "])),
-        el("td", { text: fmt(pick(v, "stage", "current_stage")) }),
-        el("td", { text: fmt(pick(v, "created_at", "creation_timestamp")) }),
-        el("td", {}, renderValue(pick(v, "metrics", "tags") || {})));
+    return (model.versions || []).map((v) => {
+      const aliases = v.aliases || [];
+      return el("tr", { "data-version": v.version },
+        el("td", { text: `v${fmt(v.version)}` }),
+        el("td", {}, aliases.length ? aliases.map((a) => [badge(a, a === "production" ? "ok" : "info"), " "]) : "–"),
+        el("td", { text: fmt(v.stage) }),
+        el("td", { class: "num", text: v.accuracy === undefined || v.accuracy === null ? "–" : fmt(Number(v.accuracy), 3) }),
+        el("td", { text: fmt(v.created) }),
+        el("td", { class: "mono", text: fmt(v.git_commit).slice(0, 12) }));
     });
   }
 
@@ -900,17 +919,18 @@
       await guarded(panel, box, null, async () => {
         const { data } = await api("GET", "/api/v1/models");
         const models = Array.isArray(data) ? data : (data.models || []);
+        const store = el("p", { class: "meta", text: `MLflow store: ${fmt(data.tracking_uri)}` });
         if (!models.length) {
-          result.replaceChildren(el("p", { class: "meta", text: "No registered models yet: run the training script." }));
+          result.replaceChildren(el("p", { text: "No registered models yet: run scripts/train_iris_model.py --register." }), store);
           return;
         }
-        result.replaceChildren(...models.map((model) => {
+        result.replaceChildren(store, ...models.map((model) => {
           const production = pick(model.aliases || {}, "production") ?? pick(model, "production_version");
           return el("div", { class: "card", "data-testid": "registry-model" },
             el("h4", {}, model.name, " ", production !== undefined ? badge(`production → v${production}`, "ok") : badge("no production alias", "warn")),
             model.description ? el("p", { class: "meta", text: model.description }) : null,
             el("div", { class: "table-wrap" }, el("table", {},
-              el("thead", {}, el("tr", {}, ["version", "aliases", "stage", "created", "metrics"].map((h) => el("th", { scope: "col", text: h })))),
+              el("thead", {}, el("tr", {}, ["version", "aliases", "stage", "accuracy", "created (UTC)", "git commit"].map((h) => el("th", { scope: "col", text: h })))),
               el("tbody", {}, versionRows(model)))));
         }));
       });
