@@ -7,11 +7,11 @@ flagged), overall and per family/variant. The set is split once by a hash of eac
 patterns were tuned on ``dev`` only; ``test`` is the held-out measurement.
 """
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
-
 import argparse
 import csv
 from collections import defaultdict
+
+import _path  # noqa: F401  (puts the repository root on sys.path)
 
 from ai_backends.llm.injection import analyze
 
