@@ -16,7 +16,7 @@ from .classification import ClassificationService
 from .classifier import OnnxClassifier
 from .embedded import embedded_redis_url
 from .health import Probe, ProbeResult, describe_url, probe_http, register_probe
-from .llm.service import GenerationService
+from .llm.service import GenerationService, service_from_config
 from .oip.clients import GrpcSidecarClient, HttpSidecarClient
 from .predlog import PredictionLog
 from .ratelimit import RateLimiter
@@ -76,11 +76,7 @@ def init_app(app: Flask) -> None:
     )
 
     # LLM: nothing loads here; the backend is chosen and the model loaded on first use.
-    generation = GenerationService(
-        mode=config["LLM_BACKEND"], ollama_url=config["OLLAMA_BASE_URL"],
-        ollama_model=config["OLLAMA_MODEL"], model_path=config["LLM_MODEL_PATH"],
-        threads=config["LLM_THREADS"], context_tokens=config["LLM_CONTEXT_TOKENS"],
-        timeout=config["LLM_TIMEOUT_SECONDS"])
+    generation = service_from_config(config)
     app.extensions[LLM] = generation
     register_probe(app, "llm", generation.probe)
     _init_mlops(app)
