@@ -4,7 +4,7 @@ Sentence embeddings place "What is the capital of France?" and "... of Germany?"
 together, and "Celsius to Fahrenheit" next to its reverse (0.995). A threshold cannot part
 them, so a candidate above the threshold must also pass these cheap lexical checks:
 
-- numbers: the numbers mentioned (digits or number words) must be the same;
+- numbers: the numbers mentioned (digits, number words, roman numerals) must be the same;
 - negation: both prompts negate, or neither does;
 - named entities: capitalised names (France, Hamlet, AI) must not be swapped for others;
 - direction: with "to/from/than/into/vs", the shared words must come in the same order.
@@ -25,6 +25,8 @@ NUMBER_WORDS = frozenset(
     "eighty ninety hundred thousand million billion first second third fourth fifth sixth "
     "seventh eighth ninth tenth half twice double triple".split()
 )
+# Roman numerals from II ("World War II"); a lone "I" is far more often the pronoun.
+ROMAN_NUMERALS = frozenset("II III IV V VI VII VIII IX X XI XII XIII XIV XV XX".split())
 NEGATIONS = frozenset(
     "not no never none nothing nobody neither nor without cannot cant dont doesnt didnt isnt "
     "arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt".split()
@@ -52,6 +54,8 @@ def numbers(text: str) -> set[str]:
         word = raw.lower()
         if word[0].isdigit():
             found.add(word.replace(",", ""))
+        elif raw in ROMAN_NUMERALS:
+            found.add(raw)
         elif word in NUMBER_WORDS:
             found.add(word)
     return found
