@@ -77,7 +77,8 @@ SETTINGS: dict[str, Setting] = {
     "CHAT_HISTORY_TURNS": Setting(10, int, "Recent turns (question + answer) kept per session."),
     "CHAT_SESSION_TTL_SECONDS": Setting(
         86_400, int, "A chat session is forgotten after this long without a message."),
-    "CHAT_MAX_TOKENS": Setting(256, int, "Default max_tokens of chat answers."),
+    "CHAT_HISTORY_TOKENS": Setting(
+        1500, int, "Token budget of the history sent to the model (oldest turns dropped)."),
 }
 
 

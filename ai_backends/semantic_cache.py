@@ -126,7 +126,8 @@ class SemanticCache:
     ) -> None:
         if eviction not in EVICTION_POLICIES:
             raise ValueError(f"eviction must be one of {EVICTION_POLICIES}, not {eviction!r}")
-        self.redis = client
+        # redis-py's annotations mix sync and async return types; treat replies as Any.
+        self.redis: Any = client
         self.prefix = prefix
         self.threshold = threshold
         self.max_entries = max_entries
