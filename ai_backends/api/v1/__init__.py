@@ -5,6 +5,7 @@ from flask_openapi3 import APIBlueprint
 bp = APIBlueprint("v1", __name__, url_prefix="/api/v1")
 
 from . import (  # noqa: E402,F401  (register the routes on bp)
+    chat,  # chat memory, chat-semantic, cache analytics
     classify,
     drift,
     generate,
