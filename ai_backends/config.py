@@ -79,7 +79,10 @@ SETTINGS: dict[str, Setting] = {
     "HTTP_SIDECAR_WORKERS": Setting(2, int, "gunicorn worker processes of the REST sidecar."),
     "GRPC_SIDECAR_HOST": Setting("127.0.0.1", str, "Address the gRPC sidecar binds to."),
     "GRPC_SIDECAR_PORT": Setting(50051, int, "Port of the gRPC sidecar."),
-    "GRPC_SIDECAR_THREADS": Setting(8, int, "Thread pool size of the gRPC sidecar."),
+    "GRPC_SIDECAR_THREADS": Setting(8, int, "Thread pool size of each gRPC sidecar process."),
+    "GRPC_SIDECAR_PROCESSES": Setting(
+        2, int, "gRPC sidecar processes sharing the port (like the REST sidecar's workers)."
+    ),
     "SIDECAR_MAX_REQUEST_BYTES": Setting(
         16 * 1024 * 1024, int, "Largest inference request either sidecar accepts, in bytes."
     ),

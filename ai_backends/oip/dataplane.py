@@ -2,8 +2,8 @@
 
 Like MLServer's ``DataPlane``: the REST and gRPC servers only translate their transport to
 the core types here (``InferInput`` in, ``InferOutput`` out) and map ``ServiceError``s to
-their own error form. Feature validation is the classifier's own ``check_features``, so the
-API and both sidecars accept and reject exactly the same inputs.
+their own error form. Feature values are validated by the classifier itself
+(``check_features``), so the API and both sidecars accept and reject the same inputs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..classifier import FEATURES, OnnxClassifier, check_features
+from ..classifier import FEATURES, OnnxClassifier
 from ..errors import BadRequest, InvalidInput, NotFound
 
 SERVER_NAME = "ai-backends-py"
@@ -143,7 +143,11 @@ class DataPlane:
         """Validate the input tensor, run the model and return the requested outputs."""
         self.check_model(name, version)
         features = self._features(inputs)
-        output = self.model.predict(features)
+        try:
+            # predict validates the values with the classifier's own check_features.
+            output = self.model.predict(features)
+        except InvalidInput as exc:  # bad values in a well-formed tensor: still a bad tensor
+            raise BadRequest(f"input '{INPUT_NAME}': {exc.detail}") from exc
         n_rows = features.shape[0]
         available = {
             PROBABILITIES_OUTPUT: InferOutput(
@@ -162,7 +166,7 @@ class DataPlane:
                            [available[n] for n in names], id=request_id)
 
     def _features(self, inputs: list[InferInput]) -> np.ndarray:
-        """The [n, 4] float32 feature array of a request, or a ``BadRequest`` saying why."""
+        """The [n, 4] feature array of a well-formed request, or a ``BadRequest`` saying why."""
         if len(inputs) != 1:
             raise BadRequest(f"expected exactly 1 input tensor '{INPUT_NAME}', got {len(inputs)}")
         tensor = inputs[0]
@@ -184,7 +188,4 @@ class DataPlane:
                 f"input '{INPUT_NAME}' has {tensor.data.size} elements but shape {shape} "
                 f"needs {expected}"
             )
-        try:
-            return check_features(tensor.data.reshape(shape))
-        except InvalidInput as exc:  # bad values in a well-formed tensor: still a bad tensor
-            raise BadRequest(f"input '{INPUT_NAME}': {exc.detail}") from exc
+        return tensor.data.reshape(shape)

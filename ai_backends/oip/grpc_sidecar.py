@@ -9,8 +9,11 @@ reflection let generic tools (grpcurl, grpc_health_probe) list and call the serv
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import signal
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -116,14 +119,20 @@ class GrpcSidecar:
 
 
 def create_grpc_server(
-    plane: DataPlane, address: str, threads: int, max_message_bytes: int
+    plane: DataPlane, address: str, threads: int, max_message_bytes: int,
+    share_port: bool = False,
 ) -> GrpcSidecar:
-    """The gRPC sidecar bound to ``address``: inference, health checking and reflection."""
+    """The gRPC sidecar bound to ``address``: inference, health checking and reflection.
+
+    ``share_port`` lets several worker processes bind the same port (SO_REUSEPORT); without
+    it a port already in use is an error, not a silent second listener.
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oip-grpc"),
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", int(share_port)),
         ],
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(plane), server)
@@ -136,31 +145,78 @@ def create_grpc_server(
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot bind the gRPC sidecar to {address}")
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpcio's way of saying the address is taken or invalid
+        raise OSError(f"cannot bind the gRPC sidecar to {address}: {exc}") from exc
     return GrpcSidecar(server, port, health_servicer)
 
 
-def serve(config: dict[str, Any] | None = None) -> None:
-    """Run the gRPC sidecar until SIGTERM or Ctrl-C, then drain in-flight calls."""
-    settings = config or load_config()
-    logging.basicConfig(level=settings["LOG_LEVEL"],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
-    address = f"{settings['GRPC_SIDECAR_HOST']}:{settings['GRPC_SIDECAR_PORT']}"
-    sidecar = create_grpc_server(plane, address, settings["GRPC_SIDECAR_THREADS"],
-                                 settings["SIDECAR_MAX_REQUEST_BYTES"])
-    sidecar.server.start()
-    log.info("gRPC sidecar on %s (%d threads, model ready: %s)", address,
-             settings["GRPC_SIDECAR_THREADS"], plane.ready())
-
+def wait_for_stop_signal() -> None:
+    """Block until SIGTERM or SIGINT."""
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     stopping.wait()
+
+
+def run_workers(target: Callable[[], None], processes: int, grace: float) -> int:
+    """Run ``target`` in ``processes`` forked workers until SIGTERM; return an exit code.
+
+    One Python process serves on one core at a time (the GIL); like gunicorn's workers,
+    several processes sharing the port use every core. They are forked before any gRPC
+    object exists, as gRPC requires. SIGTERM is passed on and each worker drains its calls.
+    """
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=target, name=f"oip-grpc-{n}") for n in range(processes)]
+    for worker in workers:
+        worker.start()
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    while not stopping.wait(0.5):
+        if any(not worker.is_alive() for worker in workers):
+            log.error("a gRPC worker exited; stopping the others")
+            break
+    for worker in workers:
+        if worker.is_alive() and worker.pid:
+            os.kill(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        worker.join(grace + 5)
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
+    return 0 if stopping.is_set() and all(w.exitcode == 0 for w in workers) else 1
+
+
+def serve(config: dict[str, Any] | None = None) -> int:
+    """Run the gRPC sidecar until SIGTERM or Ctrl-C, then drain in-flight calls."""
+    settings = config or load_config()
+    logging.basicConfig(level=settings["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    processes = settings["GRPC_SIDECAR_PROCESSES"]
+    if processes <= 1:
+        try:
+            _serve_one(settings, share_port=False)
+        except OSError as exc:
+            log.error("%s", exc)
+            return 1
+        return 0
+    return run_workers(lambda: _serve_one(settings, share_port=True), processes,
+                       settings["SIDECAR_GRACE_SECONDS"])
+
+
+def _serve_one(settings: dict[str, Any], share_port: bool) -> None:
+    plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
+    address = f"{settings['GRPC_SIDECAR_HOST']}:{settings['GRPC_SIDECAR_PORT']}"
+    sidecar = create_grpc_server(plane, address, settings["GRPC_SIDECAR_THREADS"],
+                                 settings["SIDECAR_MAX_REQUEST_BYTES"], share_port)
+    sidecar.server.start()
+    log.info("gRPC sidecar on %s (pid %d, %d threads, model ready: %s)", address, os.getpid(),
+             settings["GRPC_SIDECAR_THREADS"], plane.ready())
+    wait_for_stop_signal()
     grace = settings["SIDECAR_GRACE_SECONDS"]
     log.info("stopping: refusing new calls, %ss for in-flight ones", grace)
     sidecar.health_service.enter_graceful_shutdown()  # health checks now answer NOT_SERVING
     sidecar.server.stop(grace).wait()
-    log.info("gRPC sidecar stopped")
+    log.info("gRPC sidecar stopped (pid %d)", os.getpid())

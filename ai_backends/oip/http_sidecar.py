@@ -113,37 +113,23 @@ def create_http_app(plane: DataPlane, max_request_bytes: int = 16 * 1024 * 1024)
     return app
 
 
-def serve(config: dict[str, Any] | None = None) -> None:
-    """Run the REST sidecar under gunicorn until SIGTERM or Ctrl-C (the entry point)."""
+def run_gunicorn(app: Flask, options: dict[str, Any]) -> None:
+    """Serve ``app`` with gunicorn and ``options`` (no config file, no argv) until stopped."""
     from gunicorn.app.base import BaseApplication
 
-    settings = config or load_config()
-    plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
-    app = create_http_app(plane, settings["SIDECAR_MAX_REQUEST_BYTES"])
-
-    def load_model(worker: Any) -> None:  # noqa: ARG001 - gunicorn hook signature
-        # Each worker loads its own ONNX session after the fork, before taking requests.
-        plane.ready()
-
-    options = {
-        "bind": f"{settings['HTTP_SIDECAR_HOST']}:{settings['HTTP_SIDECAR_PORT']}",
-        "workers": settings["HTTP_SIDECAR_WORKERS"],
-        "worker_class": "sync",
-        "graceful_timeout": settings["SIDECAR_GRACE_SECONDS"],
-        "post_worker_init": load_model,
-        "accesslog": None,
-        "loglevel": settings["LOG_LEVEL"].lower(),
-        "proc_name": "oip-http-sidecar",
+    settings = {
         # gunicorn >= 27 opens a control socket at one fixed path per user; several servers
         # on one machine would fight over it, and nothing here uses it.
         "control_socket_disable": True,
+        "accesslog": None,
+        **options,
     }
 
     class Server(BaseApplication):
-        """gunicorn running our app object with our options (no config file, no argv)."""
+        """gunicorn running our app object with our settings."""
 
         def load_config(self) -> None:
-            for key, value in options.items():
+            for key, value in settings.items():
                 if key in self.cfg.settings:  # older gunicorn lacks some settings
                     self.cfg.set(key, value)
 
@@ -151,3 +137,26 @@ def serve(config: dict[str, Any] | None = None) -> None:
             return app
 
     Server().run()
+
+
+def serve(config: dict[str, Any] | None = None) -> None:
+    """Run the REST sidecar under gunicorn until SIGTERM or Ctrl-C (the entry point)."""
+    settings = config or load_config()
+    plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
+
+    def load_model(worker: Any) -> None:  # noqa: ARG001 - gunicorn hook signature
+        # Each worker loads its own ONNX session after the fork, before taking requests.
+        plane.ready()
+
+    run_gunicorn(create_http_app(plane, settings["SIDECAR_MAX_REQUEST_BYTES"]), {
+        "bind": f"{settings['HTTP_SIDECAR_HOST']}:{settings['HTTP_SIDECAR_PORT']}",
+        # Sync workers: one request per process at a time, a new connection per request.
+        # Threaded workers keep connections alive, and then every connection of a client
+        # can land on the same process while the other idles.
+        "workers": settings["HTTP_SIDECAR_WORKERS"],
+        "worker_class": "sync",
+        "graceful_timeout": settings["SIDECAR_GRACE_SECONDS"],
+        "post_worker_init": load_model,
+        "loglevel": settings["LOG_LEVEL"].lower(),
+        "proc_name": "oip-http-sidecar",
+    })

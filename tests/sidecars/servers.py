@@ -82,14 +82,15 @@ def start_http_sidecar(model_dir: Path, wait_for: str = "ready") -> Sidecar:
     return Sidecar(process, url)
 
 
-def start_grpc_sidecar(model_dir: Path) -> Sidecar:
+def start_grpc_sidecar(model_dir: Path, processes: int = 2) -> Sidecar:
     """The gRPC sidecar on a free port, once ServerReady says so."""
     from ai_backends.oip.generated import inference_pb2 as pb
     from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 
     port = free_port()
     process = _spawn("grpc_server.py", model_dir,
-                     {"GRPC_SIDECAR_PORT": str(port), "GRPC_SIDECAR_THREADS": "4"})
+                     {"GRPC_SIDECAR_PORT": str(port), "GRPC_SIDECAR_THREADS": "4",
+                      "GRPC_SIDECAR_PROCESSES": str(processes)})
     target = f"127.0.0.1:{port}"
     channel = grpc.insecure_channel(target)
     stub = pb_grpc.GRPCInferenceServiceStub(channel)

@@ -173,9 +173,28 @@ def test_reflection_lists_the_services(channel: grpc.Channel) -> None:
     assert {SERVICE, "grpc.health.v1.Health"} <= names
 
 
-def test_sigterm_stops_the_server_gracefully(model_dir: Path) -> None:
-    sidecar = start_grpc_sidecar(model_dir)
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigterm_stops_the_server_gracefully(model_dir: Path, processes: int) -> None:
+    sidecar = start_grpc_sidecar(model_dir, processes)
     with grpc.insecure_channel(sidecar.address) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         assert stub.ModelInfer(typed_request(SETOSA, [1, 4])).outputs
     assert sidecar.stop() == 0
+
+
+def test_a_taken_port_is_an_error_not_a_second_listener(
+    grpc_sidecar: Sidecar, model_dir: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .servers import ROOT
+
+    port = grpc_sidecar.address.rsplit(":", 1)[1]
+    done = subprocess.run(
+        [sys.executable, "grpc_server.py"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        env={**os.environ, "MODEL_DIR": str(model_dir), "GRPC_SIDECAR_PORT": port,
+             "GRPC_SIDECAR_PROCESSES": "1"},
+    )
+    assert done.returncode != 0 and "cannot bind" in done.stderr
