@@ -17,6 +17,7 @@ from .jsonenc import NumpyJSONProvider
 from .logs import configure_logging
 from .schemas.common import Problem, problem_responses
 
+SECURITY_SCHEMES = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
 DOCS_PATH = "/openapi/swagger"
 SPEC_PATH = "/openapi/openapi.json"
 
@@ -29,12 +30,19 @@ class ServiceAPI(OpenAPI):
     """
 
     def generate_spec_json(self) -> None:
-        """Build the spec, then fix the automatically added 422 responses."""
+        """Build the spec, then fix the 422 responses and add what the edge hooks can answer."""
         super().generate_spec_json()
+        self.spec_json["components"]["securitySchemes"] = SECURITY_SCHEMES
         validation = problem_responses(422)[422]
-        for path_item in self.spec_json["paths"].values():
-            for operation in path_item.values():
+        for path, path_item in self.spec_json["paths"].items():
+            for method, operation in path_item.items():
                 responses = operation["responses"]
+                if not path.startswith(auth.PUBLIC_PREFIXES):
+                    # Keys are optional (API_KEYS); the empty requirement says "or none".
+                    operation["security"] = [{"apiKey": []}, {}]
+                    responses.update(problem_responses(401))
+                if method == "post" and path.startswith(limits.LIMITED_PREFIXES):
+                    responses.update(problem_responses(429))
                 if "application/json" not in responses.get("422", {}).get("content", {}):
                     continue  # declared by the route itself
                 if "requestBody" in operation or operation.get("parameters"):
