@@ -18,7 +18,7 @@ EMBEDDED = {"LLM_BACKEND": "llamacpp", "LLM_TIMEOUT_SECONDS": 60.0}
 def _ask(page: Any, prompt: str, endpoint: str, max_tokens: str = "12") -> None:
     page.get_by_label("Prompt").fill(prompt)
     page.get_by_label("Endpoint").select_option(endpoint)
-    page.get_by_label("Max tokens").fill(max_tokens)
+    page.locator("#generate").get_by_label("Max tokens").fill(max_tokens)
     page.get_by_label("Temperature").fill("0")
     page.get_by_role("button", name="Generate").click()
 
@@ -75,7 +75,7 @@ def test_invalid_parameters_are_reported_at_the_field(page: Any, open_panel: Any
     _ask(page, "Hello", "/api/v1/generate", max_tokens="100000")
     expect(page.locator("#generate-error")).to_contain_text("422")
     expect(page.locator("#generate-max_tokens-error")).to_contain_text("less than or equal to")
-    expect(page.get_by_label("Max tokens")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#generate").get_by_label("Max tokens")).to_have_attribute("aria-invalid", "true")
     page.get_by_label("Prompt").fill("   ")
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#generate-prompt-error")).to_have_text("Prompt: enter some text")

@@ -70,7 +70,7 @@
     if (value && typeof value === "object") {
       return kv(Object.entries(value).map(([key, item]) => [key.replaceAll("_", " "), renderValue(item)]));
     }
-    return document.createTextNode(fmt(value, 4));
+    return document.createTextNode(typeof value === "number" ? String(Number(value.toFixed(4))) : fmt(value));
   }
 
   /** Horizontal CSS bars: rows of [label, value, text]; widths relative to ``max``. */
@@ -569,7 +569,7 @@
       const memory = data.memory_stats || {};
       stats.textContent = [
         data.session_id && `session ${data.session_id}`,
-        data.conversation_length !== undefined && `${data.conversation_length} turns`,
+        data.conversation_length !== undefined && `${data.conversation_length} messages exchanged`,
         memory.total_messages !== undefined && `${memory.total_messages} messages in memory (${fmt(memory.human_messages)} from you, ${fmt(memory.ai_messages)} from the assistant)`,
       ].filter(Boolean).join(" · ");
     }
@@ -589,6 +589,7 @@
         const messages = Array.isArray(data) ? data : (pick(data, "messages", "history") || []);
         history.replaceChildren(...messages.map((m) => chatBubble(messageRole(m), fmt(pick(m, "content", "text")))));
         showStats({ session_id: id, ...data });
+        if (!messages.length) stats.textContent = `Session ${id} has no stored messages.`;
       });
     }
 
@@ -597,8 +598,9 @@
       clearErrors(form, box);
       clearErrors(sessionBox);
       const prompt = readText(form, "prompt", "Message");
-      if (prompt === null) return;
-      const body = { prompt };
+      const maxTokens = readNumber(form, "max_tokens", { min: 1, integer: true, label: "Max tokens" });
+      if (prompt === null || maxTokens === null) return;
+      const body = { prompt, max_tokens: maxTokens };
       if (session.value.trim()) body.session_id = session.value.trim();
       await guarded(panel, box, form, async () => {
         try {
@@ -674,10 +676,12 @@
       event.preventDefault();
       clearErrors(form, box);
       const prompt = readText(form, "prompt", "Question");
-      if (prompt === null) return;
+      const maxTokens = readNumber(form, "max_tokens", { min: 1, integer: true, label: "Max tokens" });
+      if (prompt === null || maxTokens === null) return;
       await guarded(panel, box, form, async () => {
         result.replaceChildren();
-        const { data } = await api("POST", "/api/v1/chat-semantic", { prompt });
+        // Fixed, greedy parameters: the cache is scoped by them, so equal settings can hit.
+        const { data } = await api("POST", "/api/v1/chat-semantic", { prompt, max_tokens: maxTokens, temperature: 0 });
         const info = data.cache_info || {};
         const hit = Boolean(info.cache_hit);
         result.replaceChildren(el("div", { class: "cards" },
