@@ -95,6 +95,18 @@ def test_health_lists_every_dependency_with_implementation_and_latency(
     expect(model).to_contain_text(" ms")
     expect(page.locator("tr[data-dependency='redis']")).to_contain_text("UP")
     expect(page.locator("tr[data-dependency='grpc_sidecar']")).to_contain_text("DOWN")
+
+
+def test_health_is_ok_when_every_dependency_runs(page: Any, open_panel: Any, start_api: Any,
+                                                 sidecars: dict[str, str],
+                                                 registry_uri: str) -> None:
+    """With the sidecars and a registry up, every row is UP and the service OK."""
+    open_panel(start_api(MLFLOW_TRACKING_URI=registry_uri, **sidecars), "health")
+    expect(page.get_by_test_id("health-status")).to_contain_text("OK")
+    rows = page.get_by_test_id("health-table").locator("tbody tr")
+    expect(rows.filter(has_text="DOWN")).to_have_count(0)
+    expect(rows.filter(has_text="UP")).to_have_count(rows.count())
+    expect(page.locator("tr[data-dependency='mlflow']")).to_contain_text("embedded (SQLite)")
     save_panel_screenshot(page, "health")
 
 

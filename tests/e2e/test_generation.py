@@ -33,6 +33,7 @@ def test_streamed_answer_arrives_with_backend_and_token_counts(page: Any, open_p
     expect(page.locator("#generate-meta")).to_contain_text("completion tokens")
     expect(page.locator("#generate-output")).to_contain_text("Paris")
     expect(page.locator("#generate-error")).to_be_hidden()
+    save_panel_screenshot(page, "generate")
 
 
 def test_secure_generation_shows_a_clean_analysis_and_v2_its_metadata(
