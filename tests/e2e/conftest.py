@@ -9,6 +9,7 @@ the reason. Failed tests leave a screenshot in ``tests/e2e/artifacts/``.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -49,6 +50,9 @@ def find_chromium() -> tuple[str | None, str]:
         return None, f"CHROMIUM_PATH={configured} does not exist"
     if Path(DEFAULT_CHROMIUM).exists():
         return DEFAULT_CHROMIUM, ""
+    on_path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if on_path:
+        return on_path, ""
     if _playwright_chromium():
         return None, ""
     return None, (f"no browser: install Debian's chromium (apt-get install chromium), set "
