@@ -143,6 +143,10 @@ class DataPlane:
         """Validate the input tensor, run the model and return the requested outputs."""
         self.check_model(name, version)
         features = self._features(inputs)
+        known = [LABEL_OUTPUT, PROBABILITIES_OUTPUT]
+        unknown = [n for n in requested_outputs or [] if n not in known]
+        if unknown:
+            raise BadRequest(f"unknown output {unknown[0]!r}; the model has {known}")
         try:
             # predict validates the values with the classifier's own check_features.
             output = self.model.predict(features)
@@ -157,11 +161,6 @@ class DataPlane:
             LABEL_OUTPUT: InferOutput(LABEL_OUTPUT, "INT64", [n_rows], output.labels),
         }
         names = requested_outputs or list(available)
-        unknown = [n for n in names if n not in available]
-        if unknown:
-            raise BadRequest(
-                f"unknown output {unknown[0]!r}; the model has {sorted(available)}"
-            )
         return InferResult(self.model.name, self.model.version,
                            [available[n] for n in names], id=request_id)
 

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 import orjson
-from flask import Flask, Response, json, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from ..classifier import OnnxClassifier
@@ -33,7 +33,7 @@ def _status(exc: ServiceError) -> int:
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps({"error": message}), status=status, headers=headers,
+    return Response(orjson.dumps({"error": message}), status=status, headers=headers,
                     mimetype="application/json")
 
 

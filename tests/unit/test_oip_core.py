@@ -93,3 +93,11 @@ def test_latency_stats_use_observed_values() -> None:
     assert stats["p50_ms"] == 50 and stats["p95_ms"] == 95 and stats["p99_ms"] == 99
     assert stats["min_ms"] == 1 and stats["max_ms"] == 100 and stats["mean_ms"] == 50.5
     assert stats["requests_per_second"] == pytest.approx(1000 / 50.5, abs=0.1)
+
+
+def test_rest_app_refuses_a_body_over_the_limit(plane: DataPlane) -> None:
+    from ai_backends.oip.http_sidecar import create_http_app
+
+    client = create_http_app(plane, max_request_bytes=100).test_client()
+    response = client.post("/v2/models/iris-classifier/infer", data=b"x" * 200)
+    assert response.status_code == 413 and "error" in response.json
