@@ -65,6 +65,22 @@ SETTINGS: dict[str, Setting] = {
     "LOG_FORMAT": Setting("json", str, "json (one object per line) or text."),
     "HEALTH_PROBE_TIMEOUT": Setting(0.3, float, "Seconds each /health probe may take."),
     "LOG_LEVEL": Setting("INFO", str, "Python logging level."),
+    # Inference sidecars (Open Inference Protocol): the servers' own settings...
+    "HTTP_SIDECAR_HOST": Setting("127.0.0.1", str, "Address the REST sidecar binds to."),
+    "HTTP_SIDECAR_PORT": Setting(5002, int, "Port of the REST sidecar."),
+    "HTTP_SIDECAR_WORKERS": Setting(2, int, "gunicorn worker processes of the REST sidecar."),
+    "GRPC_SIDECAR_HOST": Setting("127.0.0.1", str, "Address the gRPC sidecar binds to."),
+    "GRPC_SIDECAR_PORT": Setting(50051, int, "Port of the gRPC sidecar."),
+    "GRPC_SIDECAR_THREADS": Setting(8, int, "Thread pool size of each gRPC sidecar process."),
+    "GRPC_SIDECAR_PROCESSES": Setting(
+        2, int, "gRPC sidecar processes sharing the port (like the REST sidecar's workers)."
+    ),
+    "SIDECAR_MAX_REQUEST_BYTES": Setting(
+        16 * 1024 * 1024, int, "Largest inference request either sidecar accepts, in bytes."
+    ),
+    "SIDECAR_GRACE_SECONDS": Setting(5, int, "Seconds a stopping sidecar gives in-flight calls."),
+    # ...and how the API calls them.
+    "SIDECAR_TIMEOUT": Setting(2.0, float, "Seconds the API waits for a sidecar answer."),
 }
 
 

@@ -14,14 +14,17 @@ from .cache import ExactCache
 from .classification import ClassificationService
 from .classifier import OnnxClassifier
 from .embedded import embedded_redis_url
-from .health import Probe, ProbeResult, describe_url, probe_http, probe_tcp, register_probe
+from .health import Probe, ProbeResult, describe_url, probe_http, register_probe
+from .oip.clients import GrpcSidecarClient, HttpSidecarClient
 from .predlog import PredictionLog
 from .ratelimit import RateLimiter
+from .sidecars import SidecarService
 
 CLASSIFICATION = "ai_backends.classification"
 REDIS_URL = "ai_backends.redis_url"
 REDIS_CLIENT = "ai_backends.redis"
 RATE_LIMITER = "ai_backends.rate_limiter"
+SIDECARS = "ai_backends.sidecars"
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
@@ -47,16 +50,21 @@ def init_app(app: Flask) -> None:
     model = OnnxClassifier(config["MODEL_DIR"])
     cache = ExactCache(prefix=f"{config['REDIS_KEY_PREFIX']}classify:")
     cache.init_app(app, redis_url, config["CACHE_TTL_SECONDS"], config["CACHE_ENABLED"])
-    app.extensions[CLASSIFICATION] = ClassificationService(
-        model, cache, PredictionLog(config["PREDICTION_LOG"])
-    )
+    prediction_log = PredictionLog(config["PREDICTION_LOG"])
+    app.extensions[CLASSIFICATION] = ClassificationService(model, cache, prediction_log)
 
     register_probe(app, "model", _probe_model(model), required=True)
     register_probe(app, "redis", _probe_redis(redis_url, redis_kind))
     register_probe(app, "http_sidecar", probe_http(
         f"{config['HTTP_SIDECAR_URL'].rstrip('/')}/v2/health/ready", "external (OIP REST)"))
-    register_probe(app, "grpc_sidecar", probe_tcp(
-        config["GRPC_SIDECAR_TARGET"], "external (OIP gRPC)"))
+    grpc_client = GrpcSidecarClient(config["GRPC_SIDECAR_TARGET"], config["SIDECAR_TIMEOUT"])
+    register_probe(app, "grpc_sidecar", _probe_grpc(grpc_client))
+    app.extensions[SIDECARS] = SidecarService(
+        model,
+        HttpSidecarClient(config["HTTP_SIDECAR_URL"], config["SIDECAR_TIMEOUT"]),
+        grpc_client,
+        prediction_log,
+    )
 
 
 def redis_client() -> redis.Redis | None:
@@ -75,6 +83,22 @@ def classification() -> ClassificationService:
     """The classification service of the current app."""
     service: ClassificationService = current_app.extensions[CLASSIFICATION]
     return service
+
+
+def sidecars() -> SidecarService:
+    """The sidecar service of the current app."""
+    service: SidecarService = current_app.extensions[SIDECARS]
+    return service
+
+
+def _probe_grpc(client: GrpcSidecarClient) -> Probe:
+    def probe(timeout: float) -> ProbeResult:
+        # A real protocol call (ServerReady), not just an open port.
+        ready = client.ready(timeout)
+        state = "ServerReady: true" if ready else "ServerReady failed or false"
+        return ProbeResult(ready, "external (OIP gRPC)", f"{client.target} {state}")
+
+    return probe
 
 
 def _probe_model(model: OnnxClassifier) -> Probe:

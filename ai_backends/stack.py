@@ -45,6 +45,9 @@ def processes(config: dict[str, object]) -> list[Process]:
             "--graceful-timeout", str(STOP_GRACE_SECONDS),
             "--access-logfile", "-",
         ]),
+        # The Open Inference Protocol sidecars; they read their settings from the environment.
+        Process("http-sidecar", [python, "http_server.py"]),
+        Process("grpc-sidecar", [python, "grpc_server.py"]),
     ]
 
 

@@ -1,0 +1,162 @@
+"""Clients of the two sidecars, as the API uses them: one connection pool each, timeouts.
+
+Each client keeps one ``requests.Session`` or one gRPC channel for the life of the process
+(created on first use, so a forking server creates it in the worker) and turns transport
+failures into the service's errors: a sidecar that is down is ``Unavailable``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy as np
+import requests
+
+from ..classifier import MODEL_NAME
+from ..errors import InvalidInput, ServiceError, Unavailable
+from . import converters
+from .dataplane import INPUT_DATATYPE, INPUT_NAME, LABEL_OUTPUT, PROBABILITIES_OUTPUT, InferInput
+from .generated import inference_pb2 as pb
+from .generated import inference_pb2_grpc as pb_grpc
+
+RETRY_AFTER_SECONDS = 5
+# gRPC backs off up to 2 minutes between reconnects by default; a sidecar restarted by the
+# supervisor should be used again within a second or two.
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+@dataclass(frozen=True)
+class SidecarAnswer:
+    """What a sidecar returned for a batch: class index and probabilities per row."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    model_version: str
+
+
+def features_input(features: np.ndarray) -> InferInput:
+    """The model's input tensor for a float32 [n, 4] feature array."""
+    data = np.ascontiguousarray(features, dtype=np.float32)
+    return InferInput(INPUT_NAME, INPUT_DATATYPE, list(data.shape), data.reshape(-1))
+
+
+def _answer(arrays: dict[str, np.ndarray], model_version: str) -> SidecarAnswer:
+    # Some servers (MLServer's NumPy codec) answer labels as [n, 1] instead of [n].
+    return SidecarAnswer(arrays[LABEL_OUTPUT].reshape(-1), arrays[PROBABILITIES_OUTPUT],
+                         model_version)
+
+
+class HttpSidecarClient:
+    """Calls the REST sidecar over one keep-alive ``requests.Session``."""
+
+    protocol = "http"
+
+    def __init__(self, base_url: str, timeout: float, model: str = MODEL_NAME) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.infer_url = f"{self.base_url}/v2/models/{model}/infer"
+        self._session: requests.Session | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        """The process's session, created on first use."""
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = requests.Session()
+        return self._session
+
+    def infer(self, features: np.ndarray) -> SidecarAnswer:
+        """Classify a float32 [n, 4] batch on the REST sidecar."""
+        tensor = features_input(features)
+        body = {"inputs": [{"name": tensor.name, "datatype": tensor.datatype,
+                            "shape": tensor.shape, "data": tensor.data.tolist()}]}
+        try:
+            response = self.session.post(self.infer_url, json=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise Unavailable(
+                f"HTTP sidecar at {self.base_url} unreachable: {type(exc).__name__}",
+                retry_after=RETRY_AFTER_SECONDS,
+            ) from exc
+        if response.status_code != 200:
+            raise _error_of(self.protocol, response.status_code, _error_text(response))
+        payload = response.json()
+        return _answer(converters.outputs_from_json(payload), payload.get("model_version", ""))
+
+    def ready(self, timeout: float | None = None) -> bool:
+        """True when ``/v2/health/ready`` answers 200."""
+        try:
+            response = self.session.get(f"{self.base_url}/v2/health/ready",
+                                        timeout=timeout or self.timeout)
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text[:200]
+
+
+def _error_of(protocol: str, status: int | str, message: str) -> ServiceError:
+    """A sidecar's refusal as a service error: bad input stays bad input, the rest is 503."""
+    if status in (400, "INVALID_ARGUMENT"):
+        return InvalidInput(f"{protocol} sidecar rejected the input: {message}")
+    return Unavailable(f"{protocol} sidecar answered {status}: {message}",
+                       retry_after=RETRY_AFTER_SECONDS)
+
+
+class GrpcSidecarClient:
+    """Calls the gRPC sidecar over one channel, sending raw tensor contents."""
+
+    protocol = "grpc"
+
+    def __init__(self, target: str, timeout: float, model: str = MODEL_NAME) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.model = model
+        self._stub: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def stub(self) -> Any:
+        """The process's stub on its one channel, created on first use."""
+        if self._stub is None:
+            with self._lock:
+                if self._stub is None:
+                    channel = grpc.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+                    self._stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        return self._stub
+
+    def infer(self, features: np.ndarray) -> SidecarAnswer:
+        """Classify a float32 [n, 4] batch on the gRPC sidecar."""
+        request = converters.request_to_proto(self.model, [features_input(features)], raw=True)
+        try:
+            response = self.stub.ModelInfer(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from exc
+        return _answer(converters.outputs_from_proto(response), response.model_version)
+
+    def ready(self, timeout: float | None = None) -> bool:
+        """True when the ServerReady RPC says ready."""
+        try:
+            response = self.stub.ServerReady(pb.ServerReadyRequest(),
+                                             timeout=timeout or self.timeout)
+        except grpc.RpcError:
+            return False
+        return bool(response.ready)
+
+    def _error(self, exc: grpc.RpcError) -> ServiceError:
+        code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+        details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+        return _error_of(self.protocol, code.name, f"{details or 'no details'} ({self.target})")

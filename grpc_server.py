@@ -1,0 +1,8 @@
+"""The Open Inference Protocol gRPC sidecar on 127.0.0.1:50051: ``python grpc_server.py``."""
+
+import sys
+
+from ai_backends.oip.grpc_sidecar import serve
+
+if __name__ == "__main__":
+    sys.exit(serve())
