@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -77,7 +76,8 @@ class ClassificationService:
         ]
         latency_ms = (time.perf_counter() - started) * 1000
         if log:
-            self._log(features, predictions, endpoint, request_id, latency_ms)
+            self.log.record(endpoint, request_id, features, (p.to_dict() for p in predictions),
+                            latency_ms)
         return predictions
 
     def classify_detailed(self, row: list[float], request_id: str) -> dict[str, Any]:
@@ -87,7 +87,8 @@ class ClassificationService:
         output = self.model.predict(features)
         prediction = Prediction(**self._answer(output, 0), cache_hit=False)
         latency_ms = (time.perf_counter() - started) * 1000
-        self._log(features, [prediction], "classify-detailed", request_id, latency_ms)
+        self.log.record("classify-detailed", request_id, features, [prediction.to_dict()],
+                        latency_ms)
         metadata = self.model.metadata
         params = metadata["params"]
         return {
@@ -130,22 +131,3 @@ class ClassificationService:
             "all_classes": classes,
             "model_version": self.model.version,
         }
-
-    def _log(
-        self,
-        features: np.ndarray,
-        predictions: list[Prediction],
-        endpoint: str,
-        request_id: str,
-        latency_ms: float,
-    ) -> None:
-        timestamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        self.log.append(
-            (
-                timestamp, request_id, endpoint,
-                *(f"{value:g}" for value in row),
-                p.predicted_class, f"{p.confidence:.6f}", p.model_version,
-                f"{latency_ms:.3f}", int(p.cache_hit),
-            )
-            for row, p in zip(features, predictions, strict=True)
-        )

@@ -20,8 +20,10 @@ MODEL_NAME = "iris-classifier"
 MODEL_FILE = "iris_classifier.onnx"
 METADATA_FILE = "iris_classifier_metadata.json"
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-# A measurement is a length in centimetres: strictly positive and physically plausible.
-MEASUREMENT_MIN_EXCLUSIVE = 0.0
+# A measurement is a length in centimetres, from 10 micrometres to a metre. Both bounds
+# survive the model's float32 conversion: a value inside stays inside after rounding, so
+# the API (float64 JSON) and the sidecars (FP32 tensors) accept exactly the same inputs.
+MEASUREMENT_MIN = 0.001
 MEASUREMENT_MAX = 100.0
 
 
@@ -36,9 +38,7 @@ class ClassifierOutput:
 def check_features(features: Any) -> np.ndarray:
     """Return ``features`` as a float32 [n, 4] array, or raise ``InvalidInput`` saying why."""
     try:
-        # Validate the values as sent (float64), then convert: a tiny positive number that
-        # float32 rounds to 0 is still a valid measurement.
-        array = np.asarray(features, dtype=np.float64)
+        array = np.asarray(features, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"features must be numbers: {exc}") from exc
     if array.ndim != 2 or array.shape[1] != len(FEATURES) or array.shape[0] == 0:
@@ -47,11 +47,11 @@ def check_features(features: Any) -> np.ndarray:
         )
     if not np.isfinite(array).all():
         raise InvalidInput("features must be finite numbers (no NaN or infinity)")
-    if (array <= MEASUREMENT_MIN_EXCLUSIVE).any() or (array > MEASUREMENT_MAX).any():
+    if (array < MEASUREMENT_MIN).any() or (array > MEASUREMENT_MAX).any():
         raise InvalidInput(
-            f"each measurement must be in ({MEASUREMENT_MIN_EXCLUSIVE:g}, {MEASUREMENT_MAX:g}] cm"
+            f"each measurement must be in [{MEASUREMENT_MIN:g}, {MEASUREMENT_MAX:g}] cm"
         )
-    return array.astype(np.float32)
+    return array
 
 
 class OnnxClassifier:

@@ -68,9 +68,8 @@ def init_app(app: Flask) -> None:
     model = OnnxClassifier(config["MODEL_DIR"])
     cache = ExactCache(prefix=f"{config['REDIS_KEY_PREFIX']}classify:")
     cache.init_app(app, redis_url, config["CACHE_TTL_SECONDS"], config["CACHE_ENABLED"])
-    app.extensions[CLASSIFICATION] = ClassificationService(
-        model, cache, PredictionLog(config["PREDICTION_LOG"])
-    )
+    prediction_log = PredictionLog(config["PREDICTION_LOG"])
+    app.extensions[CLASSIFICATION] = ClassificationService(model, cache, prediction_log)
 
     register_probe(app, "model", _probe_model(model), required=True)
     register_probe(app, "redis", _probe_redis(redis_url, redis_kind))
@@ -82,6 +81,7 @@ def init_app(app: Flask) -> None:
         model,
         HttpSidecarClient(config["HTTP_SIDECAR_URL"], config["SIDECAR_TIMEOUT"]),
         grpc_client,
+        prediction_log,
     )
 
     # LLM: nothing loads here; the backend is chosen and the model loaded on first use.

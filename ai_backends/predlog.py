@@ -11,8 +11,10 @@ import csv
 import fcntl
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 COLUMNS = (
     "timestamp", "request_id", "endpoint",
@@ -42,6 +44,20 @@ class PredictionLog:
                 data = data[os.write(fd, data):]
         finally:
             os.close(fd)  # closing releases the lock
+
+    def record(self, endpoint: str, request_id: str, features: Iterable[Iterable[float]],
+               answers: Iterable[Mapping[str, Any]], latency_ms: float) -> None:
+        """Append one row per classified flower: its features and its answer's fields."""
+        timestamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        self.append(
+            (
+                timestamp, request_id, endpoint,
+                *(f"{value:g}" for value in row),
+                answer["predicted_class"], f"{answer['confidence']:.6f}",
+                answer["model_version"], f"{latency_ms:.3f}", int(answer.get("cache_hit", False)),
+            )
+            for row, answer in zip(features, answers, strict=True)
+        )
 
     def read(self) -> list[dict[str, str]]:
         """Return every row as a dict (for reports and tests)."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .classification import ClassificationService
-from .classifier import FEATURES, MEASUREMENT_MAX, MEASUREMENT_MIN_EXCLUSIVE
+from .classifier import FEATURES, MEASUREMENT_MAX, MEASUREMENT_MIN
 from .errors import InvalidInput
 
 # Documented defaults: sepal_length +1.5 cm, petal_width x1.3.
@@ -41,11 +41,11 @@ def apply_shifts(row: Mapping[str, float],
         add, multiply = float(shift.get("add", 0.0)), float(shift.get("multiply", 1.0))
         new = round(value * multiply + add, 6)
         applied[name] = {"add": add, "multiply": multiply, "original": value, "shifted": new}
-        if not MEASUREMENT_MIN_EXCLUSIVE < new <= MEASUREMENT_MAX:
+        if not MEASUREMENT_MIN <= new <= MEASUREMENT_MAX:
             errors.append({
                 "field": f"shifts.{name}",
                 "message": f"{value:g} * {multiply:g} + {add:g} = {new:g} is outside "
-                           f"({MEASUREMENT_MIN_EXCLUSIVE:g}, {MEASUREMENT_MAX:g}] cm",
+                           f"[{MEASUREMENT_MIN:g}, {MEASUREMENT_MAX:g}] cm",
                 "type": "shifted_out_of_range",
             })
         shifted.append(new)

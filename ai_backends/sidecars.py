@@ -16,6 +16,7 @@ import numpy as np
 from .classifier import OnnxClassifier, check_features
 from .errors import BadRequest, ServiceError, Unavailable
 from .oip.clients import GrpcSidecarClient, HttpSidecarClient
+from .predlog import PredictionLog
 
 PROTOCOLS = ("http", "grpc")
 WARMUP_REQUESTS = 5
@@ -45,8 +46,9 @@ class SidecarService:
     """Classifies through a sidecar and compares the two protocols on the same payload."""
 
     def __init__(self, model: OnnxClassifier, http: HttpSidecarClient,
-                 grpc: GrpcSidecarClient) -> None:
+                 grpc: GrpcSidecarClient, log: PredictionLog) -> None:
         self.model = model
+        self.log = log
         self.clients: dict[str, HttpSidecarClient | GrpcSidecarClient] = {
             "http": http, "grpc": grpc,
         }
@@ -57,8 +59,8 @@ class SidecarService:
             raise BadRequest(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
         return self.clients[protocol]
 
-    def classify(self, protocol: str, row: list[float]) -> dict[str, Any]:
-        """Classify one flower on the sidecar of ``protocol``, timing the round trip."""
+    def classify(self, protocol: str, row: list[float], request_id: str) -> dict[str, Any]:
+        """Classify one flower on the sidecar of ``protocol``, timing and logging it."""
         features = check_features([row])
         started = time.perf_counter()
         answer = self.client(protocol).infer(features)
@@ -66,7 +68,7 @@ class SidecarService:
         classes = self.model.classes
         index = int(answer.labels[0])
         probabilities = [float(p) for p in answer.probabilities[0]]
-        return {
+        result = {
             "predicted_class": classes[index],
             "predicted_class_index": index,
             "probabilities": probabilities,
@@ -76,6 +78,8 @@ class SidecarService:
             "protocol": protocol,
             "processing_time_ms": round(elapsed_ms, 3),
         }
+        self.log.record(f"classify-{protocol}", request_id, features, [result], elapsed_ms)
+        return result
 
     def benchmark(self, row: list[float], iterations: int) -> dict[str, Any]:
         """Time ``iterations`` single-row calls per protocol, interleaved, warm-up excluded.

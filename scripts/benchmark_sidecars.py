@@ -250,6 +250,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--extra", action="append", default=[], metavar="NAME=http://HOST:PORT",
+        help="also load another Open Inference Protocol server already running on loopback "
+             "(http:// for REST with JSON, grpc:// for gRPC with raw contents); repeatable",
+    )
     parser.add_argument("--serve", choices=["bare-http", "bare-grpc"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -285,6 +290,12 @@ def main() -> int:
         Target("gRPC sidecar, raw", "grpc", f"127.0.0.1:{ports['grpc']}"),
         Target("bare grpcio", "grpc", f"127.0.0.1:{ports['bare-grpc']}"),
     ]
+    for extra in args.extra:
+        name, _, url = extra.partition("=")
+        kind, _, address = url.partition("://")
+        if kind not in {"http", "grpc"} or not address.startswith("127.0.0.1:"):
+            parser.error(f"--extra wants NAME=http://127.0.0.1:PORT or grpc://..., not {extra}")
+        targets.append(Target(name, kind, address))
     print(f"machine: {machine()}")
     print(f"servers: REST gunicorn {workers} sync workers; gRPC {grpc_processes} processes x "
           f"{threads} threads; "

@@ -48,7 +48,9 @@ def features_input(features: np.ndarray) -> InferInput:
 
 
 def _answer(arrays: dict[str, np.ndarray], model_version: str) -> SidecarAnswer:
-    return SidecarAnswer(arrays[LABEL_OUTPUT], arrays[PROBABILITIES_OUTPUT], model_version)
+    # Some servers (MLServer's NumPy codec) answer labels as [n, 1] instead of [n].
+    return SidecarAnswer(arrays[LABEL_OUTPUT].reshape(-1), arrays[PROBABILITIES_OUTPUT],
+                         model_version)
 
 
 class HttpSidecarClient:

@@ -170,7 +170,7 @@ def result_to_json(
         if binary_outputs is True or (
             not isinstance(binary_outputs, bool) and output.name in binary_outputs
         ):
-            raw = output.data.astype(output.data.dtype.newbyteorder("<")).tobytes()
+            raw = raw_bytes(output.data)
             tensor["parameters"] = {"binary_data_size": len(raw)}
             tail.append(raw)
         else:
@@ -231,13 +231,7 @@ def result_to_proto(result: InferResult, raw: bool) -> pb.ModelInferResponse:
     for output in result.outputs:
         tensor = response.outputs.add(name=output.name, datatype=output.datatype,
                                       shape=output.shape)
-        if raw:
-            little_endian = output.data.dtype.newbyteorder("<")
-            response.raw_output_contents.append(output.data.astype(little_endian).tobytes())
-        else:
-            field = DATATYPES[output.datatype][1]
-            assert field is not None  # outputs are FP32 and INT64, both typed  # nosec B101
-            getattr(tensor.contents, field).extend(output.data.reshape(-1).tolist())
+        _put(output.data, output.datatype, tensor.contents, response.raw_output_contents, raw)
     return response
 
 
@@ -249,14 +243,24 @@ def request_to_proto(
     for tensor in inputs:
         message = request.inputs.add(name=tensor.name, datatype=tensor.datatype,
                                      shape=tensor.shape)
-        if raw:
-            little_endian = tensor.data.dtype.newbyteorder("<")
-            request.raw_input_contents.append(tensor.data.astype(little_endian).tobytes())
-        else:
-            field = DATATYPES[tensor.datatype][1]
-            assert field is not None  # nosec B101
-            getattr(message.contents, field).extend(tensor.data.reshape(-1).tolist())
+        _put(tensor.data, tensor.datatype, message.contents, request.raw_input_contents, raw)
     return request
+
+
+def raw_bytes(data: np.ndarray) -> bytes:
+    """A tensor's elements as the protocol's raw form: flat, row-major, little-endian."""
+    return bytes(data.astype(data.dtype.newbyteorder("<")).tobytes())
+
+
+def _put(data: np.ndarray, datatype: str, contents: Any, raw_contents: Any, raw: bool) -> None:
+    """Write a tensor's elements to the raw list, or to its typed field of ``contents``."""
+    if raw:
+        raw_contents.append(raw_bytes(data))
+        return
+    field = DATATYPES[datatype][1]
+    if field is None:
+        raise BadRequest(f"{datatype} tensors travel only as raw bytes")
+    getattr(contents, field).extend(data.reshape(-1).tolist())
 
 
 def outputs_from_proto(response: pb.ModelInferResponse) -> dict[str, np.ndarray]:

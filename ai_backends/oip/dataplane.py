@@ -2,8 +2,8 @@
 
 Like MLServer's ``DataPlane``: the REST and gRPC servers only translate their transport to
 the core types here (``InferInput`` in, ``InferOutput`` out) and map ``ServiceError``s to
-their own error form. Feature values are validated by the classifier itself
-(``check_features``), so the API and both sidecars accept and reject the same inputs.
+their own error form. Feature values are validated by the classifier's
+``check_features``, so the API and both sidecars accept and reject the same inputs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..classifier import FEATURES, OnnxClassifier
+from ..classifier import FEATURES, OnnxClassifier, check_features
 from ..errors import BadRequest, InvalidInput, NotFound
 
 SERVER_NAME = "ai-backends-py"
@@ -143,11 +143,15 @@ class DataPlane:
         """Validate the input tensor, run the model and return the requested outputs."""
         self.check_model(name, version)
         features = self._features(inputs)
+        known = [LABEL_OUTPUT, PROBABILITIES_OUTPUT]
+        unknown = [n for n in requested_outputs or [] if n not in known]
+        if unknown:
+            raise BadRequest(f"unknown output {unknown[0]!r}; the model has {known}")
         try:
-            # predict validates the values with the classifier's own check_features.
-            output = self.model.predict(features)
+            features = check_features(features)  # the same value checks as the API
         except InvalidInput as exc:  # bad values in a well-formed tensor: still a bad tensor
             raise BadRequest(f"input '{INPUT_NAME}': {exc.detail}") from exc
+        output = self.model.predict(features)
         n_rows = features.shape[0]
         available = {
             PROBABILITIES_OUTPUT: InferOutput(
@@ -157,11 +161,6 @@ class DataPlane:
             LABEL_OUTPUT: InferOutput(LABEL_OUTPUT, "INT64", [n_rows], output.labels),
         }
         names = requested_outputs or list(available)
-        unknown = [n for n in names if n not in available]
-        if unknown:
-            raise BadRequest(
-                f"unknown output {unknown[0]!r}; the model has {sorted(available)}"
-            )
         return InferResult(self.model.name, self.model.version,
                            [available[n] for n in names], id=request_id)
 

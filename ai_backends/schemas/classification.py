@@ -6,18 +6,18 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag
 
-from ..classifier import MEASUREMENT_MAX, MEASUREMENT_MIN_EXCLUSIVE
+from ..classifier import MEASUREMENT_MAX, MEASUREMENT_MIN
 
 MAX_BATCH_SIZE = 1000
 
 Measurement = Annotated[
     float,
     Field(
-        gt=MEASUREMENT_MIN_EXCLUSIVE,
+        ge=MEASUREMENT_MIN,
         le=MEASUREMENT_MAX,
         strict=True,  # "5.1" (a string) is an error, not a number
         allow_inf_nan=False,
-        description="Length in centimetres, 0 < x <= 100",
+        description="Length in centimetres, 0.001 <= x <= 100",
     ),
 ]
 

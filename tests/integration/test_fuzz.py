@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import free_port
 from tests.servers import gunicorn_argv, running
+from tests.sidecars.servers import start_grpc_sidecar, start_http_sidecar
 
 pytestmark = [pytest.mark.integration, pytest.mark.security, pytest.mark.slow]
 
@@ -24,16 +25,22 @@ EXAMPLES_PER_OPERATION = 40
 @pytest.fixture(scope="module")
 def api_url(tmp_path_factory: pytest.TempPathFactory, model_dir: Any,
             redis_url: str) -> Iterator[str]:
-    """The API under gunicorn on a free loopback port; sidecars deliberately absent."""
+    """The API under gunicorn on a free loopback port, with both sidecars running."""
     port = free_port()
     data_dir = tmp_path_factory.mktemp("fuzz")
+    http_sidecar = start_http_sidecar(model_dir)
+    grpc_sidecar = start_grpc_sidecar(model_dir)
     env = {"MODEL_DIR": str(model_dir), "DATA_DIR": str(data_dir), "REDIS_URL": redis_url,
            "REDIS_KEY_PREFIX": f"fuzz-{port}:", "LOG_LEVEL": "WARNING",
            "RATE_LIMIT_PER_MINUTE": "0",
-           "HTTP_SIDECAR_URL": f"http://127.0.0.1:{free_port()}",
-           "GRPC_SIDECAR_TARGET": f"127.0.0.1:{free_port()}"}
-    with running(gunicorn_argv(port), env, f"http://127.0.0.1:{port}/health"):
-        yield f"http://127.0.0.1:{port}"
+           "HTTP_SIDECAR_URL": http_sidecar.address,
+           "GRPC_SIDECAR_TARGET": grpc_sidecar.address}
+    try:
+        with running(gunicorn_argv(port), env, f"http://127.0.0.1:{port}/health"):
+            yield f"http://127.0.0.1:{port}"
+    finally:
+        http_sidecar.stop()
+        grpc_sidecar.stop()
 
 
 def test_api_answers_as_documented(api_url: str) -> None:

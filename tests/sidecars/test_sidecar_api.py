@@ -57,6 +57,17 @@ def test_classify_via_sidecar_matches_classify(client_up: Any, protocol: str) ->
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_sidecar_classifications_are_logged(client_up: Any, app_config: dict[str, Any],
+                                            protocol: str) -> None:
+    from ai_backends.predlog import PredictionLog
+
+    response = client_up.post(f"/api/v1/classify-{protocol}", json=VIRGINICA)
+    rows = PredictionLog(f"{app_config['DATA_DIR']}/predictions.csv").read()
+    assert [(r["endpoint"], r["request_id"], r["predicted_class"]) for r in rows] == [
+        (f"classify-{protocol}", response.headers["X-Request-ID"], "virginica")]
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_invalid_features_are_422_before_any_sidecar_call(client_up: Any, protocol: str) -> None:
     response = client_up.post(f"/api/v1/classify-{protocol}", json={**SETOSA, "petal_width": -1})
     assert response.status_code == 422

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.unit
         ([[5.1, 3.5, 1.4, float("inf")]], "finite"),
         ([[5.1, -3.5, 1.4, 0.2]], "measurement"),
         ([[5.1, 0.0, 1.4, 0.2]], "measurement"),
+        ([[5.1, 0.0009, 1.4, 0.2]], "measurement"),
         ([[5.1, 3.5, 1.4, 100.5]], "measurement"),
         ([["a", 3.5, 1.4, 0.2]], "numbers"),
     ],
@@ -39,8 +40,10 @@ def test_check_features_rejects_with_a_reason(rows: list, reason: str) -> None:
 def test_check_features_accepts_the_boundaries() -> None:
     array = check_features([[100, 0.001, 1, 2]])
     assert array.dtype == np.float32 and array.shape == (1, 4)
-    # Validated as sent: a positive value that float32 rounds to zero is still positive.
-    assert check_features([[5e-324, 1, 1, 1]])[0, 0] == 0.0
+    # A positive value that float32 rounds to zero is below the minimum, not a zero-length
+    # petal the model would see (found by the fuzzer).
+    with pytest.raises(InvalidInput):
+        check_features([[5e-324, 1, 1, 1]])
 
 
 def test_model_predicts_a_batch(model_dir) -> None:

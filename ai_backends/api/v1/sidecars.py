@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g
 from flask_openapi3 import Tag
 
 from ...extensions import sidecars
@@ -20,13 +21,13 @@ ERRORS = problem_responses(400, 413, 415, 422, 503)
 @bp.post("/classify-http", tags=[TAG], responses={200: SidecarClassification, **ERRORS})
 def classify_http(body: IrisFeatures) -> dict[str, Any]:
     """Classify one flower on the REST sidecar (JSON tensors over HTTP/1.1)."""
-    return sidecars().classify("http", body.as_row())
+    return sidecars().classify("http", body.as_row(), g.request_id)
 
 
 @bp.post("/classify-grpc", tags=[TAG], responses={200: SidecarClassification, **ERRORS})
 def classify_grpc(body: IrisFeatures) -> dict[str, Any]:
     """Classify one flower on the gRPC sidecar (raw tensor bytes over HTTP/2)."""
-    return sidecars().classify("grpc", body.as_row())
+    return sidecars().classify("grpc", body.as_row(), g.request_id)
 
 
 @bp.post("/classify-benchmark", tags=[TAG], responses={200: BenchmarkResponse, **ERRORS})

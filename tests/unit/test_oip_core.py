@@ -1,0 +1,103 @@
+"""The sidecars' core without servers: data plane, converters, error mapping, statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from ai_backends.classifier import OnnxClassifier
+from ai_backends.errors import (
+    BadRequest,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    Unavailable,
+)
+from ai_backends.oip import converters
+from ai_backends.oip.clients import features_input
+from ai_backends.oip.dataplane import DataPlane, InferInput
+from ai_backends.oip.grpc_sidecar import status_code
+from ai_backends.sidecars import latency_stats
+
+pytestmark = pytest.mark.unit
+
+ROWS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def plane(model_dir: Path) -> DataPlane:
+    return DataPlane(OnnxClassifier(model_dir))
+
+
+def test_infer_returns_both_outputs_in_their_shapes(plane: DataPlane) -> None:
+    result = plane.infer("iris-classifier", "", [features_input(ROWS)], request_id="r1")
+    outputs = {o.name: o for o in result.outputs}
+    assert outputs["label"].data.tolist() == [0, 2] and outputs["label"].shape == [2]
+    assert outputs["probabilities"].shape == [2, 3] and result.id == "r1"
+
+
+def test_bad_values_are_bad_requests_not_validation_errors(plane: DataPlane) -> None:
+    bad = InferInput("input", "FP32", [1, 4], np.array([np.nan, 1, 1, 1], dtype=np.float32))
+    with pytest.raises(BadRequest, match="finite"):
+        plane.infer("iris-classifier", "", [bad])
+
+
+def test_unknown_model_and_version(plane: DataPlane) -> None:
+    with pytest.raises(NotFound):
+        plane.model_metadata("resnet")
+    with pytest.raises(NotFound, match="no version"):
+        plane.model_ready("iris-classifier", "v0")
+
+
+def test_missing_model_is_not_ready_and_unavailable(tmp_path: Path) -> None:
+    empty = DataPlane(OnnxClassifier(tmp_path))
+    assert empty.live() and not empty.ready()
+    with pytest.raises(Unavailable):
+        empty.infer("iris-classifier", "", [features_input(ROWS)])
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_protobuf_request_round_trip(raw: bool) -> None:
+    request = converters.request_to_proto("iris-classifier", [features_input(ROWS)], raw=raw)
+    assert bool(request.raw_input_contents) is raw
+    inputs, outputs = converters.request_from_proto(request)
+    assert inputs[0].shape == [2, 4] and outputs == []
+    assert np.array_equal(inputs[0].data.reshape(2, 4), ROWS)
+
+
+def test_json_binary_extension_and_plain_data_decode_alike() -> None:
+    raw = ROWS.astype("<f4").tobytes()
+    binary = converters.request_from_json({"inputs": [
+        {"name": "input", "shape": [2, 4], "datatype": "FP32",
+         "parameters": {"binary_data_size": len(raw)}}]}, raw)
+    plain = converters.request_from_json({"inputs": [
+        {"name": "input", "shape": [2, 4], "datatype": "FP32", "data": ROWS.tolist()}]})
+    assert np.array_equal(binary.inputs[0].data, plain.inputs[0].data)
+
+
+def test_one_status_table_for_grpc() -> None:
+    assert status_code(BadRequest("x")) == grpc.StatusCode.INVALID_ARGUMENT
+    assert status_code(InvalidInput("x")) == grpc.StatusCode.INVALID_ARGUMENT
+    assert status_code(NotFound("x")) == grpc.StatusCode.NOT_FOUND
+    assert status_code(Conflict("x")) == grpc.StatusCode.FAILED_PRECONDITION
+    assert status_code(Unavailable("x")) == grpc.StatusCode.UNAVAILABLE
+    assert status_code(ServiceError("x")) == grpc.StatusCode.INTERNAL
+
+
+def test_latency_stats_use_observed_values() -> None:
+    stats = latency_stats([float(ms) for ms in range(1, 101)])
+    assert stats["p50_ms"] == 50 and stats["p95_ms"] == 95 and stats["p99_ms"] == 99
+    assert stats["min_ms"] == 1 and stats["max_ms"] == 100 and stats["mean_ms"] == 50.5
+    assert stats["requests_per_second"] == pytest.approx(1000 / 50.5, abs=0.1)
+
+
+def test_rest_app_refuses_a_body_over_the_limit(plane: DataPlane) -> None:
+    from ai_backends.oip.http_sidecar import create_http_app
+
+    client = create_http_app(plane, max_request_bytes=100).test_client()
+    response = client.post("/v2/models/iris-classifier/infer", data=b"x" * 200)
+    assert response.status_code == 413 and "error" in response.json
