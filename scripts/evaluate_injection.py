@@ -70,7 +70,8 @@ def main() -> None:
     """Parse options and print the report."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=["dev", "test", "fresh", "fresh2", "all"], default="test")
+    parser.add_argument("--split", choices=["dev", "test", "fresh", "fresh2", "all"],
+                        default="fresh2")
     parser.add_argument("--show-errors", action="store_true", help="list every miss")
     parser.add_argument("--patterns-only", action="store_true",
                         help="score with the pattern list alone (no classifier)")
