@@ -134,6 +134,10 @@ def test_secure_generate_blocks_injection_before_the_model(llm_app: Any, api: An
     ({"prompt": "   \n "}, "prompt"),
     ({"prompt": "x" * 4001}, "prompt"),
     ({"prompt": 42}, "prompt"),
+    ({"prompt": "\ud800 lone surrogate"}, "prompt"),
+    ({"prompt": "hi", "temperature": float("nan")}, "temperature"),
+    ({"prompt": "hi", "seed": 2**70}, "seed"),
+    ({"prompt": "hi", "max_tokens": True}, "max_tokens"),
     ({"prompt": "hi", "max_tokens": 0}, "max_tokens"),
     ({"prompt": "hi", "max_tokens": 5000}, "max_tokens"),
     ({"prompt": "hi", "max_tokens": "8"}, "max_tokens"),
@@ -200,3 +204,15 @@ def test_health_reports_the_llm_backend(api: Any) -> None:
 def test_openapi_documents_the_generation_endpoints(api: Any) -> None:
     paths = api.get("/openapi/openapi.json").get_json()["paths"]
     assert {"/api/v1/generate", "/api/v1/generate-secure", "/api/v2/generate"} <= set(paths)
+
+
+def test_client_leaving_mid_stream_frees_the_model(llm_app: Any, api: Any) -> None:
+    backend = llm_app.extensions["ai_backends.llm"]._llamacpp
+    response = api.post("/api/v1/generate", buffered=False,
+                        json={"prompt": "Tell me a long story.", "max_tokens": 64,
+                              "stream": True})
+    first = next(iter(response.response))
+    assert json.loads(first)["token"]
+    response.close()  # the client goes away after the first token
+    assert backend._lock.acquire(blocking=False)  # not left holding the model
+    backend._lock.release()
