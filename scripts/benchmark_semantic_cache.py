@@ -124,8 +124,8 @@ def bench_api(config: dict, pairs: list, count: int) -> None:
     miss = statistics.median(times["miss"])
     for kind in ("semantic", "exact"):
         if times[kind]:
-            print(f"  the median {kind} hit is {miss / statistics.median(times[kind]):,.0f}x faster "
-                  "than the median miss")
+            ratio = miss / statistics.median(times[kind])
+            print(f"  the median {kind} hit is {ratio:,.0f}x faster than the median miss")
     api.delete("/api/v1/cache?which=all")
 
 
