@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -146,18 +146,24 @@ class ChatService:
             return self._remember(history, session_id, prompt, generation)
 
     def chat_stream(self, prompt: str, session_id: str | None, params: GenerationParams
-                    ) -> tuple[str, Iterator[str | ChatTurn]]:
+                    ) -> tuple[str, Generator[str | ChatTurn, None, None]]:
         """Like ``chat`` but yields text pieces, then the ChatTurn; returns the session id."""
         session_id = session_id or new_session_id()
         history = self.history_of(session_id)
 
-        def pieces() -> Iterator[str | ChatTurn]:
+        def pieces() -> Generator[str | ChatTurn, None, None]:
             with self._session_lock(session_id):  # held until the stream ends or is closed
-                for item in self.llm.stream(self._context(history, prompt), params):
-                    if isinstance(item, Generation):
-                        yield self._remember(history, session_id, prompt, item)
-                    else:
-                        yield item
+                source = self.llm.stream(self._context(history, prompt), params)
+                try:
+                    for item in source:
+                        if isinstance(item, Generation):
+                            yield self._remember(history, session_id, prompt, item)
+                        else:
+                            yield item
+                finally:  # a client that leaves stops the generation and frees the session
+                    close = getattr(source, "close", None)
+                    if close is not None:
+                        close()
 
         return session_id, pieces()
 
