@@ -468,7 +468,7 @@ def _fluent_tracking(uri: str) -> Iterator[None]:
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it
 
 
 def _quote(value: str) -> str:
