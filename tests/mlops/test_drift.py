@@ -112,13 +112,15 @@ def test_chosen_shift_can_change_the_prediction(client: Any) -> None:
     assert set(body["drift_simulation"]["applied_shifts"]) == {"petal_length", "petal_width"}
 
 
-def test_shift_that_leaves_the_valid_range_is_rejected(client: Any, app: Any) -> None:
+def test_shift_that_leaves_the_valid_range_is_clipped(client: Any, app: Any) -> None:
     response = client.post("/api/v1/classify-shifted", json={
-        **SETOSA, "shifts": {"sepal_length": {"add": -6}}})
-    assert response.status_code == 422
-    assert response.json["errors"][0]["field"] == "shifts.sepal_length"
-    assert "outside" in response.json["errors"][0]["message"]
-    assert PredictionLog(app.config["PREDICTION_LOG"]).read() == []
+        **SETOSA, "shifts": {"sepal_length": {"add": -6}, "petal_length": {"multiply": 5}}})
+    assert response.status_code == 200
+    applied = response.json["drift_simulation"]["applied_shifts"]
+    assert applied["sepal_length"]["shifted"] == 0.01 and applied["sepal_length"]["clipped"]
+    assert applied["petal_length"]["shifted"] == 7.0 and not applied["petal_length"]["clipped"]
+    [row] = PredictionLog(app.config["PREDICTION_LOG"]).read()
+    assert float(row["sepal_length"]) == 0.01
 
 
 @pytest.mark.parametrize("shifts", [

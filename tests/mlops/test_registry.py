@@ -66,7 +66,8 @@ def test_classify_registry_in_both_formats(registry_app: Any, registry: Any) -> 
     assert answers["onnx"].predicted_class == answers["sklearn"].predicted_class == "virginica"
     assert answers["onnx"].probabilities == pytest.approx(answers["sklearn"].probabilities,
                                                           abs=1e-5)
-    by_version = client.post("/api/v1/classify-registry?version=2", json=SETOSA).json
+    by_version = client.post("/api/v1/classify-registry?version=2&alias=production",
+                             json=SETOSA).json  # a version wins over an alias
     assert by_version["model_registry_info"]["model_version"] == "2"
     assert by_version["model_registry_info"]["model_alias"] is None
     assert by_version["predicted_class"] == "setosa"
@@ -113,7 +114,7 @@ def test_resolved_alias_is_reused_within_the_refresh_interval(app_config: dict[s
     ("alias=no-such-alias", 404),
     ("version=99", 404),
     ("stage=Archived", 404),
-    ("alias=production&version=1", 422),
+    ("alias=no-such-alias&version=99", 404),
     ("model_format=pickle", 422),
     ("alias=bad%20alias!", 422),
     ("version=0", 422),
