@@ -204,9 +204,7 @@ class ModelRegistry:
             "onnx_sha256_12": str(metadata["model_version"]),
         }
         model_metadata = {"class_names": metadata["class_names"], "feature_names": list(FEATURES)}
-        with self.errors("registering the trained models"):
-            mlflow.set_tracking_uri(self.tracking_uri)
-            mlflow.set_registry_uri(self.tracking_uri)
+        with self.errors("registering the trained models"), _fluent_tracking(self.tracking_uri):
             experiment_id = self._experiment_id()
             with mlflow.start_run(experiment_id=experiment_id,
                                   run_name=f"train-{metadata['model_version']}") as run:
@@ -232,8 +230,8 @@ class ModelRegistry:
                 )
             registrations = []
             for name, info in ((SKLEARN_MODEL, sklearn_info), (ONNX_MODEL, onnx_info)):
-                registrations.append(self._register(name, info.model_uri, run.info.run_id,
-                                                    tags, metadata, who))
+                registrations.append(self._register(name, info, run.info.run_id, tags,
+                                                    metadata, who))
         return registrations
 
     def _experiment_id(self) -> str:
@@ -245,7 +243,7 @@ class ModelRegistry:
             self.data_dir).resolve().as_uri()
         return str(self.client.create_experiment(EXPERIMENT, artifact_location=location))
 
-    def _register(self, name: str, source: str, run_id: str, tags: dict[str, str],
+    def _register(self, name: str, logged: Any, run_id: str, tags: dict[str, str],
                   metadata: dict[str, Any], who: str) -> Registration:
         from mlflow.exceptions import MlflowException
 
@@ -256,8 +254,10 @@ class ModelRegistry:
         description = (f"Trained {metadata['trained_at']} on data {metadata['data_hash']}; "
                        f"hold-out accuracy {metadata['test_accuracy']:.4f}; "
                        f"commit {tags['git_commit']}.")
+        # MLflow 3: the source is the logged model (models:/m-...), named by model_id too.
         version = self.client.create_model_version(
-            name, source=source, run_id=run_id, tags=tags, description=description
+            name, source=logged.model_uri, run_id=run_id, tags=tags, description=description,
+            model_id=logged.model_id,
         )
         aliases = []
         if PRODUCTION not in self.client.get_registered_model(name).aliases:
@@ -454,6 +454,21 @@ class ModelRegistry:
         entries = [json.loads(value) for key, value in sorted(tags.items())
                    if key.startswith(HISTORY_PREFIX)]
         return entries
+
+
+@contextmanager
+def _fluent_tracking(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking URI (used by ``mlflow.start_run`` and
+    ``log_model``) at ``uri``, and put the previous one back afterwards: it is also an
+    environment variable, which would otherwise leak into our configuration."""
+    import mlflow
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it
 
 
 def _quote(value: str) -> str:
