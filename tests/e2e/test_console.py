@@ -59,7 +59,7 @@ def test_classify_invalid_input_is_explained_next_to_the_field(page: Any, open_p
     page.get_by_label("Sepal width (cm)").fill("-1")
     page.get_by_label("Petal width (cm)").fill("")
     page.get_by_role("button", name="Classify (REST)").click()
-    expect(page.locator("#sepal_width-error")).to_have_text("Sepal width: must be greater than 0")
+    expect(page.locator("#sepal_width-error")).to_have_text("Sepal width: must be at least 0.001")
     expect(page.locator("#petal_width-error")).to_have_text("Petal width: enter a number")
     expect(page.get_by_label("Sepal width (cm)")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Sepal width (cm)")).to_be_focused()

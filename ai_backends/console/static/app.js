@@ -247,6 +247,9 @@
     ["sepal_length", "Sepal length"], ["sepal_width", "Sepal width"],
     ["petal_length", "Petal length"], ["petal_width", "Petal width"],
   ];
+  // The API's bounds of a measurement in centimetres (ai_backends/classifier.py).
+  const MEASUREMENT_MIN = 0.001;
+  const MEASUREMENT_MAX = 100;
   const CLASSIFY_PATHS = {
     rest: ["/api/v1/classify", "REST (in-process model)"],
     http: ["/api/v1/classify-http", "HTTP sidecar"],
@@ -260,7 +263,7 @@
     const body = {};
     let ok = true;
     for (const [name, label] of FEATURES) {
-      const value = readNumber(form, name, { minExclusive: 0, max: 100, label });
+      const value = readNumber(form, name, { min: MEASUREMENT_MIN, max: MEASUREMENT_MAX, label });
       if (value === null) ok = false; else body[name] = value;
     }
     if (!ok) {
@@ -315,7 +318,8 @@
     const shifts = Object.entries(sim.applied_shifts || {}).map(([feature, shift]) => {
       const how = [shift.add ? `${shift.add > 0 ? "+" : ""}${short(shift.add)}` : null,
         shift.multiply !== undefined && shift.multiply !== 1 ? `×${short(shift.multiply)}` : null].filter(Boolean).join(" ");
-      return [feature.replaceAll("_", " "), `${short(shift.original)} → ${short(shift.shifted)} cm (${how || "unchanged"})`];
+      const clipped = shift.clipped ? ", clipped to the valid range" : "";
+      return [feature.replaceAll("_", " "), `${short(shift.original)} → ${short(shift.shifted)} cm (${how || "unchanged"}${clipped})`];
     });
     const change = sim.confidence_change;
     return [cards, el("div", { class: "card", "data-testid": "drift-simulation" },
