@@ -103,6 +103,15 @@ class GenerationService:
 
     def probe(self, timeout: float) -> ProbeResult:
         """Health of the backend in use, without loading the embedded model."""
+        if self._chosen is None and self.mode == "auto" and self._ollama is not None:
+            # Not decided yet: report what the first request would pick, but leave the
+            # decision to it (and its longer AUTO_PROBE_SECONDS budget).
+            ok, detail = self._ollama.has_model(timeout)
+            fallback_ok, fallback = self._llamacpp.available()
+            if ok:
+                return ProbeResult(True, "external (Ollama)", f"{detail} (auto, not used yet)")
+            return ProbeResult(fallback_ok, "embedded (llama.cpp)",
+                               f"{fallback} (auto, not used yet; {detail})")
         chosen = self._resolve()
         if isinstance(chosen, OllamaBackend):
             ok, detail = chosen.has_model(timeout)
