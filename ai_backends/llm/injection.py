@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (regular expressions read better unwrapped)
-"""Prompt-injection screening: sanitize a prompt, then look for injection patterns.
+"""Prompt-injection screening: sanitize a prompt, then score it with a classifier and patterns.
 
 Two texts come out of one prompt:
 
