@@ -36,7 +36,7 @@ class Process:
 def processes(config: dict[str, object]) -> list[Process]:
     """The processes of the stack for ``config``."""
     python = sys.executable
-    stack = [
+    return [
         Process("api", [
             python, "-m", "gunicorn", "app:app",
             "--bind", f"{config['HOST']}:{config['PORT']}",
@@ -45,9 +45,7 @@ def processes(config: dict[str, object]) -> list[Process]:
             "--graceful-timeout", str(STOP_GRACE_SECONDS),
             "--access-logfile", "-",
         ]),
-    ]
-    stack += _mlflow_ui(config)
-    return stack
+    ] + _mlflow_ui(config)
 
 
 def _mlflow_ui(config: dict[str, object]) -> list[Process]:
