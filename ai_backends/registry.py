@@ -34,7 +34,7 @@ from .classifier import FEATURES
 from .config import ROOT
 from .errors import InvalidInput, NotFound, ServiceError, Unavailable
 from .health import describe_url
-from .training import REFERENCE_FILE, TrainedModel
+from .training import TrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -479,9 +479,3 @@ def _iso(millis: int | None) -> str | None:
     if millis is None:
         return None
     return datetime.fromtimestamp(millis / 1000, timezone.utc).isoformat(timespec="seconds")
-
-
-def register_after_training(trained: TrainedModel, config: Mapping[str, Any]) -> list[Registration]:
-    """Register a training run's models in the configured registry (used by the script)."""
-    registry = ModelRegistry.from_config(config)
-    return registry.register_trained(trained, Path(config["DATA_DIR"]) / REFERENCE_FILE)

@@ -36,7 +36,7 @@ class Process:
 def processes(config: dict[str, object]) -> list[Process]:
     """The processes of the stack for ``config``."""
     python = sys.executable
-    stack = [
+    return [
         Process("api", [
             python, "-m", "gunicorn", "app:app",
             "--bind", f"{config['HOST']}:{config['PORT']}",
@@ -48,9 +48,7 @@ def processes(config: dict[str, object]) -> list[Process]:
         # The Open Inference Protocol sidecars; they read their settings from the environment.
         Process("http-sidecar", [python, "http_server.py"]),
         Process("grpc-sidecar", [python, "grpc_server.py"]),
-    ]
-    stack += _mlflow_ui(config)
-    return stack
+    ] + _mlflow_ui(config)
 
 
 def _mlflow_ui(config: dict[str, object]) -> list[Process]:

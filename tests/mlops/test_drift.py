@@ -73,8 +73,13 @@ def test_too_few_samples_is_a_conflict_that_says_why(client: Any) -> None:
     response = client.get("/api/v1/drift-report?limit=100")
     assert response.status_code == 409
     problem = response.json
-    assert "at least 30" in problem["detail"] and "has 5" in problem["detail"]
+    assert "at least 30" in problem["detail"] and "classify more" in problem["detail"]
     assert problem["available_samples"] == 5 and problem["min_samples"] == 30
+
+    client.post("/api/v1/classify", json={"samples": normal_samples(40)})
+    small_limit = client.get("/api/v1/drift-report?limit=10")
+    assert small_limit.status_code == 409
+    assert "limit >= 30" in small_limit.json["detail"]
 
 
 @pytest.mark.parametrize("limit", ["0", "-3", "10001", "ten"])

@@ -240,3 +240,14 @@ def test_registry_loader_refuses_pickle_and_untrusted_skops_types(tmp_path: Path
     skops.io.dump(FunctionTransformer(func=os.system), tmp_path / "model.skops")
     with pytest.raises(Unavailable, match="untrusted types"):
         _load_skops(tmp_path, {"serialization_format": "skops", "pickled_model": "model.skops"})
+
+
+def test_registry_model_is_a_model_runtime(registry: Any) -> None:
+    from ai_backends.registry_serving import RegistryModel
+    from ai_backends.runtime import ModelRuntime
+
+    runtime = RegistryModel(ONNX_MODEL, "onnx", "1", registry)
+    assert isinstance(runtime, ModelRuntime) and not runtime.ready()
+    runtime.load()
+    assert runtime.ready() and runtime.version == "1"
+    assert runtime.classes == ["setosa", "versicolor", "virginica"]
