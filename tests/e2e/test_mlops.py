@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from playwright.sync_api import expect
-from sklearn.datasets import load_iris
 
 from ai_backends.training import train
 from tests.conftest import free_port
@@ -16,7 +14,6 @@ from tests.conftest import free_port
 from .conftest import save_panel_screenshot
 
 pytestmark = pytest.mark.e2e
-FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 @pytest.fixture
@@ -24,15 +21,6 @@ def monitored_url(start_api: Any, app_config: dict[str, Any], tmp_path: Path) ->
     """An API whose data folder holds the training reference that drift is measured against."""
     train(tmp_path / "models", Path(app_config["DATA_DIR"]))
     return str(start_api())
-
-
-def _send_shifted_traffic(url: str, count: int) -> None:
-    """``count`` real iris flowers through /classify-shifted: the log gets shifted copies."""
-    rows = load_iris().data[::150 // count][:count]
-    with requests.Session() as session:
-        for row in rows:
-            body = dict(zip(FEATURES, (float(v) for v in row), strict=True))
-            session.post(f"{url}/api/v1/classify-shifted", json=body, timeout=10).raise_for_status()
 
 
 def test_shifted_button_shows_both_answers_and_the_applied_shifts(
@@ -50,8 +38,11 @@ def test_shifted_button_shows_both_answers_and_the_applied_shifts(
 def test_drift_report_flags_the_shifted_features_and_links_the_html(
         page: Any, open_panel: Any, monitored_url: str) -> None:
     """After shifted traffic the report shows drift on sepal length, a status, and the page."""
-    _send_shifted_traffic(monitored_url, 50)
     open_panel(monitored_url, "monitoring")
+    page.get_by_label("Flowers (1-200)").fill("50")
+    page.get_by_role("button", name="Send shifted traffic").click()
+    expect(page.locator("#traffic-progress")).to_have_text(
+        "50 of 50 shifted flowers classified and logged", timeout=60_000)
     page.get_by_label("Last N predictions").fill("50")
     page.get_by_role("button", name="Run drift report").click()
     status = page.get_by_test_id("drift-status")
@@ -73,11 +64,15 @@ def test_drift_report_flags_the_shifted_features_and_links_the_html(
 
 def test_drift_report_with_too_few_samples_explains_why(page: Any, open_panel: Any,
                                                         monitored_url: str) -> None:
-    """A limit of 0 is refused at the field; an empty log gives the API's 409 explanation."""
+    """A limit of 0 is refused at the field; 5 logged flowers give the API's 409 explanation."""
     open_panel(monitored_url, "monitoring")
     page.get_by_label("Last N predictions").fill("0")
     page.get_by_role("button", name="Run drift report").click()
     expect(page.locator("#monitoring-limit-error")).to_have_text("Limit: must be at least 1")
+    page.get_by_label("Flowers (1-200)").fill("5")
+    page.get_by_role("button", name="Send normal traffic").click()
+    expect(page.locator("#traffic-progress")).to_have_text(
+        "5 of 5 normal flowers classified and logged")
     page.get_by_label("Last N predictions").fill("100")
     page.get_by_role("button", name="Run drift report").click()
     problem = page.locator("#monitoring-error")

@@ -843,7 +843,47 @@
       ]), 1));
   }
 
+  // Five flowers of each class from Fisher's iris data, the model's own training set.
+  const IRIS_SAMPLES = [
+    [5.1, 3.5, 1.4, 0.2], [4.9, 3.0, 1.4, 0.2], [4.7, 3.2, 1.3, 0.2], [5.0, 3.6, 1.4, 0.2], [5.4, 3.9, 1.7, 0.4],
+    [7.0, 3.2, 4.7, 1.4], [6.4, 3.2, 4.5, 1.5], [6.9, 3.1, 4.9, 1.5], [5.5, 2.3, 4.0, 1.3], [6.5, 2.8, 4.6, 1.5],
+    [6.3, 3.3, 6.0, 2.5], [5.8, 2.7, 5.1, 1.9], [7.1, 3.0, 5.9, 2.1], [6.3, 2.9, 5.6, 1.8], [6.5, 3.0, 5.8, 2.2],
+  ];
+
+  /** The i-th demo flower, jittered by up to ±0.1 cm so the log is not 15 repeated rows. */
+  function demoFlower(i) {
+    const row = IRIS_SAMPLES[i % IRIS_SAMPLES.length];
+    const body = {};
+    FEATURES.forEach(([name], k) => {
+      body[name] = Math.max(MEASUREMENT_MIN, Math.round((row[k] + (Math.random() - 0.5) * 0.2) * 100) / 100);
+    });
+    return body;
+  }
+
+  function setupTraffic() {
+    const panel = $("#monitoring");
+    const form = $("#traffic-form");
+    const box = $("#traffic-error");
+    const progress = $("#traffic-progress");
+    for (const button of form.querySelectorAll("button[data-traffic]")) {
+      button.addEventListener("click", async () => {
+        clearErrors(form, box);
+        const count = readNumber(form, "count", { min: 1, max: 200, integer: true, label: "Flowers" });
+        if (count === null) return;
+        const shifted = button.dataset.traffic === "shifted";
+        const path = shifted ? "/api/v1/classify-shifted" : "/api/v1/classify";
+        await guarded(panel, box, form, async () => {
+          for (let i = 0; i < count; i++) {
+            await api("POST", path, demoFlower(i));
+            progress.textContent = `${i + 1} of ${count} ${shifted ? "shifted" : "normal"} flowers classified and logged`;
+          }
+        });
+      });
+    }
+  }
+
   function setupMonitoring() {
+    setupTraffic();
     const panel = $("#monitoring");
     const form = $("#monitoring-form");
     const box = $("#monitoring-error");
