@@ -38,13 +38,6 @@
 
   const percent = (value) => (typeof value === "number" ? `${(value * 100).toFixed(1)}%` : "–");
 
-  /** The first of ``names`` that ``obj`` has (not null). */
-  function pick(obj, ...names) {
-    if (!obj || typeof obj !== "object") return undefined;
-    for (const name of names) if (obj[name] !== undefined && obj[name] !== null) return obj[name];
-    return undefined;
-  }
-
   function badge(text, kind) {
     return el("span", { class: `badge ${kind}`, text });
   }
@@ -110,10 +103,6 @@
 
   function asProblem(response, body) {
     if (body && typeof body === "object" && (body.title || body.detail)) return body;
-    if (body && typeof body === "object" && body.error) {
-      const error = typeof body.error === "object" ? body.error : { detail: String(body.error) };
-      return { title: response.statusText || "Error", status: response.status, ...error };
-    }
     const text = typeof body === "string" ? body.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim() : "";
     return {
       title: response.statusText || "Error",
@@ -274,29 +263,20 @@
     return body;
   }
 
-  /** Find the prediction inside an answer: top level, or under a common key. */
-  function findPrediction(data) {
-    if (!data || typeof data !== "object") return null;
-    if (data.predicted_class !== undefined) return data;
-    for (const key of ["prediction", "classification", "result"]) {
-      if (data[key] && data[key].predicted_class !== undefined) return data[key];
-    }
-    return null;
-  }
-
-  function predictionCard(title, data, cacheHeader) {
-    const prediction = findPrediction(data) || {};
-    const classes = prediction.all_classes || ["setosa", "versicolor", "virginica"];
+  /** One prediction (any of the classify answers): class, confidence, a bar per class. */
+  function predictionCard(title, prediction, cacheHeader) {
+    const classes = prediction.all_classes || [];
     const probabilities = prediction.probabilities || [];
+    // X-Cache is the truth for /classify; answers without it may carry cache_hit.
     const cache = cacheHeader || (prediction.cache_hit === undefined ? null : (prediction.cache_hit ? "HIT" : "MISS"));
     const card = el("div", { class: "card", "data-testid": "prediction" },
       el("h4", {}, title, " ", cache ? badge(`cache ${cache}`, cache === "HIT" ? "ok" : "info") : null),
       el("p", { class: "big", "data-testid": "predicted-class" }, fmt(prediction.predicted_class)),
       kv([
         ["confidence", percent(prediction.confidence)],
-        ["protocol", pick(data, "protocol")],
-        ["processing time", pick(data, "processing_time_ms") === undefined ? undefined : `${fmt(data.processing_time_ms)} ms`],
-        ["model version", pick(prediction, "model_version") ?? pick(data, "model_version")],
+        ["protocol", prediction.protocol],
+        ["processing time", prediction.processing_time_ms === undefined ? undefined : `${fmt(prediction.processing_time_ms)} ms`],
+        ["model version", prediction.model_version],
       ]),
     );
     if (probabilities.length) {
@@ -368,23 +348,13 @@
   const INVISIBLE = /[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0]/g;
   const LOOKALIKE = /[а-яёіїјѕԁα-ω]/gi;
 
-  /** The prompt as nodes, with matched spans and evasion characters in <mark>. */
+  /** The prompt as nodes, with the evasion characters the screen reported in <mark>.
+   *
+   * The screen reports pattern families, not positions (it matches a normalized copy of
+   * the text), so the families are listed by name and only the characters that can be
+   * found in the original text (invisible ones, look-alike letters) are marked in it. */
   function highlight(text, patterns) {
     const spans = [];
-    for (const pattern of patterns) {
-      if (pattern && typeof pattern === "object" && Number.isInteger(pattern.start) && Number.isInteger(pattern.end)) {
-        spans.push([pattern.start, pattern.end, null]);
-        continue;
-      }
-      const needle = typeof pattern === "string" ? (/^[a-z_]+$/.test(pattern) ? null : pattern)  // a family name
-        : pick(pattern, "match", "matched_text", "text", "evidence", "span");
-      if (typeof needle !== "string" || !needle.trim()) continue;
-      const haystack = text.toLowerCase();
-      const lowered = needle.toLowerCase();
-      for (let at = haystack.indexOf(lowered); at !== -1; at = haystack.indexOf(lowered, at + lowered.length)) {
-        spans.push([at, at + lowered.length, null]);
-      }
-    }
     for (const match of text.matchAll(INVISIBLE)) {
       const code = match[0].codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
       spans.push([match.index, match.index + match[0].length, `⟨U+${code}⟩`]);
@@ -405,10 +375,7 @@
   }
 
   function patternLabel(pattern) {
-    if (typeof pattern === "string") return PATTERN_TEXT[pattern] ? `${pattern}: ${PATTERN_TEXT[pattern]}` : pattern;
-    const name = pick(pattern, "family", "name", "category", "pattern", "type");
-    const match = pick(pattern, "match", "matched_text", "text", "evidence");
-    return [name, match ? `“${match}”` : null].filter(Boolean).join(": ") || JSON.stringify(pattern);
+    return PATTERN_TEXT[pattern] ? `${pattern}: ${PATTERN_TEXT[pattern]}` : pattern;
   }
 
   function renderSecurity(analysis, prompt) {
@@ -435,19 +402,17 @@
     return card;
   }
 
+  /** One line of metadata: v1 answers carry it at the top level, v2 in ``metadata``. */
   function generationMeta(record) {
-    const meta = record.metadata && typeof record.metadata === "object" ? { ...record, ...record.metadata } : record;
-    const tokens = meta.token_count && typeof meta.token_count === "object"
-      ? `${fmt(pick(meta.token_count, "prompt", "prompt_tokens"))} prompt + ${fmt(pick(meta.token_count, "completion", "completion_tokens"))} completion tokens`
-      : (meta.completion_tokens !== undefined ? `${fmt(meta.prompt_tokens)} prompt + ${fmt(meta.completion_tokens)} completion tokens` : null);
-    const time = pick(meta, "latency_ms", "response_time_ms");
-    return [
-      pick(meta, "backend") && `backend ${meta.backend}`,
-      pick(meta, "model", "model_used") && `model ${pick(meta, "model", "model_used")}`,
-      tokens,
-      time !== undefined && `${fmt(time, 0)} ms`,
-      pick(meta, "api_version") && `API ${meta.api_version}`,
-    ].filter(Boolean).join(" · ");
+    const v2 = record.metadata;
+    const parts = v2
+      ? [`backend ${v2.backend}`, `model ${v2.model_used}`,
+        `${v2.token_count.prompt} prompt + ${v2.token_count.completion} completion tokens`,
+        `${fmt(v2.response_time_ms, 0)} ms`, `API ${v2.api_version}`]
+      : [`backend ${record.backend}`, `model ${record.model}`,
+        `${record.prompt_tokens} prompt + ${record.completion_tokens} completion tokens`,
+        `${fmt(record.latency_ms, 0)} ms`, record.finish_reason === "length" ? "stopped at max tokens" : null];
+    return parts.filter(Boolean).join(" · ");
   }
 
   function setupGenerate() {
@@ -552,8 +517,7 @@
 
   // ----------------------------------------------------------------------------- Chat
   function messageRole(message) {
-    const role = String(pick(message, "role", "type", "sender") || "").toLowerCase();
-    return ["human", "user"].includes(role) ? "human" : role === "system" ? "system" : "ai";
+    return message.role === "user" ? "human" : message.role === "system" ? "system" : "ai";
   }
 
   function chatBubble(role, text) {
@@ -590,8 +554,8 @@
       if (!id) return;
       await guarded(panel, box, sessionBox, async () => {
         const { data } = await api("GET", `/api/v1/chat/${encodeURIComponent(id)}`);
-        const messages = Array.isArray(data) ? data : (pick(data, "messages", "history") || []);
-        history.replaceChildren(...messages.map((m) => chatBubble(messageRole(m), fmt(pick(m, "content", "text")))));
+        const messages = data.messages;
+        history.replaceChildren(...messages.map((m) => chatBubble(messageRole(m), m.content)));
         showStats({ session_id: id, ...data });
         if (!messages.length) stats.textContent = `Session ${id} has no stored messages.`;
       });
@@ -725,25 +689,18 @@
 
   // ------------------------------------------------------------------------ Protocols
   const STAT_NAMES = {
-    min: ["min_ms", "min"], p50: ["p50_ms", "p50", "median_ms", "median"], mean: ["mean_ms", "mean", "avg_ms", "avg_processing_time_ms"],
-    p95: ["p95_ms", "p95"], p99: ["p99_ms", "p99"], max: ["max_ms", "max"],
-    rps: ["requests_per_second", "rps", "throughput_rps"],
+    min: "min_ms", p50: "p50_ms", mean: "mean_ms", p95: "p95_ms", p99: "p99_ms", max: "max_ms",
+    rps: "requests_per_second",
   };
-  const stat = (obj, name) => pick(obj, ...STAT_NAMES[name]);
+  const stat = (obj, name) => (obj ? obj[STAT_NAMES[name]] : undefined);
 
   /** The per-protocol results of a benchmark answer, as [name, stats or {error}]. */
   function protocolResults(data) {
-    const source = pick(data, "results", "protocols") || data;
     const failures = data.failures || {};
-    const measured = (value) => value && typeof value === "object" && stat(value, "mean") !== undefined;
-    const names = new Set([
-      ...Object.keys(source).filter((name) => measured(source[name])),
-      ...Object.keys(failures),
-    ]);
-    return [...names].map((name) => [name, measured(source[name]) ? source[name] : { error: failures[name] ?? "no result" }]);
+    return ["http", "grpc"].map((name) => [name, data[name] || { error: failures[name] || "no result" }]);
   }
 
-  const PROTOCOL_NAMES = { http: "HTTP (REST, JSON)", grpc: "gRPC (protobuf)", rest: "REST" };
+  const PROTOCOL_NAMES = { http: "HTTP (REST, JSON)", grpc: "gRPC (protobuf)" };
 
   /** Inline SVG: per protocol a whisker min..p99, a box p50..p95, a tick at the mean. */
   function latencyChart(results) {
@@ -800,10 +757,9 @@
         const rows = results.map(([name, s]) => el("tr", {},
           el("th", { scope: "row", text: PROTOCOL_NAMES[name] || name }),
           s.error !== undefined && stat(s, "mean") === undefined
-            ? el("td", { colspan: 7, class: "error-cell" }, badge("FAILED", "bad"), " ", fmt(pick(s.error, "detail", "message") ?? s.error))
+            ? el("td", { colspan: 7 }, badge("FAILED", "bad"), " ", s.error)
             : ["min", "p50", "mean", "p95", "p99", "max"].map((k) => el("td", { class: "num", text: fmt(stat(s, k), 3) }))
               .concat(el("td", { class: "num", text: fmt(stat(s, "rps"), 0) }))));
-        const analysis = pick(data, "performance_analysis", "comparison", "summary") || data;
         result.replaceChildren(
           el("div", { class: "table-wrap" }, el("table", { "data-testid": "benchmark-table" },
             el("caption", { class: "meta", text: `Latency in ms over ${iterations} iterations per protocol` }),
@@ -812,10 +768,10 @@
             el("tbody", {}, rows))),
           latencyChart(results) || el("p", { class: "meta", text: "No protocol answered: nothing to chart." }),
           kv([
-            ["faster protocol", PROTOCOL_NAMES[pick(analysis, "faster_protocol")] ?? pick(analysis, "faster_protocol")],
-            ["warm-up requests", pick(data, "warmup_requests")],
-            ["speedup", pick(analysis, "speedup_factor") === undefined ? undefined : `${fmt(analysis.speedup_factor)}×`],
-            ["mean difference", pick(analysis, "time_difference_ms") === undefined ? undefined : `${fmt(analysis.time_difference_ms, 3)} ms`],
+            ["faster protocol", data.faster_protocol ? PROTOCOL_NAMES[data.faster_protocol] : "– (needs both)"],
+            ["warm-up requests", data.warmup_requests],
+            ["speedup", data.speedup_factor == null ? "–" : `${fmt(data.speedup_factor)}×`],
+            ["mean difference", data.time_difference_ms == null ? "–" : `${fmt(data.time_difference_ms, 3)} ms`],
           ]));
       });
     });
@@ -902,7 +858,7 @@
         const advice = data.recommendations || {};
         const status = advice.monitoring_status || (drift.drift_detected ? "DRIFT" : "NO_DRIFT");
         const features = Object.entries(drift.feature_drift_scores || {});
-        const reportUrl = pick(data, "html_report", "html_report_url", "report_url");
+        const reportUrl = data.html_report;
         const prediction = drift.prediction_drift;
         result.replaceChildren(
           el("div", { class: "cards" },
@@ -966,14 +922,14 @@
     async function load() {
       await guarded(panel, box, null, async () => {
         const { data } = await api("GET", "/api/v1/models");
-        const models = Array.isArray(data) ? data : (data.models || []);
+        const models = data.models;
         const store = el("p", { class: "meta", text: `MLflow store: ${fmt(data.tracking_uri)}` });
         if (!models.length) {
           result.replaceChildren(el("p", { text: "No registered models yet: run scripts/train_iris_model.py --register." }), store);
           return;
         }
         result.replaceChildren(store, ...models.map((model) => {
-          const production = pick(model.aliases || {}, "production") ?? pick(model, "production_version");
+          const production = model.aliases.production;
           return el("div", { class: "card", "data-testid": "registry-model" },
             el("h4", {}, model.name, " ", production !== undefined ? badge(`production → v${production}`, "ok") : badge("no production alias", "warn")),
             model.description ? el("p", { class: "meta", text: model.description }) : null,
