@@ -17,6 +17,9 @@ workers = _config["WEB_WORKERS"]
 threads = _config["WEB_THREADS"]
 graceful_timeout = 15
 timeout = 120  # an LLM generation on 2 cores can take a while
+# gunicorn >= 27 opens a control socket at one fixed path per user, so a second server on
+# the same machine (tests, benchmarks, the sidecar) would clash with it; we do not use it.
+control_socket_disable = True
 
 
 def on_starting(server):  # noqa: ARG001
