@@ -185,7 +185,7 @@ class ModelRegistry:
     # -- registration ------------------------------------------------------------------
 
     def register_trained(self, trained: TrainedModel, reference_csv: Path | None = None,
-                         who: str = "training") -> list[Registration]:
+                         who: str | None = None) -> list[Registration]:
         """Log a training run (params, metrics, artifacts) and register both model formats.
 
         Each new version gets a description and the tags data_hash, accuracy and git_commit;
@@ -197,6 +197,7 @@ class ModelRegistry:
         import onnx
 
         metadata = trained.metadata
+        who = who or f"{current_user()} (training)"
         tags = {
             "data_hash": str(metadata["data_hash"]),
             "accuracy": f"{metadata['test_accuracy']:.4f}",

@@ -89,6 +89,7 @@ def test_alias_move_changes_the_answer_and_is_in_the_history(registry_app: Any,
     history = json.loads(out)
     assert code == 0
     assert history[0]["from_version"] is None and history[0]["to_version"] == "1"
+    assert history[0]["who"].endswith("(training)")
     last = history[-1]
     assert (last["alias"], last["from_version"], last["to_version"]) == ("production", "1", "2")
     assert last["who"] and last["time"]
