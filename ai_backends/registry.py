@@ -72,11 +72,15 @@ def artifact_root(data_dir: str | Path) -> Path:
 
 
 def configure_http(config: Mapping[str, Any]) -> None:
-    """Bound MLflow's HTTP calls: its defaults (120 s, 7 retries) would hang a request."""
+    """Bound MLflow's HTTP calls (its defaults, 120 s and 7 retries, would hang a request);
+    call before the first ``import mlflow``."""
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(config["MLFLOW_HTTP_REQUEST_TIMEOUT"])
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(config["MLFLOW_HTTP_REQUEST_MAX_RETRIES"])
     # A progress bar per model load only clutters a server's log.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow 3 reports usage to its makers by default; a service that may run offline and
+    # keeps no secrets from its operator should not phone home unless they ask for it.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 @contextmanager
@@ -185,7 +189,7 @@ class ModelRegistry:
     # -- registration ------------------------------------------------------------------
 
     def register_trained(self, trained: TrainedModel, reference_csv: Path | None = None,
-                         who: str = "training") -> list[Registration]:
+                         who: str | None = None) -> list[Registration]:
         """Log a training run (params, metrics, artifacts) and register both model formats.
 
         Each new version gets a description and the tags data_hash, accuracy and git_commit;
@@ -197,6 +201,7 @@ class ModelRegistry:
         import onnx
 
         metadata = trained.metadata
+        who = who or f"{current_user()} (training)"
         tags = {
             "data_hash": str(metadata["data_hash"]),
             "accuracy": f"{metadata['test_accuracy']:.4f}",

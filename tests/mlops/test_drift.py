@@ -138,3 +138,12 @@ def test_shift_bounds_are_validated(client: Any, shifts: dict[str, Any]) -> None
     response = client.post("/api/v1/classify-shifted", json={**SETOSA, "shifts": shifts})
     assert response.status_code == 422
     assert response.json["errors"][0]["field"].startswith("shifts")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("share", "status"), [
+    (0.0, "NO_DRIFT"), (0.2, "LOW"), (0.4, "MEDIUM"), (0.6, "HIGH"), (1.0, "HIGH")])
+def test_monitoring_status_rules(share: float, status: str) -> None:
+    from ai_backends.drift import monitoring_status
+
+    assert monitoring_status(share) == status

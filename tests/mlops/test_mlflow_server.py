@@ -19,6 +19,7 @@ import requests
 
 from ai_backends.config import load_config
 from ai_backends.registry import ONNX_MODEL, SKLEARN_MODEL, ModelRegistry
+from ai_backends.stack import MLFLOW_UI_ENV
 from ai_backends.training import REFERENCE_FILE, TrainedModel
 from tests.conftest import free_port
 from tests.mlops.test_registry import SETOSA, run_cli
@@ -38,6 +39,7 @@ def mlflow_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[Any]]]
          "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
          "--artifacts-destination", str(tmp_path / "mlartifacts")],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, **MLFLOW_UI_ENV},  # as run.py starts it
     )
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -61,8 +63,7 @@ def stop(server: subprocess.Popen[Any]) -> None:
     if server.poll() is None:
         os.killpg(server.pid, signal.SIGTERM)
         try:
-            # uvicorn waits for idle keep-alive connections; do not wait for it long.
-            server.wait(timeout=3)
+            server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
