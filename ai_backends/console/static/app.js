@@ -25,6 +25,7 @@
     return node;
   }
 
+  /** A value as short text: numbers with ``digits`` decimals, booleans as yes/no. */
   function fmt(value, digits = 2) {
     if (value === null || value === undefined) return "–";
     if (typeof value === "number") {
@@ -148,6 +149,7 @@
   }
 
   // ------------------------------------------------------------ problems and validation
+  /** Hide the problem ``box`` and the field messages of ``form``. */
   function clearErrors(form, box) {
     if (box) { box.hidden = true; box.replaceChildren(); }
     if (!form) return;
@@ -155,6 +157,7 @@
     for (const message of form.querySelectorAll(".field-error")) message.textContent = "";
   }
 
+  /** Mark input ``name`` of ``form`` invalid and show ``message`` under it. */
   function fieldError(form, name, message) {
     const input = form && form.querySelector(`[name="${CSS.escape(name)}"]`);
     if (!input) return false;
@@ -179,8 +182,8 @@
     if (status === 429) children.push(el("p", { text: "Too many requests: wait a little before the next one." }));
     if (Array.isArray(problem.errors) && problem.errors.length) {
       children.push(el("ul", {}, problem.errors.map((item) => {
-        const field = item.field || (Array.isArray(item.loc) ? item.loc.join(".") : "");
-        const message = item.message || item.msg || JSON.stringify(item);
+        const field = item.field || "";
+        const message = item.message || JSON.stringify(item);
         if (form && field) fieldError(form, field.split(".").pop(), message);
         return el("li", {}, field ? el("code", { text: field }) : null, field ? ": " : "", message);
       })));
@@ -211,20 +214,21 @@
     }
   }
 
-  function readNumber(form, name, { min, minExclusive, max, integer, label }) {
+  /** The number in field ``name``, or null after putting the reason next to the field. */
+  function readNumber(form, name, { min, max, integer, label }) {
     const input = form.querySelector(`[name="${name}"]`);
     const raw = input.value.trim();
     const value = Number(raw);
     let message = null;
     if (raw === "" || !Number.isFinite(value)) message = `${label}: enter a number`;
     else if (integer && !Number.isInteger(value)) message = `${label}: enter a whole number`;
-    else if (minExclusive !== undefined && value <= minExclusive) message = `${label}: must be greater than ${minExclusive}`;
     else if (min !== undefined && value < min) message = `${label}: must be at least ${min}`;
     else if (max !== undefined && value > max) message = `${label}: must be at most ${max}`;
     if (message) { fieldError(form, name, message); return null; }
     return value;
   }
 
+  /** The text in field ``name``, or null (with a message) when it is blank. */
   function readText(form, name, label) {
     const value = form.querySelector(`[name="${name}"]`).value;
     if (!value.trim()) { fieldError(form, name, `${label}: enter some text`); return null; }
@@ -374,10 +378,12 @@
     return nodes;
   }
 
+  /** "family: what it means" for a detected pattern family. */
   function patternLabel(pattern) {
     return PATTERN_TEXT[pattern] ? `${pattern}: ${PATTERN_TEXT[pattern]}` : pattern;
   }
 
+  /** The security analysis of a prompt: verdict, numbers, families, the marked prompt. */
   function renderSecurity(analysis, prompt) {
     const patterns = analysis.detected_patterns || [];
     const detected = Boolean(analysis.injection_detected);
@@ -424,7 +430,8 @@
     const security = $("#generate-security");
     const stop = $("#generate-stop");
     stop.dataset.keepEnabled = "1";
-    let controller = null;
+    let controller = null;  // aborts the running stream (Stop button)
+    let body = {};  // the request being answered
 
     stop.addEventListener("click", () => { if (controller) controller.abort(); });
 
@@ -486,7 +493,6 @@
       meta.textContent = generationMeta(data);
     }
 
-    let body = {};
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       clearErrors(form, box);
@@ -507,7 +513,7 @@
           else finish((await api("POST", path, body)).data);
         } catch (error) {
           // A blocked prompt is a 400 problem that carries the analysis: show both.
-          const analysis = error.problem && (error.problem.security_analysis || error.problem.analysis);
+          const analysis = error.problem && error.problem.security_analysis;
           if (analysis) security.replaceChildren(renderSecurity(analysis, prompt));
           throw error;
         }
@@ -605,6 +611,7 @@
   }
 
   // ------------------------------------------------------------------- Semantic cache
+  /** Cache statistics: the top-level numbers, then one card per group with its hit rate. */
   function renderStats(data) {
     const cards = el("div", { class: "cards", "data-testid": "cache-stats" });
     const scalars = [];
@@ -648,7 +655,7 @@
       if (prompt === null || maxTokens === null) return;
       await guarded(panel, box, form, async () => {
         result.replaceChildren();
-        // Fixed, greedy parameters: the cache is scoped by them, so equal settings can hit.
+        // Greedy decoding; the cache is scoped by model and parameters, so equal settings can hit.
         const { data } = await api("POST", "/api/v1/chat-semantic", { prompt, max_tokens: maxTokens, temperature: 0 });
         const info = data.cache_info || {};
         const hit = Boolean(info.cache_hit);
@@ -706,7 +713,7 @@
   function latencyChart(results) {
     const ok = results.filter(([, s]) => stat(s, "mean") !== undefined);
     if (!ok.length) return null;
-    const top = Math.max(...ok.map(([, s]) => stat(s, "p99") ?? stat(s, "max") ?? stat(s, "mean")));
+    const top = Math.max(...ok.map(([, s]) => stat(s, "p99")));
     const width = 640, left = 70, right = 20, rowHeight = 46, height = 40 + ok.length * rowHeight;
     const x = (v) => left + ((width - left - right) * v) / (top * 1.05 || 1);
     const svg = el("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
@@ -718,17 +725,14 @@
     }
     ok.forEach(([name, s], index) => {
       const y = 22 + index * rowHeight;
-      const cls = /grpc/i.test(name) ? "p-grpc" : "p-rest";
-      const low = stat(s, "min") ?? stat(s, "p50") ?? stat(s, "mean");
-      const high = stat(s, "p99") ?? stat(s, "max") ?? stat(s, "mean");
-      const p50 = stat(s, "p50") ?? stat(s, "mean");
-      const p95 = stat(s, "p95") ?? high;
+      const cls = name === "grpc" ? "p-grpc" : "p-rest";
+      const [low, p50, mean, p95, high] = ["min", "p50", "mean", "p95", "p99"].map((k) => stat(s, k));
       const group = el("g", { class: cls },
-        el("title", { text: `${name}: min ${fmt(low)} · p50 ${fmt(p50)} · mean ${fmt(stat(s, "mean"))} · p95 ${fmt(p95)} · p99 ${fmt(high)} ms` }),
+        el("title", { text: `${name}: min ${fmt(low)} · p50 ${fmt(p50)} · mean ${fmt(mean)} · p95 ${fmt(p95)} · p99 ${fmt(high)} ms` }),
         el("text", { x: 4, y: y + 15, text: name === "grpc" ? "gRPC" : name.toUpperCase() }),
         el("line", { class: `whisker ${cls}`, x1: x(low), x2: x(high), y1: y + 11, y2: y + 11 }),
         el("rect", { class: `box ${cls}`, x: x(p50), y: y, width: Math.max(2, x(p95) - x(p50)), height: 22 }),
-        el("line", { class: `whisker ${cls}`, x1: x(stat(s, "mean")), x2: x(stat(s, "mean")), y1: y - 4, y2: y + 26 }));
+        el("line", { class: `whisker ${cls}`, x1: x(mean), x2: x(mean), y1: y - 4, y2: y + 26 }));
       svg.append(group);
     });
     return svg;
@@ -755,8 +759,8 @@
         const { data } = await api("POST", "/api/v1/classify-benchmark", { ...features, iterations });
         const results = protocolResults(data);
         const rows = results.map(([name, s]) => el("tr", {},
-          el("th", { scope: "row", text: PROTOCOL_NAMES[name] || name }),
-          s.error !== undefined && stat(s, "mean") === undefined
+          el("th", { scope: "row", text: PROTOCOL_NAMES[name] }),
+          s.error !== undefined
             ? el("td", { colspan: 7 }, badge("FAILED", "bad"), " ", s.error)
             : ["min", "p50", "mean", "p95", "p99", "max"].map((k) => el("td", { class: "num", text: fmt(stat(s, k), 3) }))
               .concat(el("td", { class: "num", text: fmt(stat(s, "rps"), 0) }))));
@@ -778,12 +782,8 @@
   }
 
   // ----------------------------------------------------------------------- Monitoring
-  function statusKind(status) {
-    const s = String(status || "").toUpperCase();
-    if (s.includes("HIGH") || s.includes("CRITICAL")) return "bad";
-    if (s.includes("MEDIUM") || s.includes("LOW") || s.includes("WARN")) return "warn";
-    return "ok";
-  }
+  // Badge colour of each monitoring_status (the rules are in the drift report's schema).
+  const STATUS_KIND = { NO_DRIFT: "ok", LOW: "warn", MEDIUM: "warn", HIGH: "bad" };
 
   /** Predicted-class shares now vs in the training data, as paired bars. */
   function predictionDriftCard(prediction) {
@@ -856,14 +856,14 @@
         const drift = data.drift_analysis || {};
         const summary = data.data_summary || {};
         const advice = data.recommendations || {};
-        const status = advice.monitoring_status || (drift.drift_detected ? "DRIFT" : "NO_DRIFT");
+        const status = advice.monitoring_status;
         const features = Object.entries(drift.feature_drift_scores || {});
         const reportUrl = data.html_report;
         const prediction = drift.prediction_drift;
         result.replaceChildren(
           el("div", { class: "cards" },
             el("div", { class: "card", "data-testid": "drift-status" },
-              el("h4", {}, "Status ", badge(status, statusKind(status))),
+              el("h4", {}, "Status ", badge(status, STATUS_KIND[status] || "info")),
               kv([
                 ["drift detected", drift.drift_detected],
                 ["drifted columns", drift.drifted_columns === undefined ? undefined : `${drift.drifted_columns} of ${features.length + (prediction ? 1 : 0)}`],
@@ -877,8 +877,8 @@
             ]))),
           el("h3", { text: "Per-feature drift" }),
           el("div", { class: "table-wrap" }, el("table", { "data-testid": "drift-table" },
-            el("caption", { class: "meta", text: "score: p-value of the test; drift when below the threshold (the bar grows as the p-value falls)" }),
-            el("thead", {}, el("tr", {}, ["feature", "drift", "score", "", "test", "threshold"]
+            el("caption", { class: "meta", text: "score: p-value of the test; drift when it is below the threshold (the bar shows 1 − p)" }),
+            el("thead", {}, el("tr", {}, ["feature", "drift", "score", "1 − p", "test", "threshold"]
               .map((h) => el("th", { scope: "col", text: h })))),
             el("tbody", {}, features.map(([name, f]) => el("tr", {},
               el("th", { scope: "row", text: name }),
