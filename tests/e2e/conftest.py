@@ -50,9 +50,10 @@ def find_chromium() -> tuple[str | None, str]:
         return None, f"CHROMIUM_PATH={configured} does not exist"
     if Path(DEFAULT_CHROMIUM).exists():
         return DEFAULT_CHROMIUM, ""
-    on_path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if on_path:
-        return on_path, ""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        on_path = shutil.which(name)
+        if on_path:
+            return on_path, ""
     if _playwright_chromium():
         return None, ""
     return None, (f"no browser: install Debian's chromium (apt-get install chromium), set "
