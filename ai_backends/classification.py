@@ -51,8 +51,13 @@ class ClassificationService:
         self.cache = cache
         self.log = log
 
-    def classify(self, rows: Any, endpoint: str, request_id: str) -> list[Prediction]:
-        """Predict every row: cached rows from Redis, the rest from the model; log them all."""
+    def classify(self, rows: Any, endpoint: str, request_id: str,
+                 log: bool = True) -> list[Prediction]:
+        """Predict every row: cached rows from Redis, the rest from the model; log them all.
+
+        ``log=False`` leaves the prediction log alone (the unshifted half of a drift
+        simulation is not production traffic).
+        """
         started = time.perf_counter()
         features = check_features(rows)
         version = self.model.version
@@ -70,8 +75,9 @@ class ClassificationService:
             for i in range(len(keys))
         ]
         latency_ms = (time.perf_counter() - started) * 1000
-        self.log.record(endpoint, request_id, features, (p.to_dict() for p in predictions),
-                        latency_ms)
+        if log:
+            self.log.record(endpoint, request_id, features, (p.to_dict() for p in predictions),
+                            latency_ms)
         return predictions
 
     def classify_detailed(self, row: list[float], request_id: str) -> dict[str, Any]:

@@ -81,6 +81,21 @@ SETTINGS: dict[str, Setting] = {
     "SIDECAR_GRACE_SECONDS": Setting(5, int, "Seconds a stopping sidecar gives in-flight calls."),
     # ...and how the API calls them.
     "SIDECAR_TIMEOUT": Setting(2.0, float, "Seconds the API waits for a sidecar answer."),
+    # MLOps: drift monitoring and the MLflow registry.
+    "DRIFT_MIN_SAMPLES": Setting(
+        30, int, "Fewest logged classifications a drift report accepts (409 below)."
+    ),
+    "DRIFT_MAX_SAMPLES": Setting(10_000, int, "Largest limit a drift report accepts."),
+    "MLFLOW_UI_PORT": Setting(5004, int, "Port of the MLflow UI that run.py starts."),
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": Setting(
+        5, int, "Seconds one MLflow server request may take (MLflow's default is 120)."
+    ),
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": Setting(
+        0, int, "Retries of a failed MLflow server request (MLflow's default is 7)."
+    ),
+    "REGISTRY_REFRESH_SECONDS": Setting(
+        30, float, "How long a resolved alias or stage is reused before asking MLflow again."
+    ),
 }
 
 

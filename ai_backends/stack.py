@@ -43,12 +43,30 @@ def processes(config: dict[str, object]) -> list[Process]:
             "--workers", str(config["WEB_WORKERS"]),
             "--threads", str(config["WEB_THREADS"]),
             "--graceful-timeout", str(STOP_GRACE_SECONDS),
-            "--access-logfile", "-",
         ]),
         # The Open Inference Protocol sidecars; they read their settings from the environment.
         Process("http-sidecar", [python, "http_server.py"]),
         Process("grpc-sidecar", [python, "grpc_server.py"]),
-    ]
+    ] + _mlflow_ui(config)
+
+
+# MLflow 3's server also starts a GenAI job runner (seven huey consumers, dozens of threads):
+# it doubles the start-up time on two cores and ignores SIGTERM. A registry UI needs none.
+MLFLOW_UI_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                 "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
+
+
+def _mlflow_ui(config: dict[str, object]) -> list[Process]:
+    """The MLflow UI on the embedded store; none when MLFLOW_TRACKING_URI is a server."""
+    uri = str(config["MLFLOW_TRACKING_URI"])
+    if uri.startswith(("http://", "https://")):
+        return []
+    artifacts = os.path.join(str(config["DATA_DIR"]), "mlartifacts")
+    return [Process("mlflow", [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", "127.0.0.1", "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
+        "--backend-store-uri", uri, "--artifacts-destination", artifacts,
+    ], env=MLFLOW_UI_ENV)]
 
 
 def _pump(name: str, stream: IO[str], lock: threading.Lock) -> None:
@@ -77,6 +95,8 @@ def run_stack() -> int:
         threading.Thread(target=_pump, args=(spec.name, child.stdout, lock), daemon=True).start()
         running.append((spec, child))
     print(f"API on http://{config['HOST']}:{config['PORT']}/  (docs: /docs, health: /health)")
+    if any(spec.name == "mlflow" for spec in specs):
+        print(f"MLflow UI on http://127.0.0.1:{config['MLFLOW_UI_PORT']}/")
 
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

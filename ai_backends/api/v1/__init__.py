@@ -4,4 +4,4 @@ from flask_openapi3 import APIBlueprint
 
 bp = APIBlueprint("v1", __name__, url_prefix="/api/v1")
 
-from . import classify, sidecars  # noqa: E402,F401  (register the routes on bp)
+from . import classify, drift, registry, sidecars  # noqa: E402,F401  (register the routes on bp)
