@@ -43,7 +43,6 @@ def processes(config: dict[str, object]) -> list[Process]:
             "--workers", str(config["WEB_WORKERS"]),
             "--threads", str(config["WEB_THREADS"]),
             "--graceful-timeout", str(STOP_GRACE_SECONDS),
-            "--access-logfile", "-",
         ]),
         # The Open Inference Protocol sidecars; they read their settings from the environment.
         Process("http-sidecar", [python, "http_server.py"]),

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from ai_backends.training import train
+from ai_backends.config import load_config
+from ai_backends.training import REFERENCE_FILE, TrainedModel, train, train_model
 
 TEST_REDIS_DB = 15
 
@@ -43,6 +44,29 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models")
     train(folder, tmp_path_factory.mktemp("training-data"))
     return folder
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainedModel, Path]:
+    """A training run kept in memory (the registry needs the estimator) and its data dir."""
+    folder = tmp_path_factory.mktemp("mlops-training")
+    return train_model(folder / "models", folder / "data"), folder / "data"
+
+
+@pytest.fixture(scope="session")
+def registry_uri(tmp_path_factory: pytest.TempPathFactory,
+                 trained: tuple[TrainedModel, Path]) -> str:
+    """A real MLflow SQLite store with two registered versions of both models (v1 is
+    production). Registering is the slow part of these tests, so it happens once."""
+    from ai_backends.registry import ModelRegistry  # imports mlflow: only when needed
+
+    store = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    registry = ModelRegistry(uri, store, load_config())
+    model, data_dir = trained
+    registry.register_trained(model, data_dir / REFERENCE_FILE)
+    registry.register_trained(model, data_dir / REFERENCE_FILE)
+    return uri
 
 
 @pytest.fixture

@@ -6,13 +6,16 @@ no 5xx, a documented status code, a documented content type, a body matching the
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from ai_backends.training import REFERENCE_FILE
 from tests.conftest import free_port
 from tests.servers import gunicorn_argv, running
 from tests.sidecars.servers import start_grpc_sidecar, start_http_sidecar
@@ -23,16 +26,18 @@ EXAMPLES_PER_OPERATION = 40
 
 
 @pytest.fixture(scope="module")
-def api_url(tmp_path_factory: pytest.TempPathFactory, model_dir: Any,
-            redis_url: str) -> Iterator[str]:
-    """The API under gunicorn on a free loopback port, with both sidecars running."""
+def api_url(tmp_path_factory: pytest.TempPathFactory, model_dir: Any, redis_url: str,
+            trained: tuple[Any, Path], registry_uri: str) -> Iterator[str]:
+    """The API under gunicorn on a free loopback port, with every dependency up: both
+    sidecars, a registry with models, the drift reference."""
     port = free_port()
     data_dir = tmp_path_factory.mktemp("fuzz")
+    shutil.copy(trained[1] / REFERENCE_FILE, data_dir / REFERENCE_FILE)
     http_sidecar = start_http_sidecar(model_dir)
     grpc_sidecar = start_grpc_sidecar(model_dir)
     env = {"MODEL_DIR": str(model_dir), "DATA_DIR": str(data_dir), "REDIS_URL": redis_url,
            "REDIS_KEY_PREFIX": f"fuzz-{port}:", "LOG_LEVEL": "WARNING",
-           "RATE_LIMIT_PER_MINUTE": "0",
+           "RATE_LIMIT_PER_MINUTE": "0", "MLFLOW_TRACKING_URI": registry_uri,
            "HTTP_SIDECAR_URL": http_sidecar.address,
            "GRPC_SIDECAR_TARGET": grpc_sidecar.address}
     try:

@@ -1,4 +1,5 @@
-"""Fixtures of the MLOps tests: one trained model and one real MLflow store per session."""
+"""Fixtures of the MLOps tests (the session's trained model and MLflow store are in
+tests/conftest.py, shared with the fuzz test)."""
 
 from __future__ import annotations
 
@@ -11,28 +12,7 @@ import pytest
 
 from ai_backends.config import load_config
 from ai_backends.registry import ONNX_MODEL, PRODUCTION, SKLEARN_MODEL, ModelRegistry
-from ai_backends.training import REFERENCE_FILE, TrainedModel, train_model
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainedModel, Path]:
-    """A training run kept in memory (the registry needs the estimator) and its data dir."""
-    folder = tmp_path_factory.mktemp("mlops-training")
-    return train_model(folder / "models", folder / "data"), folder / "data"
-
-
-@pytest.fixture(scope="session")
-def registry_uri(tmp_path_factory: pytest.TempPathFactory,
-                 trained: tuple[TrainedModel, Path]) -> str:
-    """A real MLflow SQLite store with two registered versions of both models (v1 is
-    production). Registering is the slow part of these tests, so it happens once."""
-    store = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{store / 'mlflow.db'}"
-    registry = ModelRegistry(uri, store, load_config())
-    model, data_dir = trained
-    registry.register_trained(model, data_dir / REFERENCE_FILE)
-    registry.register_trained(model, data_dir / REFERENCE_FILE)
-    return uri
+from ai_backends.training import REFERENCE_FILE, TrainedModel
 
 
 @pytest.fixture
