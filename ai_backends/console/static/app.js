@@ -148,6 +148,30 @@
     return { data, headers: response.headers, status: response.status };
   }
 
+  /** Read an NDJSON stream ({"token"} lines, then {"done"} or {"error"}), one object a call. */
+  async function readNdjson(response, onRecord) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffer += decoder.decode(value || new Uint8Array(), { stream: !done });
+      let newline;
+      while ((newline = buffer.indexOf("\n")) !== -1) {
+        const line = buffer.slice(0, newline).trim();
+        buffer = buffer.slice(newline + 1);
+        if (line) onRecord(JSON.parse(line));
+      }
+      if (done) break;
+    }
+    if (buffer.trim()) onRecord(JSON.parse(buffer));
+  }
+
+  /** A problem that arrives as the last line of a stream (the status line said 200). */
+  function streamError(record) {
+    return new ApiError(record.error.status || 0, record.error);
+  }
+
   // ------------------------------------------------------------ problems and validation
   /** Hide the problem ``box`` and the field messages of ``form``. */
   function clearErrors(form, box) {
@@ -455,21 +479,7 @@
           return finish(await readBody(response));  // the server answered in one piece
         }
         output.classList.add("streaming");
-        const reader = response.body.getReader();
-        const decoder = new TextDecoder();
-        let buffer = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          buffer += decoder.decode(value || new Uint8Array(), { stream: !done });
-          let newline;
-          while ((newline = buffer.indexOf("\n")) !== -1) {
-            const line = buffer.slice(0, newline).trim();
-            buffer = buffer.slice(newline + 1);
-            if (line) handleRecord(JSON.parse(line));
-          }
-          if (done) break;
-        }
-        if (buffer.trim()) handleRecord(JSON.parse(buffer));
+        await readNdjson(response, handleRecord);
       } catch (error) {
         if (error.name === "AbortError") { meta.textContent = "stopped"; return; }
         throw error;
@@ -482,7 +492,7 @@
 
     function handleRecord(record) {
       if (record.token !== undefined) output.append(record.token);
-      else if (record.error) throw new ApiError(record.error.status || 0, record.error);
+      else if (record.error) throw streamError(record);
       else if (record.done) finish(record);
     }
 
@@ -528,6 +538,32 @@
 
   function chatBubble(role, text) {
     return el("li", { class: role }, el("span", { class: "who", text: role === "human" ? "You" : role === "system" ? "System" : "Assistant" }), text);
+  }
+
+  /** Send one chat message with "stream": true; tokens appear in the answer bubble. */
+  async function streamChat(body, history) {
+    const response = await send("POST", "/api/v1/chat", { ...body, stream: true });
+    if (!response.ok) throw problemError(response, await readBody(response));
+    const answer = document.createTextNode("");
+    const bubble = chatBubble("ai", answer);
+    bubble.classList.add("streaming");
+    history.append(chatBubble("human", body.prompt), bubble);
+    let final = null;
+    try {
+      await readNdjson(response, (record) => {
+        if (record.token !== undefined) answer.appendData(record.token);
+        else if (record.error) throw streamError(record);
+        else if (record.done) final = record;
+      });
+    } catch (error) {
+      answer.appendData(" [interrupted]");
+      throw error;
+    } finally {
+      bubble.classList.remove("streaming");
+    }
+    if (!final) throw new ApiError(0, { title: "Stream ended early", detail: "the server closed the answer before its final record" });
+    answer.data = final.response;  // the stored answer, exactly as the server keeps it
+    return final;
   }
 
   function setupChat() {
@@ -578,9 +614,8 @@
       if (session.value.trim()) body.session_id = session.value.trim();
       await guarded(panel, box, form, async () => {
         try {
-          const { data } = await api("POST", "/api/v1/chat", body);
-          history.append(chatBubble("human", prompt), chatBubble("ai", fmt(data.response)));
-          if (data.session_id) session.value = data.session_id;
+          const data = await streamChat(body, history);
+          session.value = data.session_id;
           showStats(data);
           form.querySelector("[name='prompt']").value = "";
         } catch (error) {
