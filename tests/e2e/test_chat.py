@@ -29,12 +29,14 @@ def test_chat_keeps_history_reloads_it_and_forgets_it(page: Any, open_panel: Any
     open_panel(url, "chat")
     _send(page, "Hello! My name is Ada.")
     history = page.locator("#chat-history li")
-    expect(history).to_have_count(2, timeout=SLOW)
+    expect(history).to_have_count(2)  # the answer bubble fills while tokens stream in
+    expect(page.locator("#chat-stats")).to_contain_text("2 messages in memory", timeout=SLOW)
     session = page.get_by_label("Session id").input_value()
     assert session, "the server should have assigned a session id"
     _send(page, "What is my name?")
-    expect(history).to_have_count(4, timeout=SLOW)
-    expect(page.locator("#chat-stats")).to_contain_text("4 messages in memory")
+    expect(history).to_have_count(4)
+    expect(page.locator("#chat-stats")).to_contain_text("4 messages in memory", timeout=SLOW)
+    expect(history.last).not_to_be_empty()
     save_panel_screenshot(page, "chat")
 
     page.reload()  # a fresh page knows nothing until the history is loaded
