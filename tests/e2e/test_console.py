@@ -160,3 +160,18 @@ def test_phone_width_has_no_horizontal_scrolling(page: Any, open_panel: Any,
         assert overflow <= 0, f"{panel} is {overflow}px wider than the phone"
     page.evaluate("location.hash = '#classify'")
     save_panel_screenshot(page, "phone-classify")
+
+
+def test_api_key_field_unlocks_an_api_that_requires_keys(page: Any, open_panel: Any,
+                                                         start_api: Any) -> None:
+    """Without a key the 401 says where to put it; with the key the same click works."""
+    open_panel(start_api(API_KEYS=["s3cret-key"]), "classify")
+    page.get_by_role("button", name="Classify (REST)").click()
+    problem = page.locator("#classify-error")
+    expect(problem.locator("h4")).to_contain_text("401")
+    expect(problem).to_contain_text("Enter the API key")
+    page.get_by_label("API key").fill("s3cret-key")
+    page.get_by_label("API key").press("Tab")
+    page.get_by_role("button", name="Classify (REST)").click()
+    expect(page.get_by_test_id("predicted-class")).to_have_text("setosa")
+    expect(problem).to_be_hidden()
