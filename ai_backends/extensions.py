@@ -12,13 +12,20 @@ import redis
 from flask import Flask, current_app
 
 from .cache import ExactCache
+from .cache_stats import CacheStats
+from .cached_chat import SemanticChatService
+from .chat import ChatService
 from .classification import ClassificationService
 from .classifier import OnnxClassifier
 from .embedded import embedded_redis_url
+from .embeddings import Embedder
+from .errors import Unavailable
 from .health import Probe, ProbeResult, describe_url, probe_http, register_probe
+from .llm.service import GenerationService, service_from_config
 from .oip.clients import GrpcSidecarClient, HttpSidecarClient
 from .predlog import PredictionLog
 from .ratelimit import RateLimiter
+from .semantic_cache import SemanticCache
 from .sidecars import SidecarService
 
 if TYPE_CHECKING:
@@ -32,6 +39,9 @@ REDIS_URL = "ai_backends.redis_url"
 REDIS_CLIENT = "ai_backends.redis"
 RATE_LIMITER = "ai_backends.rate_limiter"
 SIDECARS = "ai_backends.sidecars"
+LLM = "ai_backends.llm"
+CHAT = "ai_backends.chat"
+SEMANTIC_CHAT = "ai_backends.semantic_chat"
 REDIS_TIMEOUT_SECONDS = 0.5
 
 
@@ -75,6 +85,14 @@ def init_app(app: Flask) -> None:
 
     _init_mlops(app)
 
+    # LLM: nothing loads here; the backend is chosen and the model loaded on first use.
+    generation = service_from_config(config)
+    app.extensions[LLM] = generation
+    register_probe(app, "llm", generation.probe)
+
+    # Chat memory and the chat caches: all state in Redis, the embedding model loads lazily.
+    init_chat(app, redis_url, generation)
+
 
 def redis_client() -> redis.Redis | None:
     """The app's Redis client (None when no Redis is configured or embedded)."""
@@ -86,6 +104,49 @@ def rate_limiter() -> RateLimiter:
     """The app's rate limiter for the LLM endpoints."""
     limiter: RateLimiter = current_app.extensions[RATE_LIMITER]
     return limiter
+
+
+
+def init_chat(app: Flask, redis_url: str | None, generation: GenerationService) -> None:
+    """Create the chat-memory and semantic-chat services (None when there is no Redis)."""
+    config = app.config
+    embedder = Embedder(config["EMBEDDING_MODEL_DIR"])
+    register_probe(app, "embeddings", _probe_embeddings(embedder))
+    if not redis_url:
+        app.extensions[CHAT] = app.extensions[SEMANTIC_CHAT] = None
+        return
+    client = app.extensions[REDIS_CLIENT]
+    prefix = config["REDIS_KEY_PREFIX"]
+    app.extensions[CHAT] = ChatService(
+        client, generation, f"{prefix}chat:", config["CHAT_HISTORY_TURNS"],
+        config["CHAT_SESSION_TTL_SECONDS"], config["CHAT_HISTORY_TOKENS"],
+        lock_wait_seconds=config["LLM_TIMEOUT_SECONDS"])
+    exact = ExactCache(prefix=f"{prefix}chat-exact:")
+    exact.init_app(app, redis_url, config["SEMANTIC_CACHE_TTL_SECONDS"], True)
+    semantic = SemanticCache(
+        client, f"{prefix}semantic:", config["SEMANTIC_CACHE_THRESHOLD"],
+        config["SEMANTIC_CACHE_MAX_ENTRIES"], config["SEMANTIC_CACHE_TTL_SECONDS"],
+        config["SEMANTIC_CACHE_EVICTION"])
+    app.extensions[SEMANTIC_CHAT] = SemanticChatService(
+        generation, embedder, exact, semantic, CacheStats(client, f"{prefix}cache-stats"))
+
+
+def chat() -> ChatService:
+    """The chat-memory service of the current app; 503 when no Redis is available."""
+    service: ChatService | None = current_app.extensions[CHAT]
+    if service is None:
+        raise Unavailable("chat memory needs Redis: none configured and the embedded one "
+                          "did not start")
+    return service
+
+
+def semantic_chat() -> SemanticChatService:
+    """The cached single-turn chat service; 503 when no Redis is available."""
+    service: SemanticChatService | None = current_app.extensions[SEMANTIC_CHAT]
+    if service is None:
+        raise Unavailable("the chat caches need Redis: none configured and the embedded one "
+                          "did not start")
+    return service
 
 
 def classification() -> ClassificationService:
@@ -108,6 +169,12 @@ def _probe_grpc(client: GrpcSidecarClient) -> Probe:
         return ProbeResult(ready, "external (OIP gRPC)", f"{client.target} {state}")
 
     return probe
+
+
+def llm() -> GenerationService:
+    """The LLM generation service of the current app (an ``ai_backends.llm.LLMService``)."""
+    service: GenerationService = current_app.extensions[LLM]
+    return service
 
 
 def _probe_model(model: OnnxClassifier) -> Probe:
@@ -189,5 +256,20 @@ def _probe_mlflow(uri: str) -> Probe:
             return ProbeResult(False, "embedded (SQLite)",
                                f"{path} lacks {', '.join(missing)}")
         return ProbeResult(True, "embedded (SQLite)", f"{path}: {len(names)} registered models")
+
+    return probe
+
+
+def _probe_embeddings(embedder: Embedder) -> Probe:
+    def probe(timeout: float) -> ProbeResult:  # noqa: ARG001 - local files only
+        from .embeddings import model_dir_complete
+
+        kind = "embedded (fastembed, all-MiniLM-L6-v2)"
+        if embedder.loaded:
+            return ProbeResult(True, kind, "model loaded")
+        if model_dir_complete(embedder.model_dir):
+            return ProbeResult(True, kind, f"model files in {embedder.model_dir}; loads on use")
+        return ProbeResult(False, kind, f"model files missing in {embedder.model_dir}; run "
+                                        "scripts/prepare_embedding_model.py")
 
     return probe

@@ -4,4 +4,5 @@ from flask_openapi3 import APIBlueprint
 
 bp = APIBlueprint("v1", __name__, url_prefix="/api/v1")
 
-from . import classify, drift, registry, sidecars  # noqa: E402,F401  (register the routes on bp)
+# Importing the route modules registers their routes on bp.
+from . import chat, classify, drift, generate, registry, sidecars  # noqa: E402,F401
