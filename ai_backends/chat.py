@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
 LOCK_WAIT_SECONDS = 60.0  # default wait of a second request on a busy session
-REDIS_TIMEOUT_SECONDS = 2.0
 
 
 def check_session_id(session_id: str) -> str:

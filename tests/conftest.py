@@ -79,6 +79,7 @@ def app_config(tmp_path: Path, model_dir: Path, redis_url: str) -> dict[str, Any
         "HTTP_SIDECAR_URL": f"http://127.0.0.1:{free_port()}",
         "GRPC_SIDECAR_TARGET": f"127.0.0.1:{free_port()}",
         "TESTING": True,
+        "RATE_LIMIT_PER_MINUTE": 0,  # tests of the limiter turn it on themselves
         "REDIS_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}:",
     }
 
