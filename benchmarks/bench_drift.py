@@ -17,11 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from ai_backends.drift import DriftService  # noqa: E402
-from ai_backends.predlog import PredictionLog  # noqa: E402
-from ai_backends.training import train  # noqa: E402
+from ai_backends.drift import DriftService
+from ai_backends.predlog import PredictionLog
+from ai_backends.training import train
 
 
 def main() -> None:

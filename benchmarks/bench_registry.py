@@ -17,10 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ai_backends.config import load_config  # noqa: E402
-from ai_backends.factory import create_app  # noqa: E402
-from ai_backends.registry import ModelRegistry  # noqa: E402
-from ai_backends.training import REFERENCE_FILE, train_model  # noqa: E402
+from ai_backends.config import load_config
+from ai_backends.factory import create_app
+from ai_backends.registry import ModelRegistry
+from ai_backends.training import REFERENCE_FILE, train_model
 
 
 def main() -> None:

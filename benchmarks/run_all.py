@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,14 +23,38 @@ RESULTS = ROOT / "benchmarks" / "results.md"
 README = ROOT / "README.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
-# (title, script and arguments, arguments for --quick)
-BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
-    ("Classification: API vs bare ONNX, cache miss vs hit",
-     ["benchmarks/bench_classify.py", "--requests", "2000", "--wrk"],
-     ["benchmarks/bench_classify.py", "--requests", "300"]),
-    ("Cold start of the API",
-     ["benchmarks/bench_cold_start.py", "--runs", "5"],
-     ["benchmarks/bench_cold_start.py", "--runs", "2"]),
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark script: its title, its arguments, and whether it prints Markdown."""
+
+    title: str
+    full: list[str]
+    quick: list[str]
+    markdown: bool = False
+
+
+BENCHMARKS = [
+    Benchmark("Classification: API vs bare ONNX, cache miss vs hit",
+              ["benchmarks/bench_classify.py", "--requests", "2000", "--wrk"],
+              ["benchmarks/bench_classify.py", "--requests", "300"], markdown=True),
+    Benchmark("Inference sidecars: REST vs gRPC, against a bare server of each framework",
+              ["benchmarks/bench_sidecars.py", "--markdown"],
+              ["benchmarks/bench_sidecars.py", "--markdown", "--duration", "1"], markdown=True),
+    Benchmark("Semantic cache: lookup latency by cache size, hit vs miss through the API",
+              ["benchmarks/bench_semantic_cache.py"],
+              ["benchmarks/bench_semantic_cache.py", "--sizes", "1000", "10000",
+               "--api-prompts", "2"]),
+    Benchmark("Drift report time by rows", ["benchmarks/bench_drift.py"],
+              ["benchmarks/bench_drift.py", "--rows", "1000", "--repeat", "1"]),
+    Benchmark("Registry inference vs the local model", ["benchmarks/bench_registry.py"],
+              ["benchmarks/bench_registry.py", "--requests", "100"]),
+    Benchmark("Embedded LLM: tokens/s and the API's overhead",
+              ["benchmarks/bench_llm.py", "--runs", "7"],
+              ["benchmarks/bench_llm.py", "--runs", "2"]),
+    Benchmark("Cold start of the API", ["benchmarks/bench_cold_start.py", "--runs", "5"],
+              ["benchmarks/bench_cold_start.py", "--runs", "2"], markdown=True),
 ]
 
 
@@ -57,8 +82,9 @@ def main() -> None:
     sections = [f"Machine: {machine()}. Run on "
                 f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with "
                 f"`python benchmarks/run_all.py{' --quick' if args.quick else ''}`."]
-    for title, full, quick in BENCHMARKS:
-        argv = quick if args.quick else full
+    for bench in BENCHMARKS:
+        title = bench.title
+        argv = bench.quick if args.quick else bench.full
         print(f"== {title}: {' '.join(argv)}", flush=True)
         started = time.perf_counter()
         result = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True,
@@ -66,6 +92,8 @@ def main() -> None:
         output = result.stdout.strip() if result.returncode == 0 else (
             f"failed with exit code {result.returncode}:\n```\n{result.stderr[-2000:]}\n```")
         output = "\n".join(line for line in output.splitlines() if not line.startswith("{"))
+        if not bench.markdown and result.returncode == 0:
+            output = f"```\n{output}\n```"
         sections.append(f"### {title}\n\n{output}\n\n"
                         f"(`python {' '.join(argv)}`, {time.perf_counter() - started:.0f} s)")
         print(output, flush=True)

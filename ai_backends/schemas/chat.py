@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..chat import SESSION_ID_PATTERN
-from .generation import MAX_PROMPT_CHARS, GenerationOptions
+from .generation import MAX_PROMPT_CHARS, NDJSON_RESPONSE, GenerationOptions, PromptText
 
 SESSION_ID_DESCRIPTION = "8-64 letters, digits, '-' or '_'"
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("prompt must contain non-whitespace text")
-    return value
 
 
 class ChatRequest(GenerationOptions):
@@ -25,17 +19,12 @@ class ChatRequest(GenerationOptions):
         "examples": [{"prompt": "My name is Ada. What is a good first programming language?",
                       "session_id": "demo-session-1", "max_tokens": 64}]})
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: PromptText = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     session_id: str | None = Field(None, pattern=SESSION_ID_PATTERN,
                                    description=f"{SESSION_ID_DESCRIPTION}; omit to start a "
                                                "new session (its id comes back)")
     stream: bool = Field(False, description="Stream NDJSON lines ({token} ..., then {done})")
 
-    @field_validator("prompt")
-    @classmethod
-    def prompt_not_blank(cls, value: str) -> str:
-        """Reject prompts of only whitespace."""
-        return _not_blank(value)
 
 
 class MemoryStats(BaseModel):
@@ -48,6 +37,8 @@ class MemoryStats(BaseModel):
 
 class ChatResponse(BaseModel):
     """The answer and the state of the conversation."""
+
+    model_config = ConfigDict(openapi_extra=NDJSON_RESPONSE)  # type: ignore[typeddict-unknown-key]
 
     response: str
     session_id: str
@@ -88,13 +79,8 @@ class SemanticChatRequest(GenerationOptions):
         "examples": [{"prompt": "What is artificial intelligence?", "max_tokens": 64,
                       "temperature": 0}]})
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: PromptText = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
 
-    @field_validator("prompt")
-    @classmethod
-    def prompt_not_blank(cls, value: str) -> str:
-        """Reject prompts of only whitespace."""
-        return _not_blank(value)
 
 
 class CacheInfo(BaseModel):

@@ -74,8 +74,8 @@ class ClassifyRequest(RootModel):
         return isinstance(self.root, IrisBatch)
 
 
-class Classification(BaseModel):
-    """The prediction for one flower."""
+class ClassPrediction(BaseModel):
+    """The model's answer for one flower, whichever path produced it."""
 
     predicted_class: str
     predicted_class_index: int
@@ -83,6 +83,11 @@ class Classification(BaseModel):
     confidence: float = Field(description="Probability of the predicted class")
     all_classes: list[str]
     model_version: str
+
+
+class Classification(ClassPrediction):
+    """The prediction for one flower, from the API's own model."""
+
     cache_hit: bool = Field(description="True when the answer came from the exact cache")
 
 

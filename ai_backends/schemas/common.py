@@ -6,6 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+
+def integral_number(value: Any) -> Any:
+    """Turn a float with no fraction into an int: JSON has one number type, and 8.0 is the
+    integer 8 (JSON Schema agrees); "8" and true stay what they are and fail a strict int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..llm import Generation, GenerationParams
 from ..llm.service import MAX_TOKENS_LIMIT, SEED_LIMIT, TEMPERATURE_LIMIT
+from .common import integral_number
 
 MAX_PROMPT_CHARS = 4000
 # The secure endpoint reads up to twice the limit, then sanitization cuts it to the limit.
 MAX_SECURE_INPUT_CHARS = 2 * MAX_PROMPT_CHARS
 DEFAULT_MAX_TOKENS = 128
+# Integers that accept 8.0 as 8 but not "8", 8.5 or true; bounds inside, so the OpenAPI
+# document shows them on the integer (also when the field is optional).
+MaxTokens = Annotated[int, Field(strict=True, ge=1, le=MAX_TOKENS_LIMIT),
+                      BeforeValidator(integral_number)]
+Seed = Annotated[int, Field(strict=True, ge=0, le=SEED_LIMIT), BeforeValidator(integral_number)]
 # How the 200 answer looks with "stream": true (documented beside the JSON body).
 NDJSON_RESPONSE = {
     "description": 'The answer; with "stream": true an application/x-ndjson stream of '
@@ -25,15 +31,21 @@ NDJSON_RESPONSE = {
 }
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("prompt must contain non-whitespace text")
-    # JSON can carry a lone surrogate ("\ud800"); it is not text and cannot be encoded.
+def _well_formed(value: Any) -> Any:
+    # JSON can carry a lone surrogate ("\ud800"): not text, and no tokenizer can encode it.
+    # Replace each with U+FFFD, as a lenient decoder would, rather than reject the request.
+    if not isinstance(value, str):
+        return value
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("prompt contains an unpaired surrogate, not valid Unicode") from exc
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return value
+
+
+# A prompt: at least one non-whitespace character (the pattern says so in the OpenAPI
+# document, so clients and fuzzers know it), lone surrogates replaced by U+FFFD.
+PromptText = Annotated[str, Field(pattern=r"\S"), BeforeValidator(_well_formed)]
 
 
 class GenerationOptions(BaseModel):
@@ -41,13 +53,11 @@ class GenerationOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, le=MAX_TOKENS_LIMIT, strict=True,
-                            description="Most tokens to generate")
+    max_tokens: MaxTokens = Field(DEFAULT_MAX_TOKENS, description="Most tokens to generate")
     temperature: float = Field(0.7, ge=0.0, le=TEMPERATURE_LIMIT, allow_inf_nan=False,
                                description="Sampling temperature; 0 is greedy (deterministic)")
-    seed: int | None = Field(None, ge=0, le=SEED_LIMIT, strict=True,
-                             description="Random seed; the same seed and prompt give the same "
-                                         "answer")
+    seed: Seed | None = Field(
+        None, description="Random seed; the same seed and prompt give the same answer")
 
     def params(self) -> GenerationParams:
         """The validated values as the service's GenerationParams."""
@@ -60,21 +70,16 @@ class GenerateRequest(GenerationOptions):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"prompt": "Explain overfitting in one sentence.", "max_tokens": 64}]})
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS,
+    prompt: PromptText = Field(min_length=1, max_length=MAX_PROMPT_CHARS,
                         description=f"The user's text, 1 to {MAX_PROMPT_CHARS} characters")
     stream: bool = Field(False, description="Stream NDJSON lines ({token} ..., then {done})")
 
-    @field_validator("prompt")
-    @classmethod
-    def prompt_not_blank(cls, value: str) -> str:
-        """Reject prompts of only whitespace or invalid Unicode."""
-        return _not_blank(value)
 
 
 class SecureGenerateRequest(GenerateRequest):
     """A prompt screened for injection before it reaches the model."""
 
-    prompt: str = Field(min_length=1, max_length=MAX_SECURE_INPUT_CHARS,
+    prompt: PromptText = Field(min_length=1, max_length=MAX_SECURE_INPUT_CHARS,
                         description=f"Up to {MAX_SECURE_INPUT_CHARS} characters; sanitization "
                                     f"cuts it to {MAX_PROMPT_CHARS}")
 
@@ -120,16 +125,11 @@ class V2GenerateRequest(GenerationOptions):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"prompt": "Name three primary colours.", "max_tokens": 32}]})
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: PromptText = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     model_version: str | None = Field(None, max_length=200,
                                       description="Model that must answer; 404 when another "
                                                   "one is being served")
 
-    @field_validator("prompt")
-    @classmethod
-    def prompt_not_blank(cls, value: str) -> str:
-        """Reject prompts of only whitespace or invalid Unicode."""
-        return _not_blank(value)
 
 
 class TokenCount(BaseModel):

@@ -6,21 +6,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .classification import EXAMPLE, IrisFeatures
+from .classification import EXAMPLE, ClassPrediction, IrisFeatures
 
 MAX_ITERATIONS = 1000
 Protocol = Literal["http", "grpc"]
 
 
-class SidecarClassification(BaseModel):
-    """The prediction for one flower, answered by a sidecar over the network."""
+class SidecarClassification(ClassPrediction):
+    """The prediction for one flower, answered by a sidecar over the network (its
+    ``model_version`` is the one the sidecar reported)."""
 
-    predicted_class: str
-    predicted_class_index: int
-    probabilities: list[float] = Field(description="One per class, in all_classes order")
-    confidence: float = Field(description="Probability of the predicted class")
-    all_classes: list[str]
-    model_version: str = Field(description="Model version the sidecar reported")
     protocol: Protocol
     processing_time_ms: float = Field(
         description="Round trip to the sidecar as the API measured it, in milliseconds"

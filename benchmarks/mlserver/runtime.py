@@ -1,7 +1,7 @@
 """An MLServer runtime serving our ONNX Iris model, to compare MLServer with our sidecars.
 
 Same model file, same onnxruntime settings (one thread), same tensor names as our sidecars,
-so scripts/benchmark_sidecars.py can send both the identical requests. See README.md here.
+so benchmarks/bench_sidecars.py can send both the identical requests. See README.md here.
 """
 
 import numpy as np

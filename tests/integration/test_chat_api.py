@@ -27,7 +27,8 @@ def chat_config(model_dir: Path, redis_url: str, tmp_path_factory: pytest.TempPa
     prefix = f"test-chat-{uuid.uuid4().hex[:8]}:"
     yield {"MODEL_DIR": str(model_dir), "REDIS_URL": redis_url, "TESTING": True,
            "DATA_DIR": str(tmp_path_factory.mktemp("chat-data")), "REDIS_KEY_PREFIX": prefix,
-           "LLM_BACKEND": "llamacpp", "LLM_TIMEOUT_SECONDS": 120.0, "CHAT_HISTORY_TURNS": 10}
+           "LLM_BACKEND": "llamacpp", "LLM_TIMEOUT_SECONDS": 120.0, "CHAT_HISTORY_TURNS": 10,
+           "RATE_LIMIT_PER_MINUTE": 0}
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(match=f"{prefix}*"):
         client.delete(key)

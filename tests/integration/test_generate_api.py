@@ -26,6 +26,7 @@ def llm_app(model_dir: Path, redis_url: str, tmp_path_factory: pytest.TempPathFa
     from ai_backends.factory import create_app
 
     return create_app({"MODEL_DIR": str(model_dir), "REDIS_URL": redis_url, "TESTING": True,
+                       "RATE_LIMIT_PER_MINUTE": 0,
                        "DATA_DIR": str(tmp_path_factory.mktemp("llm-data")),
                        "LLM_BACKEND": "llamacpp", "LLM_TIMEOUT_SECONDS": 60.0})
 
@@ -134,7 +135,6 @@ def test_secure_generate_blocks_injection_before_the_model(llm_app: Any, api: An
     ({"prompt": "   \n "}, "prompt"),
     ({"prompt": "x" * 4001}, "prompt"),
     ({"prompt": 42}, "prompt"),
-    ({"prompt": "\ud800 lone surrogate"}, "prompt"),
     ({"prompt": "hi", "temperature": float("nan")}, "temperature"),
     ({"prompt": "hi", "seed": 2**70}, "seed"),
     ({"prompt": "hi", "max_tokens": True}, "max_tokens"),

@@ -77,6 +77,16 @@ def test_rate_limit_answers_429_with_retry_after(app_config: dict[str, Any]) -> 
     assert limiter.hit("llm", "client-b") is None  # per client
 
 
+def test_llm_routes_answer_429_past_the_limit(app_config: dict[str, Any]) -> None:
+    client = create_app({**app_config, "RATE_LIMIT_PER_MINUTE": 1}).test_client()
+    first = client.post("/api/v1/generate", json={"prompt": ""})  # counted, then rejected
+    assert first.status_code == 422
+    second = client.post("/api/v2/generate", json={"prompt": ""})
+    assert second.status_code == 429 and second.content_type == "application/problem+json"
+    assert 1 <= int(second.headers["Retry-After"]) <= 61
+    assert client.post("/api/v1/classify", json=SETOSA).status_code == 200  # not limited
+
+
 def test_rate_limiter_lets_requests_through_when_redis_is_down(
         app_config: dict[str, Any]) -> None:
     from tests.conftest import free_port

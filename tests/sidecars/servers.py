@@ -62,12 +62,11 @@ def _spawn(script: str, model_dir: Path, env: dict[str, str]) -> subprocess.Pope
     )
 
 
-def start_http_sidecar(model_dir: Path, wait_for: str = "ready") -> Sidecar:
-    """The REST sidecar (gunicorn, one worker) on a free port, once it is ``wait_for``.
-
-    ``wait_for="live"`` is for a sidecar that is expected never to become ready.
-    """
-    port = free_port()
+def start_http_sidecar(model_dir: Path, wait_for: str = "ready",
+                       port: int | None = None) -> Sidecar:
+    """The REST sidecar (gunicorn, one worker) on ``port`` (default: a free one), once it is
+    ``wait_for``; ``wait_for="live"`` is for a sidecar that is expected never to be ready."""
+    port = port or free_port()
     process = _spawn("http_server.py", model_dir,
                      {"HTTP_SIDECAR_PORT": str(port), "HTTP_SIDECAR_WORKERS": "1"})
     url = f"http://127.0.0.1:{port}"
@@ -82,12 +81,12 @@ def start_http_sidecar(model_dir: Path, wait_for: str = "ready") -> Sidecar:
     return Sidecar(process, url)
 
 
-def start_grpc_sidecar(model_dir: Path, processes: int = 2) -> Sidecar:
-    """The gRPC sidecar on a free port, once ServerReady says so."""
+def start_grpc_sidecar(model_dir: Path, processes: int = 2, port: int | None = None) -> Sidecar:
+    """The gRPC sidecar on ``port`` (default: a free one), once ServerReady says so."""
     from ai_backends.oip.generated import inference_pb2 as pb
     from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 
-    port = free_port()
+    port = port or free_port()
     process = _spawn("grpc_server.py", model_dir,
                      {"GRPC_SIDECAR_PORT": str(port), "GRPC_SIDECAR_THREADS": "4",
                       "GRPC_SIDECAR_PROCESSES": str(processes)})

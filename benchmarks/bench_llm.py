@@ -1,6 +1,6 @@
 """Benchmark the embedded LLM: latency, tokens/s, and what the service and API add.
 
-    python scripts/benchmark_llm.py [--runs 7] [--max-tokens 32] [--url http://127.0.0.1:5001]
+    python benchmarks/bench_llm.py [--runs 7] [--max-tokens 32] [--url http://127.0.0.1:5001]
 
 Three ways of producing the same greedy answer, interleaved run by run so machine noise
 hits them alike (medians, and the best run, which is least disturbed by other load):
@@ -14,10 +14,13 @@ hits them alike (medians, and the best run, which is least disturbed by other lo
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from ai_backends.config import load_config
 from ai_backends.factory import create_app

@@ -1,6 +1,6 @@
 """Load both sidecars and a bare server of each framework; print throughput and latency.
 
-    python scripts/benchmark_sidecars.py [--duration 2] [--markdown]
+    python benchmarks/bench_sidecars.py [--duration 2] [--markdown]
 
 Starts four servers on free loopback ports: the REST sidecar (gunicorn + Flask), the gRPC
 sidecar (grpcio), and beside each a bare server of the same framework and settings whose
@@ -28,9 +28,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import _path
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
 import numpy as np
 
 from ai_backends.config import load_config
@@ -204,7 +207,7 @@ def free_port() -> int:
 
 def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start one server process from the repository root."""
-    return subprocess.Popen(argv, cwd=_path.ROOT, env={**os.environ, **env},  # nosec B603
+    return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env},  # nosec B603
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -1,6 +1,6 @@
 """Benchmark the semantic cache: lookup latency by cache size, and hit vs miss through the API.
 
-    python scripts/benchmark_semantic_cache.py [--sizes 1000 10000 100000] [--api-prompts 5]
+    python benchmarks/bench_semantic_cache.py [--sizes 1000 10000 100000] [--api-prompts 5]
 
 Part 1 fills a cache in Redis (db 15 by default, own prefix, removed afterwards) with N
 entries, then a fresh cache instance (a restarted worker) loads its index from Redis and
@@ -16,10 +16,14 @@ miss (generation), a paraphrase (semantic hit) and a repeat (exact hit).
 
 import argparse
 import statistics
+import sys
 import time
 import uuid
+from pathlib import Path
 
-import _path
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
 import numpy as np
 import redis
 
@@ -148,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config({"REDIS_URL": args.redis_url, "LLM_BACKEND": "llamacpp",
                           "LLM_TIMEOUT_SECONDS": 300.0})
-    pairs = read_pairs(_path.ROOT / "tests/data/semantic_pairs.csv")
+    pairs = read_pairs(ROOT / "tests/data/semantic_pairs.csv")
     prompts = sorted({p.cached for p in pairs} | {p.asked for p in pairs})
     queries = [p.asked for p in pairs][:40]
     embedder = Embedder(config["EMBEDDING_MODEL_DIR"])

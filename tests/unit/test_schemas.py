@@ -1,0 +1,32 @@
+"""Request schemas accept what JSON allows and the document promises, nothing more."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ai_backends.schemas.chat import ChatRequest
+from ai_backends.schemas.generation import GenerateRequest
+
+pytestmark = pytest.mark.unit
+
+
+def test_prompt_needs_a_non_whitespace_character() -> None:
+    for blank in ["", "   \n\t"]:
+        with pytest.raises(ValidationError):
+            GenerateRequest(prompt=blank)
+    assert ChatRequest(prompt=" hi ").prompt == " hi "
+
+
+def test_lone_surrogates_are_replaced_not_fatal() -> None:
+    assert GenerateRequest(prompt="\ud800 lone").prompt == "\ufffd lone"
+
+
+@pytest.mark.parametrize("value, accepted", [(8, 8), (8.0, 8), (8.5, None), ("8", None),
+                                             (True, None), (0, None)])
+def test_max_tokens_takes_whole_numbers(value: object, accepted: int | None) -> None:
+    if accepted is None:
+        with pytest.raises(ValidationError):
+            GenerateRequest(prompt="hi", max_tokens=value)
+    else:
+        assert GenerateRequest(prompt="hi", max_tokens=value).max_tokens == accepted
