@@ -39,7 +39,7 @@ def _list(text: str) -> list[str]:
 SETTINGS: dict[str, Setting] = {
     "HOST": Setting("127.0.0.1", str, "Address the API binds to; widen it explicitly."),
     "PORT": Setting(5001, int, "Port of the API."),
-    "WEB_WORKERS": Setting(2, int, "gunicorn worker processes of the API."),
+    "WEB_WORKERS": Setting(3, int, "gunicorn worker processes of the API."),
     "WEB_THREADS": Setting(4, int, "Threads per gunicorn worker."),
     "MODEL_DIR": Setting(str(ROOT / "models"), str, "Folder of the ONNX model and its metadata."),
     "DATA_DIR": Setting(str(ROOT / "data"), str, "Folder of the reference data and logs."),

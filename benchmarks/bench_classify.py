@@ -105,7 +105,7 @@ def main() -> None:
     """Run the measurements and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--wrk", action="store_true", help="also measure throughput with wrk")
     args = parser.parse_args()
