@@ -57,6 +57,8 @@ SETTINGS: dict[str, Setting] = {
     "OLLAMA_MODEL": Setting("tinyllama", str, "Model name on the Ollama server."),
     "HEALTH_PROBE_TIMEOUT": Setting(0.3, float, "Seconds each /health probe may take."),
     "LOG_LEVEL": Setting("INFO", str, "Python logging level."),
+    # MCP server (scripts/mcp_server.py)
+    "MCP_PORT": Setting(5005, int, "Port of the MCP server's streamable HTTP transport (--http)."),
 }
 
 

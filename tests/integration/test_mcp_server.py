@@ -1,0 +1,183 @@
+"""The MCP server as a client sees it: a subprocess driven by the SDK's own client.
+
+One server (stdio, services in-process) is shared by the session; the ``--url`` and
+``--http`` modes get one short test each.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from mcp import ClientSession, StdioServerParameters, stdio_client
+
+from ai_backends.mcp_server import MODEL_CARD_URI, OPENAPI_URI
+from tests.conftest import free_port
+from tests.servers import ROOT, gunicorn_argv, running
+
+pytestmark = pytest.mark.integration
+
+SERVER = str(ROOT / "scripts" / "mcp_server.py")
+SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+VIRGINICA = {"sepal_length": 7.7, "sepal_width": 3.0, "petal_length": 6.1, "petal_width": 2.3}
+
+
+class Client:
+    """A synchronous face on an MCP ``ClientSession`` running in a background event loop."""
+
+    def __init__(self, portal: BlockingPortal, session: ClientSession) -> None:
+        self.portal = portal
+        self.session = session
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.session, name)
+        return lambda *args, **kwargs: self.portal.call(lambda: method(*args, **kwargs))
+
+
+def connect(stack: ExitStack, portal: BlockingPortal,
+            transport: AbstractAsyncContextManager[Any]) -> Client:
+    """Open ``transport``, start a session on it and initialize it; closed with ``stack``."""
+    streams = stack.enter_context(portal.wrap_async_context_manager(transport))
+    session = stack.enter_context(portal.wrap_async_context_manager(
+        ClientSession(streams[0], streams[1])))
+    portal.call(session.initialize)
+    return Client(portal, session)
+
+
+def stdio(args: list[str], env: dict[str, str], log: Path) -> AbstractAsyncContextManager[Any]:
+    """The SDK's stdio transport to ``scripts/mcp_server.py args``; server stderr to ``log``."""
+    params = StdioServerParameters(command=sys.executable, args=[SERVER, *args], env=env,
+                                   cwd=str(ROOT))
+    return stdio_client(params, errlog=log.open("w"))
+
+
+@pytest.fixture(scope="session")
+def server_env(model_dir: Path, redis_url: str,
+               tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment of a server with its own data folder, model and Redis key prefix."""
+    return {
+        "MODEL_DIR": str(model_dir),
+        "DATA_DIR": str(tmp_path_factory.mktemp("mcp-data")),
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": f"test-mcp-{uuid.uuid4().hex[:8]}:",
+        "HTTP_SIDECAR_URL": f"http://127.0.0.1:{free_port()}",
+        "GRPC_SIDECAR_TARGET": f"127.0.0.1:{free_port()}",
+    }
+
+
+@pytest.fixture(scope="session")
+def mcp(server_env: dict[str, str]) -> Iterator[Client]:
+    """One stdio MCP server (services in-process) for the whole session."""
+    log = Path(server_env["DATA_DIR"]) / "mcp-server.log"
+    with start_blocking_portal() as portal, ExitStack() as stack:
+        yield connect(stack, portal, stdio([], server_env, log))
+
+
+def call(client: Client, tool: str, arguments: dict[str, Any]) -> Any:
+    """Call ``tool``; return its structured result (the test fails on a tool error)."""
+    result = client.call_tool(tool, arguments)
+    assert not result.is_error, result.content[0].text
+    return result.structured_content
+
+
+def tool_error(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    """Call ``tool`` expecting a tool error; return its message."""
+    result = client.call_tool(tool, arguments)
+    assert result.is_error, result
+    text: str = result.content[0].text
+    assert "Traceback" not in text
+    return text
+
+
+def test_lists_tools_resources_and_prompt(mcp: Client) -> None:
+    tools = {tool.name: tool for tool in mcp.list_tools().tools}
+    assert "classify_iris" in tools
+    # Registry writes stay off unless the server is started with --allow-registry-writes.
+    assert "set_model_alias" not in tools
+    classify = tools["classify_iris"]
+    assert "Iris" in (classify.description or "")
+    sample_schema = json.dumps(classify.input_schema)
+    for feature in SETOSA:
+        assert feature in sample_schema
+    assert classify.input_schema["required"] == ["samples"]
+
+    resources = {str(resource.uri): resource for resource in mcp.list_resources().resources}
+    assert {MODEL_CARD_URI, OPENAPI_URI} <= set(resources)
+    assert all(resource.mime_type == "application/json" for resource in resources.values())
+
+    prompts = [prompt.name for prompt in mcp.list_prompts().prompts]
+    assert prompts == ["model_health_review"]
+
+
+def test_classify_one_and_many_samples(mcp: Client) -> None:
+    one = call(mcp, "classify_iris", {"samples": [SETOSA]})
+    assert one["count"] == 1
+    assert one["predictions"][0]["predicted_class"] == "setosa"
+
+    many = call(mcp, "classify_iris", {"samples": [SETOSA, VIRGINICA, SETOSA]})
+    assert [p["predicted_class"] for p in many["predictions"]] == ["setosa", "virginica",
+                                                                   "setosa"]
+    # The same exact cache as the API: the setosa row was answered a moment ago.
+    assert many["predictions"][0]["cache_hit"] is True
+    assert many["cache_hits"] >= 2
+
+
+def test_classify_invalid_measurement_names_the_field(mcp: Client) -> None:
+    message = tool_error(mcp, "classify_iris",
+                         {"samples": [SETOSA, {**VIRGINICA, "petal_width": -1}]})
+    assert message.startswith("Validation Failed (422): invalid fields: samples.1.petal_width")
+    assert "greater than 0" in message
+
+    message = tool_error(mcp, "classify_iris", {"samples": [{**SETOSA, "petal_width": "wide"}]})
+    assert "samples.0.petal_width" in message
+
+
+def test_model_card_resource(mcp: Client) -> None:
+    contents = mcp.read_resource(MODEL_CARD_URI).contents[0]
+    card = json.loads(contents.text)
+    assert card["model_name"] == "iris-classifier"
+    assert card["feature_names"] == list(SETOSA)
+    assert 0.8 < card["test_accuracy"] <= 1.0
+
+
+def test_openapi_resource_is_the_api_document(mcp: Client) -> None:
+    document = json.loads(mcp.read_resource(OPENAPI_URI).contents[0].text)
+    assert document["openapi"].startswith("3.1")
+    assert "/api/v1/classify" in document["paths"]
+
+
+def test_model_health_review_prompt_embeds_the_documents(mcp: Client) -> None:
+    prompt = mcp.get_prompt("model_health_review", {"focus": "petal_length drift"})
+    intro = prompt.messages[0].content.text
+    assert "iris-classifier" in intro and "petal_length drift" in intro
+    attached = {str(m.content.resource.uri): m.content.resource.text
+                for m in prompt.messages[1:]}
+    assert json.loads(attached[MODEL_CARD_URI])["model_name"] == "iris-classifier"
+
+
+def test_url_mode_calls_a_running_api(server_env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running(gunicorn_argv(port, workers=1, threads=2), server_env, f"{url}/health"), \
+            start_blocking_portal() as portal, ExitStack() as stack:
+        client = connect(stack, portal, stdio(["--url", url], {}, tmp_path / "mcp.log"))
+        answer = call(client, "classify_iris", {"samples": [VIRGINICA]})
+        assert answer["predictions"][0]["predicted_class"] == "virginica"
+        document = json.loads(client.read_resource(OPENAPI_URI).contents[0].text)
+        assert "/api/v1/classify" in document["paths"]
+
+
+def test_url_mode_reports_an_api_that_is_down(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with start_blocking_portal() as portal, ExitStack() as stack:
+        client = connect(stack, portal, stdio(["--url", url], {}, tmp_path / "mcp.log"))
+        message = tool_error(client, "classify_iris", {"samples": [SETOSA]})
+    assert message.startswith(f"Service Unavailable (503): the API at {url} did not answer")
+    assert "retry after" in message
