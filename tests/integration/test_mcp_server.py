@@ -181,3 +181,16 @@ def test_url_mode_reports_an_api_that_is_down(tmp_path: Path) -> None:
         message = tool_error(client, "classify_iris", {"samples": [SETOSA]})
     assert message.startswith(f"Service Unavailable (503): the API at {url} did not answer")
     assert "retry after" in message
+
+
+def test_streamable_http_transport(server_env: dict[str, str]) -> None:
+    from mcp.client.streamable_http import streamable_http_client
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    argv = [sys.executable, SERVER, "--http", "--port", str(port)]
+    with running(argv, server_env, url), start_blocking_portal() as portal, \
+            ExitStack() as stack:
+        client = connect(stack, portal, streamable_http_client(url))
+        answer = call(client, "classify_iris", {"samples": [SETOSA]})
+        assert answer["predictions"][0]["predicted_class"] == "setosa"
