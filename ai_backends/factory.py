@@ -50,6 +50,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     app.register_api(health_bp)
     app.register_api(v1_bp)
 
+    from .api.v2 import bp as v2_bp
+
+    app.register_api(v2_bp)
+
     @app.get("/openapi.json", doc_ui=False)
     def openapi_document() -> Response:
         """The OpenAPI 3.1 document (also at /openapi/openapi.json)."""

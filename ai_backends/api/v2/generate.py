@@ -1,0 +1,45 @@
+"""POST /api/v2/generate: the answer plus metadata (model, backend, timing, token counts)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from flask_openapi3 import Tag
+
+from ...errors import NotFound
+from ...extensions import llm
+from ...llm.prompts import GENERATE_SYSTEM_PROMPT
+from ...llm.service import single_turn
+from ...schemas.common import problem_responses
+from ...schemas.generation import V2GenerateRequest, V2GenerateResponse
+from . import bp
+
+TAG = Tag(name="generation v2", description="Text generation with response metadata")
+API_VERSION = "v2"
+
+
+@bp.post("/generate", tags=[TAG],
+         responses={200: V2GenerateResponse, **problem_responses(400, 404, 413, 415, 422, 503)})
+def generate(body: V2GenerateRequest) -> dict[str, Any]:
+    """Complete a prompt; metadata says which model answered, how fast, how many tokens."""
+    started = time.perf_counter()
+    service = llm()
+    if body.model_version is not None and body.model_version != service.model:
+        raise NotFound(f"model {body.model_version!r} is not served; this service runs "
+                       f"{service.model!r} on {service.backend}")
+    result = service.generate(single_turn(GENERATE_SYSTEM_PROMPT, body.prompt), body.params())
+    return {
+        "response": result.text,
+        "metadata": {
+            "api_version": API_VERSION,
+            "model_used": result.model,
+            "backend": result.backend,
+            "response_time_ms": round((time.perf_counter() - started) * 1000, 2),
+            "token_count": {"prompt": result.prompt_tokens,
+                            "completion": result.completion_tokens,
+                            "total": result.total_tokens},
+            "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        },
+    }

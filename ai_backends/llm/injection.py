@@ -1,0 +1,219 @@
+# ruff: noqa: E501  (regular expressions read better unwrapped)
+"""Prompt-injection screening: sanitize a prompt, then look for injection patterns.
+
+Two texts come out of one prompt:
+
+* the **sanitized** text, which is what the model gets: Unicode NFKC, control and
+  invisible characters removed, cut to the length limit;
+* the **canonical** text, used only for matching: lower case, look-alike letters and
+  leetspeak mapped to ASCII, separators inside spelled-out words removed, every run of
+  whitespace (including line breaks) collapsed to one space.
+
+Patterns belong to families; each match adds its weight to a risk score (noisy-OR, so
+several weak signals add up but never pass 1). A prompt is an injection when the score
+reaches ``DETECTION_THRESHOLD``. The numbers of this detector on the labelled set in
+``tests/data/injection_eval.csv`` come from ``scripts/evaluate_injection.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DETECTION_THRESHOLD = 0.5
+
+# Characters that render as nothing (zero-width space/joiners, word joiner, BOM, soft
+# hyphen, bidi controls); NFKC keeps them, so they are removed explicitly.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufeff\uffa0\U000e0000-\U000e007f]"
+)
+# C0/C1 controls except tab and newline.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+# Cyrillic and Greek letters that look like Latin ones (NFKC leaves them alone).
+_CONFUSABLES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o",
+    "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j",
+    "ѕ": "s", "ԁ": "d", "ɡ": "g", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "γ": "y",
+})
+# Digits and symbols used as letters; applied only to words that also hold letters, so
+# "version 1.0" or "3 apples" stay as they are, and never to trailing punctuation.
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t",
+                       "@": "a", "$": "s", "!": "i", "|": "l", "8": "b"})
+_WORD = re.compile(r"\S+")
+_TRAILING = re.compile(r"[!.,?;:)\]'\"]+$")
+# "i.g.n.o.r.e", "i g n o r e", "i-g-n-o-r-e": single letters joined by one separator.
+_SPELLED = re.compile(r"\b(?:[a-z][\s.\-_*]){3,}[a-z]\b")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One regular expression, the family it belongs to and how much it weighs."""
+
+    family: str
+    weight: float
+    regex: re.Pattern[str]
+
+
+def _p(family: str, weight: float, pattern: str) -> Pattern:
+    return Pattern(family, weight, re.compile(pattern))
+
+
+_IGNORE = r"(?:ignore|disregard|forget|skip|override|overrule|bypass|neglect|discard|drop|abandon|set aside|throw out|stop following|do not follow|don'?t follow|pay no attention to)"
+_PRIOR = r"(?:previous|prior|preceding|above|earlier|initial|original|old|system|existing|former|given|current|default|all|any|every|your|my|the|these|those|of|developer'?s?|safety)"
+_RULES = r"(?:instructions?|rules|directions|directives|prompts?|guidelines|guidance|constraints|context|programming|orders|commands|restrictions|limitations|policies|policy|filters|guardrails|training|conditioning|messages?|text)"
+_SECRET = r"(?:system prompt|system message|system instructions?|initial (?:prompt|instructions?)|hidden (?:prompt|instructions?|rules)|secret (?:prompt|instructions?)|original (?:prompt|instructions?)|(?:pre|meta)[- ]?prompt|developer (?:message|prompt|instructions?)|confidential instructions?|internal (?:prompt|instructions?|rules|guidelines)|your (?:instructions|rules|prompt|guidelines|directives|configuration)|the (?:text|words|instructions) (?:above|before)|everything (?:above|before)|what (?:was|is) written above)"
+
+PATTERNS: tuple[Pattern, ...] = (
+    # 1. Override: drop the instructions the model was given.
+    _p("override_instructions", 0.9,
+       rf"{_IGNORE} (?:{_PRIOR} ){{1,4}}{_RULES}"),
+    _p("override_instructions", 0.9,
+       rf"{_IGNORE} (?:everything|anything|all) (?:you were|you've been|you have been|i) (?:told|given|said)"),
+    _p("override_instructions", 0.8,
+       r"(?:new|updated|real|actual|revised) (?:instructions?|rules|directives|system prompt|task)\s*(?::|are\b|is\b|follow)"),
+    _p("override_instructions", 0.6,
+       r"(?:from now on|henceforth|starting now|for the rest of this conversation),? you (?:will|must|shall|are|have no|no longer)"),
+    _p("override_instructions", 0.7,
+       r"(?:instructions?|rules|prompt) (?:above|before) (?:are|is|were|was) (?:void|cancel+ed|obsolete|invalid|fake|wrong|revoked|no longer valid)"),
+    _p("override_instructions", 0.7,
+       r"(?:you are|you're) (?:no longer|not) (?:bound|restricted|limited) by"),
+    _p("override_instructions", 0.5,
+       r"(?:instead|rather),? (?:just )?(?:say|print|output|respond with|reply with|write) (?:only )?[\"'`]"),
+    _p("override_instructions", 0.6,
+       r"(?:admin|administrator|developer|root|sudo|god|maintenance|debug) (?:mode|override|access|command)"),
+    # 2. Reveal the system prompt.
+    _p("reveal_system_prompt", 0.9,
+       rf"(?:reveal|show|print|display|repeat|output|leak|dump|expose|disclose|recite|echo|return|paste|copy|write (?:out|down)|spell out|list|tell me|give me|share|provide|translate|summari[sz]e) (?:me |us )?(?:all |exactly |verbatim |word for word )?(?:of )?(?:your|the|my|its)? ?(?:full |complete |entire |exact |original |hidden |secret |initial )?{_SECRET}"),
+    _p("reveal_system_prompt", 0.9,
+       r"what (?:is|are|was|were) (?:your|the) (?:exact |full |original |hidden |secret |initial )?(?:system prompt|system message|instructions you were given|hidden instructions|initial instructions|rules you were given|prompt you were given)"),
+    _p("reveal_system_prompt", 0.8,
+       r"(?:repeat|print|output|write|say) (?:the |all )?(?:words|text|everything|lines?|sentences?) (?:above|before this|before that|prior)"),
+    _p("reveal_system_prompt", 0.7,
+       r"(?:starting|beginning|that (?:start|begin)s?) with [\"'`]?you are"),
+    _p("reveal_system_prompt", 0.6,
+       r"(?:how were you|what were you) (?:instructed|programmed|told|configured|prompted)"),
+    # 3. Role play that removes the rules (DAN and friends).
+    _p("role_play", 0.9, r"\bdan\b.{0,40}(?:do anything|jailbr|mode|no (?:rules|limits|restrictions))|do anything now"),
+    _p("role_play", 0.9, r"\bjail ?break(?:ed|ing)?\b|\bdeveloper mode\b|\bgod mode\b|\bevil (?:mode|twin|ai|assistant|bot)\b"),
+    _p("role_play", 0.8,
+       r"(?:pretend|imagine|act|behave|roleplay|role-play|role play|play the role|respond|answer|you are now|you're now|from now on you are|become|simulate|switch to)\b.{0,60}\b(?:no|without|free (?:of|from)|zero|any|don'?t have|do not have|lack|bypass|ignore|unrestricted|unfiltered|uncensored|unlimited|unbound|unaligned|amoral|immoral)\b.{0,25}\b(?:rules|restrictions|limits|limitations|filters|filtering|censorship|guidelines|ethics|morals|boundaries|policies|policy|safety|content polic(?:y|ies)|restraints)"),
+    _p("role_play", 0.8,
+       r"\b(?:unrestricted|unfiltered|uncensored|unaligned|amoral|jailbroken|unchained|unlocked|rogue) (?:ai|assistant|model|chatbot|bot|version|mode|persona|character|llm|gpt)"),
+    _p("role_play", 0.7,
+       r"(?:stay|remain|keep) in character|never break character|don'?t break character|do not break character"),
+    _p("role_play", 0.5,
+       r"\b(?:you are|you're) (?:now|no longer) (?:a|an|the|my)?\b"),
+    _p("role_play", 0.45,
+       r"(?:pretend|imagine) (?:that )?(?:you are|you're|to be|you were)|(?:act|behave) as (?:if you were|though you were)"),
+    _p("role_play", 0.6,
+       r"(?:hypothetically|in a fictional world|for a (?:story|novel|movie)|in this fictional),? .{0,60}(?:no (?:rules|restrictions|laws|ethics)|anything is allowed|nothing is forbidden|rules don'?t apply)"),
+    _p("role_play", 0.6,
+       r"(?:opposite|reverse) mode|(?:two|2|both) (?:responses|answers)[^.]{0,40}(?:normal|classic|filtered).{0,40}(?:jailbr|unfiltered|dan|developer)"),
+    _p("role_play", 0.5,
+       r"(?:my (?:late |deceased |dead )?grand(?:ma|mother|pa|father)) (?:used to|would) (?:read|tell|say|give)"),
+    # 4. Fake delimiters: text that imitates the chat format's role markers.
+    _p("fake_delimiter", 0.8,
+       r"(?:^|\s)#{2,}\s*(?:system|assistant|instruction|instructions|admin|developer|new instructions|end of (?:user )?(?:input|prompt))\s*(?:prompt|message)?\s*(?::|#|$|\s(?=[a-z]))"),
+    _p("fake_delimiter", 0.9,
+       r"</?\s*(?:system|user|assistant|instructions?|admin|developer|sys|human|ai)\s*>"),
+    _p("fake_delimiter", 0.9,
+       r"<\s*\|\s*(?:im_start|im_end|system|user|assistant|endoftext|end|eot_id|start_header_id)\s*\|\s*>|\[/?\s*(?:inst|sys|system)\s*\]|<<\s*/?sys\s*>>"),
+    _p("fake_delimiter", 0.7,
+       r"(?:^|\s)(?:system|assistant|admin|developer)\s*(?:message|prompt|note|override)?\s*:\s*(?:you|ignore|new|from now|the user|disregard|reveal|override)"),
+    _p("fake_delimiter", 0.7,
+       r"(?:end|begin|start) of (?:the )?(?:user (?:input|message|prompt)|system (?:prompt|message)|conversation|instructions)|-{3,}\s*(?:system|end|new instructions)"),
+)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of screening one prompt."""
+
+    sanitized_text: str
+    injection_detected: bool
+    detected_patterns: list[str] = field(default_factory=list)
+    sanitized: bool = False
+    original_length: int = 0
+    sanitized_length: int = 0
+    blocked: bool = False
+    risk_score: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``security_analysis`` member of a response (without the text itself)."""
+        body = asdict(self)
+        del body["sanitized_text"]
+        return body
+
+
+def sanitize(text: str, max_chars: int) -> str:
+    """What the model may see: NFKC, no control or invisible characters, at most max_chars."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return text[:max_chars]
+
+
+def _unleet(match: re.Match[str]) -> str:
+    """Read a word's digits and symbols as letters when the word also has letters."""
+    word = match.group(0)
+    if not re.search("[a-z]", word):
+        return word
+    core = _TRAILING.sub("", word)
+    return core.translate(_LEET) + word[len(core):]
+
+
+def canonical(text: str) -> str:
+    """The form patterns are matched against (see the module docstring)."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", text).lower().translate(_CONFUSABLES)
+    # Strip accents left after NFKC ("ìgnóre" -> "ignore").
+    text = "".join(c for c in unicodedata.normalize("NFD", text)
+                   if unicodedata.category(c) != "Mn")
+    text = _WORD.sub(_unleet, text)
+    text = _SPELLED.sub(lambda m: re.sub(r"[\s.\-_*]", "", m.group(0)), text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _obfuscation_signals(text: str) -> list[str]:
+    """Evasion tricks that benign text rarely contains."""
+    signals = []
+    if _INVISIBLE.search(text):
+        signals.append("invisible_characters")
+    if re.search(r"[a-zA-Z][а-яёіїјѕԁα-ω]|[а-яёіїјѕԁα-ω][a-zA-Z]", text):
+        signals.append("mixed_script_letters")
+    return signals
+
+
+def analyze(text: str, max_chars: int, threshold: float = DETECTION_THRESHOLD) -> Analysis:
+    """Sanitize ``text`` and score it; ``blocked`` equals ``injection_detected``."""
+    clean = sanitize(text, max_chars)
+    # Match the untruncated text: an attack must not hide past the cut.
+    form = canonical(text)
+    families: dict[str, float] = {}
+    for pattern in PATTERNS:
+        if pattern.regex.search(form):
+            families[pattern.family] = max(families.get(pattern.family, 0.0), pattern.weight)
+    signals = _obfuscation_signals(text)
+    # Obfuscation only raises the score of text that already matched something.
+    weights = list(families.values()) + ([0.25] * len(signals) if families else [])
+    remaining = 1.0
+    for weight in weights:
+        remaining *= 1.0 - weight
+    score = round(1.0 - remaining, 3)
+    detected = score >= threshold
+    return Analysis(
+        sanitized_text=clean,
+        injection_detected=detected,
+        detected_patterns=sorted(families) + (signals if families else []),
+        sanitized=clean != text,
+        original_length=len(text),
+        sanitized_length=len(clean),
+        blocked=detected,
+        risk_score=score,
+    )

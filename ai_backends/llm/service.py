@@ -1,0 +1,118 @@
+"""``GenerationService``: picks the backend (auto, ollama, llamacpp) once and runs it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidInput, Unavailable
+from ..health import ProbeResult
+from . import Generation, GenerationParams
+from .backends import LLAMACPP, OLLAMA, ChatBackend, LlamaCppBackend, OllamaBackend
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+MODES = ("auto", OLLAMA, LLAMACPP)
+# Bounds of GenerationParams, shared with the request schemas.
+MAX_TOKENS_LIMIT = 1024
+TEMPERATURE_LIMIT = 2.0
+SEED_LIMIT = 2**31 - 1
+# How long "auto" waits for Ollama's /api/tags before settling on the embedded model.
+AUTO_PROBE_SECONDS = 1.0
+
+
+def check_params(params: GenerationParams) -> None:
+    """Raise InvalidInput when a parameter is outside its documented bounds."""
+    errors = []
+    if not 1 <= params.max_tokens <= MAX_TOKENS_LIMIT:
+        errors.append(("max_tokens", f"must be between 1 and {MAX_TOKENS_LIMIT}"))
+    if not 0.0 <= params.temperature <= TEMPERATURE_LIMIT:
+        errors.append(("temperature", f"must be between 0 and {TEMPERATURE_LIMIT:g}"))
+    if params.seed is not None and not 0 <= params.seed <= SEED_LIMIT:
+        errors.append(("seed", f"must be between 0 and {SEED_LIMIT}"))
+    if errors:
+        raise InvalidInput("invalid generation parameters: " + ", ".join(f for f, _ in errors),
+                           errors=[{"field": f, "message": m, "type": "out_of_range"}
+                                   for f, m in errors])
+
+
+class GenerationService:
+    """The app's LLM: resolves its backend on first use and keeps it for the process.
+
+    ``auto`` takes Ollama when ``OLLAMA_BASE_URL`` is set and its /api/tags lists the model,
+    otherwise the embedded llama.cpp model. The choice is made once, so one process never
+    mixes two models' answers; restart to switch.
+    """
+
+    def __init__(self, mode: str = "auto", ollama_url: str | None = None,
+                 ollama_model: str = "tinyllama", model_path: str = "", threads: int = 0,
+                 context_tokens: int = 4096, timeout: float = 60.0) -> None:
+        if mode not in MODES:
+            raise ValueError(f"LLM_BACKEND must be one of {', '.join(MODES)}, not {mode!r}")
+        if mode == OLLAMA and not ollama_url:
+            raise ValueError("LLM_BACKEND=ollama needs OLLAMA_BASE_URL")
+        self.mode = mode
+        self.timeout = timeout
+        self._ollama = OllamaBackend(ollama_url, ollama_model, timeout) if ollama_url else None
+        self._llamacpp = LlamaCppBackend(model_path, threads, context_tokens)
+        self._chosen: ChatBackend | None = None
+        self._reason = ""
+        self._lock = threading.Lock()
+
+    def _resolve(self) -> ChatBackend:
+        """The backend in use; decided on the first call."""
+        with self._lock:
+            if self._chosen is None:
+                if self.mode == LLAMACPP or self._ollama is None:
+                    self._chosen, self._reason = self._llamacpp, f"LLM_BACKEND={self.mode}"
+                elif self.mode == OLLAMA:
+                    self._chosen, self._reason = self._ollama, "LLM_BACKEND=ollama"
+                else:
+                    ok, why = self._ollama.has_model(AUTO_PROBE_SECONDS)
+                    self._chosen = self._ollama if ok else self._llamacpp
+                    self._reason = "auto: Ollama answered" if ok else f"auto: {why}"
+            return self._chosen
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend in use: "llamacpp" or "ollama"."""
+        return self._resolve().name
+
+    @property
+    def model(self) -> str:
+        """Name of the model in use."""
+        return self._resolve().model
+
+    def generate(self, messages: list[BaseMessage], params: GenerationParams) -> Generation:
+        """Generate a whole answer (the stream, collected)."""
+        for item in self.stream(messages, params):
+            if isinstance(item, Generation):
+                return item
+        raise Unavailable("the LLM stream ended without a result")  # backends always finish
+
+    def stream(
+        self, messages: list[BaseMessage], params: GenerationParams
+    ) -> Iterator[str | Generation]:
+        """Yield text pieces as they are generated, then one final Generation."""
+        check_params(params)
+        if not messages:
+            raise InvalidInput("no messages to answer")
+        return self._resolve().stream(messages, params, self.timeout)
+
+    def probe(self, timeout: float) -> ProbeResult:
+        """Health of the backend in use, without loading the embedded model."""
+        chosen = self._resolve()
+        if isinstance(chosen, OllamaBackend):
+            ok, detail = chosen.has_model(timeout)
+            return ProbeResult(ok, "external (Ollama)", f"{detail} ({self._reason})")
+        ok, detail = self._llamacpp.available()
+        return ProbeResult(ok, "embedded (llama.cpp)", f"{detail} ({self._reason})")
+
+
+def single_turn(system: str, prompt: str) -> list[BaseMessage]:
+    """A system message and one user message, as separate roles."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    return [SystemMessage(content=system), HumanMessage(content=prompt)]

@@ -1,0 +1,153 @@
+"""Requests and responses of the text-generation endpoints (v1 and v2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..llm import Generation, GenerationParams
+from ..llm.service import MAX_TOKENS_LIMIT, SEED_LIMIT, TEMPERATURE_LIMIT
+
+MAX_PROMPT_CHARS = 4000
+# The secure endpoint reads up to twice the limit, then sanitization cuts it to the limit.
+MAX_SECURE_INPUT_CHARS = 2 * MAX_PROMPT_CHARS
+DEFAULT_MAX_TOKENS = 128
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("prompt must contain non-whitespace text")
+    return value
+
+
+class GenerationOptions(BaseModel):
+    """Sampling parameters shared by every generation request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, le=MAX_TOKENS_LIMIT, strict=True,
+                            description="Most tokens to generate")
+    temperature: float = Field(0.7, ge=0.0, le=TEMPERATURE_LIMIT, allow_inf_nan=False,
+                               description="Sampling temperature; 0 is greedy (deterministic)")
+    seed: int | None = Field(None, ge=0, le=SEED_LIMIT, strict=True,
+                             description="Random seed; the same seed and prompt give the same "
+                                         "answer")
+
+    def params(self) -> GenerationParams:
+        """The validated values as the service's GenerationParams."""
+        return GenerationParams(self.max_tokens, self.temperature, self.seed)
+
+
+class GenerateRequest(GenerationOptions):
+    """A prompt to complete."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"prompt": "Explain overfitting in one sentence.", "max_tokens": 64}]})
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS,
+                        description=f"The user's text, 1 to {MAX_PROMPT_CHARS} characters")
+    stream: bool = Field(False, description="Stream NDJSON lines ({token} ..., then {done})")
+
+    @field_validator("prompt")
+    @classmethod
+    def prompt_not_blank(cls, value: str) -> str:
+        """Reject prompts of only whitespace."""
+        return _not_blank(value)
+
+
+class SecureGenerateRequest(GenerateRequest):
+    """A prompt screened for injection before it reaches the model."""
+
+    prompt: str = Field(min_length=1, max_length=MAX_SECURE_INPUT_CHARS,
+                        description=f"Up to {MAX_SECURE_INPUT_CHARS} characters; sanitization "
+                                    f"cuts it to {MAX_PROMPT_CHARS}")
+
+
+class GenerateResponse(BaseModel):
+    """A generated answer and what it cost."""
+
+    response: str
+    backend: str = Field(description="llamacpp or ollama")
+    model: str
+    prompt_tokens: int = Field(description="Counted by the backend")
+    completion_tokens: int
+    total_tokens: int
+    latency_ms: float
+    finish_reason: str = Field(description="stop (the model ended) or length (max_tokens)")
+
+
+class SecurityAnalysis(BaseModel):
+    """What the injection screen found in a prompt."""
+
+    injection_detected: bool
+    detected_patterns: list[str] = Field(description="Families of the patterns that matched")
+    sanitized: bool = Field(description="True when sanitization changed the text")
+    original_length: int
+    sanitized_length: int
+    blocked: bool = Field(description="True when the prompt was refused (never sent)")
+    risk_score: float = Field(ge=0, le=1)
+
+
+class SecureGenerateResponse(GenerateResponse):
+    """A generated answer with the analysis of its prompt."""
+
+    security_analysis: SecurityAnalysis
+
+
+class V2GenerateRequest(GenerationOptions):
+    """A prompt to complete (API v2)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"prompt": "Name three primary colours.", "max_tokens": 32}]})
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    model_version: str | None = Field(None, max_length=200,
+                                      description="Model that must answer; 404 when another "
+                                                  "one is being served")
+
+    @field_validator("prompt")
+    @classmethod
+    def prompt_not_blank(cls, value: str) -> str:
+        """Reject prompts of only whitespace."""
+        return _not_blank(value)
+
+
+class TokenCount(BaseModel):
+    """Tokens of one generation, as counted by the backend."""
+
+    prompt: int
+    completion: int
+    total: int
+
+
+class V2Metadata(BaseModel):
+    """Metadata of a v2 generation."""
+
+    api_version: str
+    model_used: str
+    backend: str
+    response_time_ms: float
+    token_count: TokenCount
+    timestamp: str = Field(description="UTC, ISO 8601")
+
+
+class V2GenerateResponse(BaseModel):
+    """A generated answer with its v2 metadata."""
+
+    response: str
+    metadata: V2Metadata
+
+
+def generation_dict(result: Generation) -> dict[str, Any]:
+    """The v1 response body of a Generation (also the final NDJSON record)."""
+    return {
+        "response": result.text,
+        "backend": result.backend,
+        "model": result.model,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.total_tokens,
+        "latency_ms": round(result.latency_ms, 2),
+        "finish_reason": result.finish_reason,
+    }
