@@ -31,8 +31,15 @@ from .errors import (
     ServiceError,
     Unavailable,
 )
+from .llm.service import MAX_TOKENS_LIMIT, SEED_LIMIT, TEMPERATURE_LIMIT
 from .mcp_texts import HEALTH_REVIEW_FOCUS, HEALTH_REVIEW_INTRO, SERVER_INSTRUCTIONS
 from .schemas.classification import MAX_BATCH_SIZE, BatchClassification, IrisFeatures
+from .schemas.generation import (
+    DEFAULT_MAX_TOKENS,
+    MAX_PROMPT_CHARS,
+    GenerateRequest,
+    GenerateResponse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,10 @@ class Backend(Protocol):
 
     def classify(self, rows: list[list[float]]) -> dict[str, Any]:
         """Classify feature rows; the batch answer of ``POST /api/v1/classify``."""
+        ...
+
+    def generate(self, request: GenerateRequest) -> dict[str, Any]:
+        """Complete a prompt; the answer of ``POST /api/v1/generate``."""
         ...
 
     def model_card(self) -> dict[str, Any]:
@@ -83,6 +94,17 @@ class LocalBackend:
         with self._context():
             predictions = classification().classify(rows, "mcp-classify", request_id())
         return batch_answer([p.to_dict() for p in predictions])
+
+    def generate(self, request: GenerateRequest) -> dict[str, Any]:
+        """Generate through the app's LLM service, with the API's system prompt."""
+        from .extensions import llm
+        from .llm.prompts import GENERATE_SYSTEM_PROMPT
+        from .llm.service import single_turn
+        from .schemas.generation import generation_dict
+
+        with self._context():
+            messages = single_turn(GENERATE_SYSTEM_PROMPT, request.prompt)
+            return generation_dict(llm().generate(messages, request.params()))
 
     def model_card(self) -> dict[str, Any]:
         """The metadata JSON written next to the ONNX model by training."""
@@ -127,6 +149,12 @@ class HttpBackend:
         """``POST /api/v1/classify`` with the batch form."""
         samples = [dict(zip(IrisFeatures.model_fields, row, strict=True)) for row in rows]
         answer: dict[str, Any] = self._call("POST", "/api/v1/classify", {"samples": samples})
+        return answer
+
+    def generate(self, request: GenerateRequest) -> dict[str, Any]:
+        """``POST /api/v1/generate`` (not streamed)."""
+        answer: dict[str, Any] = self._call("POST", "/api/v1/generate",
+                                            request.model_dump(exclude={"stream"}))
         return answer
 
     def model_card(self) -> dict[str, Any]:
@@ -195,6 +223,8 @@ def reported(error_type: type[Exception]) -> Iterator[None]:
         yield
     except ServiceError as exc:
         raise error_type(describe_error(exc)) from None  # the reason, not the traceback
+    except ValidationError as exc:  # a request model built in the tool body
+        raise error_type(describe_error(invalid_input(exc))) from None
 
 
 def batch_answer(predictions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -260,6 +290,33 @@ def build_server(backend: Backend) -> MCPServer[Any]:
         with reported(ServiceToolError):
             answer = backend.classify([sample.as_row() for sample in samples])
         return BatchClassification.model_validate(answer)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False,
+                                             idempotent_hint=False))
+    def generate_text(
+        prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS,
+                                     description="The text to complete or answer.")],
+        max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT,
+                                         description="Most tokens to generate.")]
+        = DEFAULT_MAX_TOKENS,
+        temperature: Annotated[float, Field(ge=0.0, le=TEMPERATURE_LIMIT,
+                                            description="Sampling temperature; 0 is greedy.")]
+        = 0.7,
+        seed: Annotated[int | None, Field(ge=0, le=SEED_LIMIT,
+                                          description="Random seed: the same seed, prompt "
+                                                      "and temperature give the same text.")]
+        = None,
+    ) -> GenerateResponse:
+        """Generate text with the service's local LLM (llama.cpp or Ollama).
+
+        Returns the text, the backend and model that wrote it, token counts, latency and
+        why it stopped ("stop", or "length" when max_tokens was reached).
+        """
+        with reported(ServiceToolError):
+            request = GenerateRequest(prompt=prompt, max_tokens=max_tokens,
+                                      temperature=temperature, seed=seed, stream=False)
+            answer = backend.generate(request)
+        return GenerateResponse.model_validate(answer)
 
     def model_card() -> str:
         with reported(ResourceError):

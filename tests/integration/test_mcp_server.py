@@ -98,7 +98,7 @@ def tool_error(client: Client, tool: str, arguments: dict[str, Any]) -> str:
 
 def test_lists_tools_resources_and_prompt(mcp: Client) -> None:
     tools = {tool.name: tool for tool in mcp.list_tools().tools}
-    assert "classify_iris" in tools
+    assert {"classify_iris", "generate_text"} <= set(tools)
     # Registry writes stay off unless the server is started with --allow-registry-writes.
     assert "set_model_alias" not in tools
     classify = tools["classify_iris"]
@@ -137,6 +137,25 @@ def test_classify_invalid_measurement_names_the_field(mcp: Client) -> None:
 
     message = tool_error(mcp, "classify_iris", {"samples": [{**SETOSA, "petal_width": "wide"}]})
     assert "samples.0.petal_width" in message
+
+
+def test_generate_text(mcp: Client) -> None:
+    arguments = {"prompt": "Name one colour.", "max_tokens": 8, "temperature": 0, "seed": 7}
+    first = call(mcp, "generate_text", arguments)
+    assert first["response"].strip()
+    assert first["backend"] in {"llamacpp", "ollama"}
+    assert 1 <= first["completion_tokens"] <= 8
+    assert first["finish_reason"] in {"stop", "length"}
+    # Greedy decoding with a seed: the same question gets the same answer.
+    assert call(mcp, "generate_text", arguments)["response"] == first["response"]
+
+
+def test_generate_text_rejects_bad_arguments(mcp: Client) -> None:
+    message = tool_error(mcp, "generate_text", {"prompt": "Hi", "max_tokens": 0})
+    assert message.startswith("Validation Failed (422): invalid fields: max_tokens")
+    message = tool_error(mcp, "generate_text", {"prompt": "   "})
+    assert message.startswith("Validation Failed (422): invalid fields: prompt")
+    assert "non-whitespace" in message
 
 
 def test_model_card_resource(mcp: Client) -> None:
