@@ -67,6 +67,7 @@ SETTINGS: dict[str, Setting] = {
     "LOG_LEVEL": Setting("INFO", str, "Python logging level."),
     # MCP server (scripts/mcp_server.py)
     "MCP_PORT": Setting(5005, int, "Port of the MCP server's streamable HTTP transport (--http)."),
+    "MCP_API_KEY": Setting("", str, "API key the MCP server sends as X-API-Key with --url."),
 }
 
 

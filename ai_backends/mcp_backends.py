@@ -91,12 +91,14 @@ class LocalBackend:
 class HttpBackend:
     """Calls a running API over HTTP; its problem bodies come back as ``ServiceError``s."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, api_key: str = "", timeout: float = 60.0) -> None:
         import requests
 
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.http = requests.Session()
+        if api_key:  # needed when the API runs with API_KEYS
+            self.http.headers["X-API-Key"] = api_key
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         import requests

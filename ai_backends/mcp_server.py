@@ -188,7 +188,9 @@ def build_server(backend: Backend) -> MCPServer[Any]:
 def create_backend(url: str | None) -> Backend:
     """An ``HttpBackend`` for ``url``, else a ``LocalBackend`` on a fresh app."""
     if url:
-        return HttpBackend(url)
+        from .config import load_config
+
+        return HttpBackend(url, api_key=load_config()["MCP_API_KEY"])
     from .factory import create_app
 
     return LocalBackend(create_app())
