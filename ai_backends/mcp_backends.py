@@ -128,9 +128,9 @@ class HttpBackend:
         return answer
 
     def model_card(self) -> dict[str, Any]:
-        """Not served over HTTP yet: the API has no route for the model metadata."""
-        raise Unavailable("the API has no model card route; run the MCP server without --url",
-                          retry_after=3600)
+        """``GET /api/v1/model-card``."""
+        card: dict[str, Any] = self._call("GET", "/api/v1/model-card")
+        return card
 
     def openapi(self) -> dict[str, Any]:
         """``GET /openapi/openapi.json``."""

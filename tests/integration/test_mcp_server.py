@@ -190,7 +190,17 @@ def test_url_mode_calls_a_running_api(server_env: dict[str, str], tmp_path: Path
         answer = call(client, "classify_iris", {"samples": [VIRGINICA]})
         assert answer["predictions"][0]["predicted_class"] == "virginica"
         document = json.loads(client.read_resource(OPENAPI_URI).contents[0].text)
-        assert "/api/v1/classify" in document["paths"]
+        assert "/api/v1/model-card" in document["paths"]
+        card = json.loads(client.read_resource(MODEL_CARD_URI).contents[0].text)
+        assert card["model_version"] == answer["model_version"]
+
+
+def test_model_card_route(client: Any) -> None:
+    response = client.get("/api/v1/model-card")
+    assert response.status_code == 200
+    card = response.get_json()
+    assert card["model_name"] == "iris-classifier"
+    assert card["class_names"] == ["setosa", "versicolor", "virginica"]
 
 
 def test_url_mode_reports_an_api_that_is_down(tmp_path: Path) -> None:
