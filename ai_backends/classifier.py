@@ -36,7 +36,9 @@ class ClassifierOutput:
 def check_features(features: Any) -> np.ndarray:
     """Return ``features`` as a float32 [n, 4] array, or raise ``InvalidInput`` saying why."""
     try:
-        array = np.asarray(features, dtype=np.float32)
+        # Validate the values as sent (float64), then convert: a tiny positive number that
+        # float32 rounds to 0 is still a valid measurement.
+        array = np.asarray(features, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"features must be numbers: {exc}") from exc
     if array.ndim != 2 or array.shape[1] != len(FEATURES) or array.shape[0] == 0:
@@ -49,7 +51,7 @@ def check_features(features: Any) -> np.ndarray:
         raise InvalidInput(
             f"each measurement must be in ({MEASUREMENT_MIN_EXCLUSIVE:g}, {MEASUREMENT_MAX:g}] cm"
         )
-    return array
+    return array.astype(np.float32)
 
 
 class OnnxClassifier:
@@ -112,11 +114,10 @@ class OnnxClassifier:
         """Class names, in the order of the probability columns."""
         return list(self.metadata["class_names"])
 
-    def predict(self, inputs: Any) -> ClassifierOutput:
-        """Classify a batch of feature rows (validated by ``check_features``)."""
-        features = check_features(inputs)
+    def predict(self, inputs: np.ndarray) -> ClassifierOutput:
+        """Classify a float32 [n, 4] batch that ``check_features`` has already validated."""
         self.load()
-        labels, probabilities = self._session.run(None, {"input": features})
+        labels, probabilities = self._session.run(None, {"input": inputs})
         return ClassifierOutput(
             labels=np.asarray(labels, dtype=np.int64),
             probabilities=np.asarray(probabilities, dtype=np.float32),

@@ -32,6 +32,10 @@ def _optional(text: str) -> str | None:
     return text or None
 
 
+def _list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 SETTINGS: dict[str, Setting] = {
     "HOST": Setting("127.0.0.1", str, "Address the API binds to; widen it explicitly."),
     "PORT": Setting(5001, int, "Port of the API."),
@@ -63,6 +67,10 @@ SETTINGS: dict[str, Setting] = {
     ),
     "LLM_THREADS": Setting(0, int, "CPU threads of the embedded model (0: all cores, max 4)."),
     "LLM_CONTEXT_TOKENS": Setting(4096, int, "Context window of the embedded model in tokens."),
+    "API_KEYS": Setting([], _list, "Comma-separated API keys; when set, every endpoint but "
+                        "health, metrics, docs and the console needs one (X-API-Key)."),
+    "RATE_LIMIT_PER_MINUTE": Setting(30, int, "LLM requests per client per minute (0: off)."),
+    "LOG_FORMAT": Setting("json", str, "json (one object per line) or text."),
     "HEALTH_PROBE_TIMEOUT": Setting(0.3, float, "Seconds each /health probe may take."),
     "LOG_LEVEL": Setting("INFO", str, "Python logging level."),
     # MCP server (scripts/mcp_server.py)

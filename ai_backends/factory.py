@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -12,21 +11,51 @@ from flask_openapi3 import Info, OpenAPI
 from werkzeug.wrappers import Response
 
 from . import __version__, extensions
-from .api import problems
+from .api import auth, limits, observability, problems
 from .config import load_config
 from .jsonenc import NumpyJSONProvider
-from .schemas.common import Problem
+from .logs import configure_logging
+from .schemas.common import Problem, problem_responses
 
+SECURITY_SCHEMES = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
 DOCS_PATH = "/openapi/swagger"
 SPEC_PATH = "/openapi/openapi.json"
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
+class ServiceAPI(OpenAPI):
+    """flask-openapi3's app, with its automatic 422 responses made truthful.
+
+    The library documents a 422 on every operation as a JSON array; ours is one
+    problem+json body, and operations without parameters or body cannot answer 422 at all.
+    """
+
+    def generate_spec_json(self) -> None:
+        """Build the spec, then fix the 422 responses and add what the edge hooks can answer."""
+        super().generate_spec_json()
+        self.spec_json["components"]["securitySchemes"] = SECURITY_SCHEMES
+        validation = problem_responses(422)[422]
+        for path, path_item in self.spec_json["paths"].items():
+            for method, operation in path_item.items():
+                responses = operation["responses"]
+                if not path.startswith(auth.PUBLIC_PREFIXES):
+                    # Keys are optional (API_KEYS); the empty requirement says "or none".
+                    operation["security"] = [{"apiKey": []}, {}]
+                    responses.update(problem_responses(401))
+                if method == "post" and path.startswith(limits.LIMITED_PREFIXES):
+                    responses.update(problem_responses(429))
+                if "application/json" not in responses.get("422", {}).get("content", {}):
+                    continue  # declared by the route itself
+                if "requestBody" in operation or operation.get("parameters"):
+                    responses["422"] = validation
+                else:
+                    del responses["422"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> ServiceAPI:
     """Build the API: defaults, then environment variables, then ``config``."""
     settings = load_config(config)
-    logging.basicConfig(level=settings["LOG_LEVEL"],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = OpenAPI(
+    configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
+    app = ServiceAPI(
         __name__,
         info=Info(title="ai-backends-py", version=__version__,
                   description="A reference AI back end: ONNX classification, a local LLM, "
@@ -41,8 +70,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     app.json = NumpyJSONProvider(app)
     app.json.sort_keys = False
 
+    observability.init_app(app)  # first: every later hook and log line has a request id
+    auth.init_app(app)
     problems.init_app(app)
     extensions.init_app(app)
+    limits.init_app(app)
 
     from .api.health import bp as health_bp
     from .api.v1 import bp as v1_bp

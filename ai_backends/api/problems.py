@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from typing import Any
 
 from flask import Flask, Response, g, json, request
@@ -15,8 +13,6 @@ from ..errors import ServiceError, Unavailable
 from ..schemas.common import PROBLEM_MEDIA_TYPE
 
 log = logging.getLogger(__name__)
-REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Discriminator tags pydantic puts in error locations of union bodies; not field names.
 _UNION_TAGS = {"single", "batch"}
 
@@ -79,11 +75,6 @@ def _unexpected(exc: Exception) -> Response:
                    "internal-error")
 
 
-def _assign_request_id() -> None:
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-
-
 def _check_json_body() -> Response | None:
     """Bodies must be JSON: 415 for another media type, 400 when the JSON does not parse."""
     if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith("/api/"):
@@ -104,17 +95,9 @@ def _check_json_body() -> Response | None:
     return None
 
 
-def _add_request_id(response: Response) -> Response:
-    if "request_id" in g:
-        response.headers[REQUEST_ID_HEADER] = g.request_id
-    return response
-
-
 def init_app(app: Flask) -> None:
-    """Install request ids, the JSON body check and the error handlers on ``app``."""
-    app.before_request(_assign_request_id)
+    """Install the JSON body check and the error handlers on ``app``."""
     app.before_request(_check_json_body)
-    app.after_request(_add_request_id)
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(ValidationError, validation_problem)
     app.register_error_handler(HTTPException, _http_error)

@@ -35,6 +35,7 @@ def problem_responses(*statuses: int) -> dict[int | str, Any]:
     """OpenAPI response entries for error statuses, all with a problem+json body."""
     descriptions = {
         400: "Bad request: body is not JSON or cannot be read",
+        401: "Unauthorized: a valid API key is required (when API_KEYS is set)",
         404: "Not found",
         405: "Method not allowed",
         409: "Conflict with the current state",

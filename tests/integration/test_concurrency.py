@@ -41,6 +41,7 @@ def test_concurrent_requests_leave_exactly_one_row_each(app_config: dict[str, An
         with ProcessPoolExecutor(CLIENTS) as pool:
             results = list(pool.map(_client, [f"http://127.0.0.1:{port}"] * CLIENTS,
                                     range(CLIENTS)))
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     answers = [answer for client in results for answer in client]
     assert {status for status, _ in answers} == {200}
     with Path(app_config["DATA_DIR"], "predictions.csv").open(newline="") as handle:
@@ -50,3 +51,7 @@ def test_concurrent_requests_leave_exactly_one_row_each(app_config: dict[str, An
     assert all(len(row) == len(COLUMNS) for row in rows[1:])
     assert sorted(row[1] for row in rows[1:]) == sorted(request_id for _, request_id in answers)
     assert {row[-1] for row in rows[1:]} == {"0", "1"}  # both misses and cache hits were logged
+    # /metrics adds up all three workers.
+    counted = [line for line in metrics.splitlines() if line.startswith("http_requests_total{")
+               and 'endpoint="/api/v1/classify"' in line and 'status="200"' in line]
+    assert len(counted) == 1 and float(counted[0].split()[-1]) == CLIENTS * REQUESTS_PER_CLIENT

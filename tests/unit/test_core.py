@@ -39,18 +39,20 @@ def test_check_features_rejects_with_a_reason(rows: list, reason: str) -> None:
 def test_check_features_accepts_the_boundaries() -> None:
     array = check_features([[100, 0.001, 1, 2]])
     assert array.dtype == np.float32 and array.shape == (1, 4)
+    # Validated as sent: a positive value that float32 rounds to zero is still positive.
+    assert check_features([[5e-324, 1, 1, 1]])[0, 0] == 0.0
 
 
 def test_model_predicts_a_batch(model_dir) -> None:
     model = OnnxClassifier(model_dir)
-    output = model.predict([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+    output = model.predict(check_features([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]))
     assert [model.classes[i] for i in output.labels] == ["setosa", "virginica"]
     assert np.allclose(output.probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_missing_model_is_unavailable(tmp_path) -> None:
     with pytest.raises(Unavailable, match="train_iris_model"):
-        OnnxClassifier(tmp_path).predict([[5.1, 3.5, 1.4, 0.2]])
+        OnnxClassifier(tmp_path).predict(check_features([[5.1, 3.5, 1.4, 0.2]]))
 
 
 def test_cache_key_is_the_model_input_not_the_json_spelling() -> None:

@@ -38,7 +38,7 @@ def test_retraining_is_reproducible_and_writes_the_reference(tmp_path: Path,
     assert reference[0].startswith("sepal_length,sepal_width,petal_length,petal_width,target")
     assert len(reference) == 1 + metadata["n_train"]
     model = OnnxClassifier(tmp_path / "models")
-    assert model.predict(np.array([[5.1, 3.5, 1.4, 0.2]])).labels.tolist() == [0]
+    assert model.predict(np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32)).labels.tolist() == [0]
 
 
 def test_write_atomic_leaves_no_partial_file(tmp_path: Path) -> None:

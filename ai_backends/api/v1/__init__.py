@@ -4,8 +4,4 @@ from flask_openapi3 import APIBlueprint
 
 bp = APIBlueprint("v1", __name__, url_prefix="/api/v1")
 
-from . import (  # noqa: E402,F401  (registers the routes on bp)
-    classify,
-    generate,
-    model_card,  # noqa: E402,F401
-)
+from . import classify, generate, model_card  # noqa: E402,F401  (registers the routes on bp)

@@ -1,0 +1,36 @@
+"""gunicorn settings, read automatically when gunicorn starts from the repository root.
+
+Bind address, workers and threads come from the same configuration as everything else;
+command-line flags still override them. Also sets up Prometheus' multi-process mode so
+/metrics adds up every worker.
+"""
+
+import os
+import shutil
+import tempfile
+
+from ai_backends.config import load_config
+
+_config = load_config()
+bind = f"{_config['HOST']}:{_config['PORT']}"
+workers = _config["WEB_WORKERS"]
+threads = _config["WEB_THREADS"]
+graceful_timeout = 15
+timeout = 120  # an LLM generation on 2 cores can take a while
+
+
+def on_starting(server):  # noqa: ARG001
+    """Give the workers a fresh folder for their metric samples."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ai-backends-metrics-")
+
+
+def child_exit(server, worker):  # noqa: ARG001
+    """Stop counting a dead worker's live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
