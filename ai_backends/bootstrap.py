@@ -73,6 +73,7 @@ def ensure_assets(python: Path) -> None:
     model_dir = Path(os.environ.get("MODEL_DIR", ROOT / "models"))
     if not (model_dir / "iris_classifier_metadata.json").exists():
         _run([str(python), "scripts/train_iris_model.py"])
+    _ensure_registered(python)
 
 
 def in_venv() -> bool:
@@ -84,3 +85,38 @@ def reexec(python: Path, argv: list[str]) -> None:
     """Replace this process with ``python argv...`` (used to continue inside the venv)."""
     sys.stdout.flush()
     os.execv(str(python), [str(python), *argv])
+
+
+# -- MLOps: the MLflow registry ------------------------------------------------------
+REGISTERED_MODELS = ("iris-classifier-sklearn", "iris-classifier-onnx")
+
+
+def _ensure_registered(python: Path) -> None:
+    """Train and register both models when the MLflow registry lacks them; warn on failure."""
+    if _embedded_registry_complete():
+        return
+    try:
+        _run([str(python), "scripts/train_iris_model.py", "--register-if-missing"])
+    except subprocess.CalledProcessError:
+        print("warning: could not register the models in MLflow; /api/v1/classify-registry "
+              "answers 503 until `python scripts/train_iris_model.py --register` succeeds",
+              flush=True)
+
+
+def _embedded_registry_complete() -> bool:
+    """True when the default SQLite registry already has both models (no mlflow import)."""
+    import sqlite3
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri and not uri.startswith("sqlite:///"):
+        return False  # a server: let the script ask it
+    data_dir = Path(os.environ.get("DATA_DIR", ROOT / "data"))
+    path = Path(uri.removeprefix("sqlite:///")) if uri else data_dir / "mlflow.db"
+    if not path.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            names = {row[0] for row in db.execute("SELECT name FROM registered_models")}
+    except sqlite3.Error:
+        return False
+    return set(REGISTERED_MODELS) <= names

@@ -52,8 +52,13 @@ class ClassificationService:
         self.cache = cache
         self.log = log
 
-    def classify(self, rows: Any, endpoint: str, request_id: str) -> list[Prediction]:
-        """Predict every row: cached rows from Redis, the rest from the model; log them all."""
+    def classify(self, rows: Any, endpoint: str, request_id: str,
+                 log: bool = True) -> list[Prediction]:
+        """Predict every row: cached rows from Redis, the rest from the model; log them all.
+
+        ``log=False`` leaves the prediction log alone (the unshifted half of a drift
+        simulation is not production traffic).
+        """
         started = time.perf_counter()
         features = check_features(rows)
         version = self.model.version
@@ -71,7 +76,8 @@ class ClassificationService:
             for i in range(len(keys))
         ]
         latency_ms = (time.perf_counter() - started) * 1000
-        self._log(features, predictions, endpoint, request_id, latency_ms)
+        if log:
+            self._log(features, predictions, endpoint, request_id, latency_ms)
         return predictions
 
     def classify_detailed(self, row: list[float], request_id: str) -> dict[str, Any]:

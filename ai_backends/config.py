@@ -73,6 +73,21 @@ SETTINGS: dict[str, Setting] = {
     "LOG_FORMAT": Setting("json", str, "json (one object per line) or text."),
     "HEALTH_PROBE_TIMEOUT": Setting(0.3, float, "Seconds each /health probe may take."),
     "LOG_LEVEL": Setting("INFO", str, "Python logging level."),
+    # MLOps: drift monitoring and the MLflow registry.
+    "DRIFT_MIN_SAMPLES": Setting(
+        30, int, "Fewest logged classifications a drift report accepts (409 below)."
+    ),
+    "DRIFT_MAX_SAMPLES": Setting(10_000, int, "Largest limit a drift report accepts."),
+    "MLFLOW_UI_PORT": Setting(5004, int, "Port of the MLflow UI that run.py starts."),
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": Setting(
+        5, int, "Seconds one MLflow server request may take (MLflow's default is 120)."
+    ),
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": Setting(
+        0, int, "Retries of a failed MLflow server request (MLflow's default is 7)."
+    ),
+    "REGISTRY_REFRESH_SECONDS": Setting(
+        30, float, "How long a resolved alias or stage is reused before asking MLflow again."
+    ),
     # MCP server (scripts/mcp_server.py)
     "MCP_PORT": Setting(5005, int, "Port of the MCP server's streamable HTTP transport (--http)."),
     "MCP_API_KEY": Setting("", str, "API key the MCP server sends as X-API-Key with --url."),

@@ -6,6 +6,7 @@ Routes call ``classification()`` and friends; nothing here connects to anything 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 from flask import Flask, current_app
@@ -19,7 +20,13 @@ from .llm.service import GenerationService
 from .predlog import PredictionLog
 from .ratelimit import RateLimiter
 
+if TYPE_CHECKING:
+    from .drift import DriftService
+    from .registry_serving import RegistryService
+
 CLASSIFICATION = "ai_backends.classification"
+DRIFT = "ai_backends.drift"
+REGISTRY_SERVING = "ai_backends.registry_serving"
 REDIS_URL = "ai_backends.redis_url"
 LLM = "ai_backends.llm"
 REDIS_CLIENT = "ai_backends.redis"
@@ -59,6 +66,7 @@ def init_app(app: Flask) -> None:
         f"{config['HTTP_SIDECAR_URL'].rstrip('/')}/v2/health/ready", "external (OIP REST)"))
     register_probe(app, "grpc_sidecar", probe_tcp(
         config["GRPC_SIDECAR_TARGET"], "external (OIP gRPC)"))
+    _init_mlops(app)
 
     # LLM: nothing loads here; the backend is chosen and the model loaded on first use.
     generation = GenerationService(
@@ -115,5 +123,62 @@ def _probe_redis(url: str | None, kind: str) -> Probe:
         finally:
             client.close()
         return ProbeResult(True, kind, f"{describe_url(url)} answered PING")
+
+    return probe
+
+
+# -- MLOps: drift monitoring and the MLflow registry ----------------------------------
+
+
+def _init_mlops(app: Flask) -> None:
+    """Drift and registry services; both import their heavy libraries on first use."""
+    from .drift import DriftService
+    from .registry_serving import RegistryService
+
+    config = app.config
+    log = PredictionLog(config["PREDICTION_LOG"])
+    app.extensions[DRIFT] = DriftService(log, config["DATA_DIR"], config["DRIFT_MIN_SAMPLES"])
+    app.extensions[REGISTRY_SERVING] = RegistryService(config, log)
+    register_probe(app, "mlflow", _probe_mlflow(config["MLFLOW_TRACKING_URI"]))
+
+
+def drift() -> DriftService:
+    """The drift monitoring service of the current app."""
+    service: DriftService = current_app.extensions[DRIFT]
+    return service
+
+
+def registry_serving() -> RegistryService:
+    """The registry inference service of the current app."""
+    service: RegistryService = current_app.extensions[REGISTRY_SERVING]
+    return service
+
+
+def _probe_mlflow(uri: str) -> Probe:
+    from .registry import MODEL_NAMES, is_server
+
+    if is_server(uri):
+        return probe_http(f"{uri.rstrip('/')}/health", "external (MLflow server)")
+
+    def probe(timeout: float) -> ProbeResult:
+        # Ask the SQLite file directly: importing mlflow alone takes longer than a probe may.
+        import sqlite3
+
+        if not uri.startswith("sqlite:///"):
+            return ProbeResult(True, "external (database)", "not probed")
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.exists():
+            return ProbeResult(False, "embedded (SQLite)", f"{path} does not exist; run "
+                               "scripts/train_iris_model.py --register")
+        try:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout) as db:
+                names = {row[0] for row in db.execute("SELECT name FROM registered_models")}
+        except sqlite3.Error as exc:
+            return ProbeResult(False, "embedded (SQLite)", f"{path}: {exc}")
+        missing = sorted(set(MODEL_NAMES.values()) - names)
+        if missing:
+            return ProbeResult(False, "embedded (SQLite)",
+                               f"{path} lacks {', '.join(missing)}")
+        return ProbeResult(True, "embedded (SQLite)", f"{path}: {len(names)} registered models")
 
     return probe

@@ -36,7 +36,7 @@ class Process:
 def processes(config: dict[str, object]) -> list[Process]:
     """The processes of the stack for ``config``."""
     python = sys.executable
-    return [
+    stack = [
         Process("api", [
             python, "-m", "gunicorn", "app:app",
             "--bind", f"{config['HOST']}:{config['PORT']}",
@@ -46,6 +46,21 @@ def processes(config: dict[str, object]) -> list[Process]:
             "--access-logfile", "-",
         ]),
     ]
+    stack += _mlflow_ui(config)
+    return stack
+
+
+def _mlflow_ui(config: dict[str, object]) -> list[Process]:
+    """The MLflow UI on the embedded store; none when MLFLOW_TRACKING_URI is a server."""
+    uri = str(config["MLFLOW_TRACKING_URI"])
+    if uri.startswith(("http://", "https://")):
+        return []
+    artifacts = os.path.join(str(config["DATA_DIR"]), "mlartifacts")
+    return [Process("mlflow", [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", "127.0.0.1", "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
+        "--backend-store-uri", uri, "--artifacts-destination", artifacts,
+    ])]
 
 
 def _pump(name: str, stream: IO[str], lock: threading.Lock) -> None:
@@ -74,6 +89,8 @@ def run_stack() -> int:
         threading.Thread(target=_pump, args=(spec.name, child.stdout, lock), daemon=True).start()
         running.append((spec, child))
     print(f"API on http://{config['HOST']}:{config['PORT']}/  (docs: /docs, health: /health)")
+    if any(spec.name == "mlflow" for spec in specs):
+        print(f"MLflow UI on http://127.0.0.1:{config['MLFLOW_UI_PORT']}/")
 
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -16,6 +16,7 @@ import pickle  # nosec B403
 import platform
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,22 @@ def _reference_csv(features: np.ndarray, target: np.ndarray, class_names: list[s
     return ("\n".join(lines) + "\n").encode()
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """What one training run produced: the estimator, its ONNX export and their metadata."""
+
+    estimator: Any
+    onnx_bytes: bytes
+    metadata: dict[str, Any]
+
+
 def train(model_dir: Path, data_dir: Path) -> dict[str, Any]:
     """Train, check the ONNX export against sklearn, write every artifact; return the metadata."""
+    return train_model(model_dir, data_dir).metadata
+
+
+def train_model(model_dir: Path, data_dir: Path) -> TrainedModel:
+    """Like ``train``, but also return the fitted estimator and ONNX bytes (for a registry)."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
     from sklearn.datasets import load_iris
@@ -131,7 +146,7 @@ def train(model_dir: Path, data_dir: Path) -> dict[str, Any]:
     write_atomic(data_dir / REFERENCE_FILE, reference)
     # Metadata last: its presence means the model beside it is complete.
     write_atomic(model_dir / METADATA_FILE, json.dumps(metadata, indent=2).encode())
-    return metadata
+    return TrainedModel(estimator=model, onnx_bytes=onnx_bytes, metadata=metadata)
 
 
 def _onnx_agreement(onnx_bytes: bytes, model: Any, features: np.ndarray) -> float:

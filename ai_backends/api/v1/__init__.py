@@ -4,4 +4,4 @@ from flask_openapi3 import APIBlueprint
 
 bp = APIBlueprint("v1", __name__, url_prefix="/api/v1")
 
-from . import classify, generate, model_card  # noqa: E402,F401  (registers the routes on bp)
+from . import classify, drift, generate, model_card, registry  # noqa: E402,F401  (routes on bp)

@@ -1,0 +1,37 @@
+"""POST /api/v1/classify-registry: classify with a model from the MLflow registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+from flask_openapi3 import Tag
+
+from ...errors import InvalidInput
+from ...extensions import registry_serving
+from ...schemas.classification import IrisFeatures
+from ...schemas.common import problem_responses
+from ...schemas.mlops import RegistryClassification, RegistryQuery
+from . import bp
+
+TAG = Tag(name="registry", description="Inference with models from the MLflow registry")
+
+
+@bp.post("/classify-registry", tags=[TAG], responses={
+    200: RegistryClassification, **problem_responses(400, 404, 413, 415, 422, 503)})
+def classify_registry(
+    query: RegistryQuery, body: IrisFeatures
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Classify one flower with a registry model chosen by alias (default production),
+    version or deprecated stage; the resolved version is loaded once and kept."""
+    if query.selectors() > 1:
+        raise InvalidInput("give at most one of alias, version and stage", errors=[
+            {"field": "alias", "message": "alias, version and stage exclude each other",
+             "type": "mutually_exclusive"}])
+    answer = registry_serving().classify(body.as_row(), query.model_format, query.alias,
+                                         query.version, query.stage, g.request_id)
+    headers = {}
+    if query.stage:
+        # RFC 9745: this way of selecting a model is deprecated; aliases replace stages.
+        headers["Deprecation"] = "true"
+    return answer, 200, headers
