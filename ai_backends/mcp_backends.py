@@ -12,8 +12,12 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from .errors import BadRequest, Conflict, InvalidInput, NotFound, ServiceError, Unavailable
+from .registry import ModelRegistry, current_user
 from .schemas.classification import IrisFeatures
 from .schemas.generation import GenerateRequest
+
+# Alias moves made through MCP say so in the registry's history.
+WHO = "mcp"
 
 SPEC_PATH = "/openapi/openapi.json"  # factory.SPEC_PATH; not imported, to keep Flask lazy
 
@@ -27,6 +31,14 @@ class Backend(Protocol):
 
     def generate(self, request: GenerateRequest) -> dict[str, Any]:
         """Complete a prompt; the answer of ``POST /api/v1/generate``."""
+        ...
+
+    def drift_report(self, limit: int) -> dict[str, Any]:
+        """Drift of the last ``limit`` classifications; ``GET /api/v1/drift-report``."""
+        ...
+
+    def registry(self) -> ModelRegistry:
+        """The MLflow model registry (reached directly in both modes, as the CLI does)."""
         ...
 
     def model_card(self) -> dict[str, Any]:
@@ -74,6 +86,25 @@ class LocalBackend:
             messages = single_turn(GENERATE_SYSTEM_PROMPT, request.prompt)
             return generation_dict(llm().generate(messages, request.params()))
 
+    def drift_report(self, limit: int) -> dict[str, Any]:
+        """Run the ``DriftService`` with the route's own limit check."""
+        from .extensions import drift
+
+        with self._context():
+            maximum = self.app.config["DRIFT_MAX_SAMPLES"]
+            if limit > maximum:  # as GET /api/v1/drift-report answers
+                raise InvalidInput(f"limit must be at most {maximum} (DRIFT_MAX_SAMPLES)", errors=[
+                    {"field": "limit", "message": f"at most {maximum}",
+                     "type": "less_than_equal"}])
+            return drift().report(limit)
+
+    def registry(self) -> ModelRegistry:
+        """The app's registry client (the one registry inference uses)."""
+        from .extensions import registry_serving
+
+        with self._context():
+            return registry_serving().registry
+
     def model_card(self) -> dict[str, Any]:
         """The metadata JSON written next to the ONNX model by training."""
         from .extensions import classification
@@ -99,6 +130,7 @@ class HttpBackend:
         self.http = requests.Session()
         if api_key:  # needed when the API runs with API_KEYS
             self.http.headers["X-API-Key"] = api_key
+        self._registry: ModelRegistry | None = None
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         import requests
@@ -126,6 +158,19 @@ class HttpBackend:
         answer: dict[str, Any] = self._call("POST", "/api/v1/generate",
                                             request.model_dump(exclude={"stream"}))
         return answer
+
+    def drift_report(self, limit: int) -> dict[str, Any]:
+        """``GET /api/v1/drift-report?limit=...``."""
+        report: dict[str, Any] = self._call("GET", f"/api/v1/drift-report?limit={limit}")
+        return report
+
+    def registry(self) -> ModelRegistry:
+        """The registry at ``MLFLOW_TRACKING_URI``: the API has no registry routes."""
+        if self._registry is None:
+            from .config import load_config
+
+            self._registry = ModelRegistry.from_config(load_config())
+        return self._registry
 
     def model_card(self) -> dict[str, Any]:
         """``GET /api/v1/model-card``."""
@@ -179,3 +224,8 @@ def batch_answer(predictions: list[dict[str, Any]]) -> dict[str, Any]:
         "cache_hits": sum(bool(p["cache_hit"]) for p in predictions),
         "model_version": predictions[0]["model_version"],
     }
+
+
+def who() -> str:
+    """How an alias move made through MCP is signed in the registry's history."""
+    return f"{WHO} ({current_user()})"

@@ -12,7 +12,7 @@ import argparse
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer, UserMessage
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -23,7 +23,7 @@ from . import __version__
 from .classifier import MODEL_NAME
 from .errors import InvalidInput, ServiceError, Unavailable
 from .llm.service import MAX_TOKENS_LIMIT, SEED_LIMIT, TEMPERATURE_LIMIT
-from .mcp_backends import Backend, HttpBackend, LocalBackend
+from .mcp_backends import Backend, HttpBackend, LocalBackend, who
 from .mcp_texts import HEALTH_REVIEW_FOCUS, HEALTH_REVIEW_INTRO, SERVER_INSTRUCTIONS
 from .schemas.classification import MAX_BATCH_SIZE, BatchClassification, IrisFeatures
 from .schemas.generation import (
@@ -32,10 +32,16 @@ from .schemas.generation import (
     GenerateRequest,
     GenerateResponse,
 )
+from .schemas.mcp import AliasMove, ModelList
+from .schemas.mlops import DRIFT_LIMIT_MAX, DriftQuery, DriftReport
 
 SERVER_NAME = "ai-backends"
 MODEL_CARD_URI = f"ai-backends://models/{MODEL_NAME}/card"
 OPENAPI_URI = "ai-backends://openapi.json"
+DRIFT_URI = "ai-backends://drift/latest"
+DRIFT_LIMIT_DEFAULT = DriftQuery().limit
+# The names in registry.MODEL_NAMES, spelled out so the input schema can list them.
+RegisteredName = Literal["iris-classifier-sklearn", "iris-classifier-onnx"]
 JSON = "application/json"
 
 
@@ -96,8 +102,12 @@ def invalid_input(exc: ValidationError) -> InvalidInput:
     return InvalidInput(f"invalid fields: {fields}", errors=errors)
 
 
-def build_server(backend: Backend) -> MCPServer[Any]:
-    """The MCP server: tools, resources and the prompt, all calling ``backend``."""
+def build_server(backend: Backend, allow_registry_writes: bool = False) -> MCPServer[Any]:
+    """The MCP server: tools, resources and the prompt, all calling ``backend``.
+
+    ``set_model_alias`` changes which model version production serves, so it is only
+    registered when ``allow_registry_writes`` is given.
+    """
     server = ServiceMCPServer(SERVER_NAME, version=__version__, instructions=SERVER_INSTRUCTIONS)
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
@@ -146,6 +156,54 @@ def build_server(backend: Backend) -> MCPServer[Any]:
             answer = backend.generate(request)
         return GenerateResponse.model_validate(answer)
 
+    @server.tool(annotations=read_only)
+    def drift_report(
+        limit: Annotated[int, Field(ge=1, le=DRIFT_LIMIT_MAX,
+                                    description="Compare the last N logged classifications.")]
+        = DRIFT_LIMIT_DEFAULT,
+    ) -> DriftReport:
+        """Compare recent classifications with the training data (Evidently drift tests).
+
+        Returns per-feature drift (test, p-value, threshold), drift of the predicted classes,
+        how many rows were compared and a recommendation (monitoring status, retrain or
+        not, which features to investigate). Needs at least DRIFT_MIN_SAMPLES (30) logged
+        classifications.
+        """
+        with reported(ServiceToolError):
+            return DriftReport.model_validate(backend.drift_report(limit))
+
+    @server.tool(annotations=read_only)
+    def list_models() -> ModelList:
+        """List the models of the MLflow registry with their versions and aliases.
+
+        Each version shows its aliases (e.g. production), stage, status, creation time,
+        training run, recorded accuracy, data hash and git commit.
+        """
+        with reported(ServiceToolError):
+            return ModelList.model_validate({"models": backend.registry().list_models()})
+
+    if allow_registry_writes:
+        @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
+                                                 idempotent_hint=True, open_world_hint=False))
+        def set_model_alias(
+            name: Annotated[RegisteredName, Field(description="Registered model name.")],
+            version: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,8}$",
+                                          description="Version number to point the alias at.")],
+            alias: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                        description="Alias to set, e.g. production or "
+                                                    "staging.")],
+            note: Annotated[str, Field(max_length=500,
+                                       description="Why, kept in the alias history.")] = "",
+        ) -> AliasMove:
+            """Point a registry alias at a model version (production aliases are served).
+
+            The move is recorded in the registry's alias history with the previous version,
+            so it can be undone by setting the alias back.
+            """
+            with reported(ServiceToolError):
+                move = backend.registry().set_alias(name, version, alias, who(), note)
+            return AliasMove.model_validate(move)
+
     def model_card() -> str:
         with reported(ResourceError):
             return json.dumps(backend.model_card(), indent=2)
@@ -158,6 +216,14 @@ def build_server(backend: Backend) -> MCPServer[Any]:
                     description="Training metadata of the served classifier: type, version, "
                                 "parameters, hold-out accuracy, features, classes, date.",
                     mime_type=JSON)(model_card)
+    def drift_summary() -> str:
+        with reported(ResourceError):
+            return json.dumps(backend.drift_report(DRIFT_LIMIT_DEFAULT), indent=2)
+
+    server.resource(DRIFT_URI, name="drift-latest", title="Latest drift summary",
+                    description=f"Drift report of the last {DRIFT_LIMIT_DEFAULT} logged "
+                                "classifications against the training data.",
+                    mime_type=JSON)(drift_summary)
     server.resource(OPENAPI_URI, name="openapi", title="OpenAPI document of the HTTP API",
                     description="The OpenAPI 3.1 document of every HTTP route and schema.",
                     mime_type=JSON)(openapi_document)
@@ -169,18 +235,23 @@ def build_server(backend: Backend) -> MCPServer[Any]:
         )] = None,
     ) -> list[UserMessage]:
         """Ask for a review of the served model from its model card and drift summary."""
-        attached = {MODEL_CARD_URI: model_card}
-        messages = [
-            UserMessage(EmbeddedResource(resource=TextResourceContents(
-                uri=uri, mime_type=JSON, text=read())))
-            for uri, read in attached.items()
-        ]
+        documents, attached, missing = [], [], []
+        for uri, read in ((MODEL_CARD_URI, model_card), (DRIFT_URI, drift_summary)):
+            try:
+                text = read()
+            except ResourceError as exc:  # e.g. too few predictions for a drift report
+                missing.append(f"Note: {uri} is not attached: {exc}\n")
+                continue
+            attached.append(uri)
+            documents.append(UserMessage(EmbeddedResource(
+                resource=TextResourceContents(uri=uri, mime_type=JSON, text=text))))
         intro = HEALTH_REVIEW_INTRO.format(
             model_name=MODEL_NAME,
-            attached=", ".join(attached),
+            attached=", ".join(attached) or "none",
+            missing="".join(missing),
             focus=HEALTH_REVIEW_FOCUS.format(focus=focus) if focus else "",
         )
-        return [UserMessage(intro), *messages]
+        return [UserMessage(intro), *documents]
 
     return server
 
@@ -206,6 +277,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="serve streamable HTTP on 127.0.0.1 instead of stdio")
     parser.add_argument("--port", type=int, default=load_config()["MCP_PORT"],
                         help="port of the streamable HTTP transport (default: MCP_PORT)")
+    parser.add_argument("--allow-registry-writes", action="store_true",
+                        help="register the set_model_alias tool (it changes the registry)")
     parser.add_argument("--url", default=None,
                         help="base URL of a running API to call, e.g. http://127.0.0.1:5001 "
                              "(default: run the services in this process)")
@@ -215,7 +288,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run the MCP server until the client disconnects (stdio) or Ctrl-C (HTTP)."""
     args = parse_args(argv)
-    server = build_server(create_backend(args.url))
+    server = build_server(create_backend(args.url), args.allow_registry_writes)
     if args.http:
         # 127.0.0.1 only: the tools run models and, when enabled, change the registry.
         server.run("streamable-http", host="127.0.0.1", port=args.port)

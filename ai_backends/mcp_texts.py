@@ -12,7 +12,7 @@ reason the HTTP API gives (for example "Validation Failed (422): ..." naming the
 HEALTH_REVIEW_INTRO = """\
 Review the health of the model "{model_name}" served by ai-backends-py.
 The documents below are attached: {attached}.
-
+{missing}
 Please answer with:
 1. What the model is: type, version, training date, hold-out accuracy, feature names.
 2. Whether its inputs drift from the training data: which features, how strongly, and

@@ -1,12 +1,14 @@
 """The MCP server as a client sees it: a subprocess driven by the SDK's own client.
 
-One server (stdio, services in-process) is shared by the session; the ``--url`` and
-``--http`` modes get one short test each.
+One server (stdio, services in-process) is shared by the session, a second one has
+registry writes enabled; the ``--url`` and ``--http`` modes get short tests of their own.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,7 +20,9 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
-from ai_backends.mcp_server import MODEL_CARD_URI, OPENAPI_URI
+from ai_backends.mcp_server import DRIFT_URI, MODEL_CARD_URI, OPENAPI_URI
+from ai_backends.registry import MODEL_NAMES
+from ai_backends.training import train
 from tests.conftest import free_port
 from tests.servers import ROOT, gunicorn_argv, running
 
@@ -59,12 +63,15 @@ def stdio(args: list[str], env: dict[str, str], log: Path) -> AbstractAsyncConte
 
 
 @pytest.fixture(scope="session")
-def server_env(model_dir: Path, redis_url: str,
-               tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment of a server with its own data folder, model and Redis key prefix."""
+def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment of a server with its own model, data folder (drift reference, prediction
+    log, MLflow registry) and Redis key prefix."""
+    model_dir = tmp_path_factory.mktemp("mcp-model")
+    data_dir = tmp_path_factory.mktemp("mcp-data")
+    train(model_dir, data_dir)
     return {
         "MODEL_DIR": str(model_dir),
-        "DATA_DIR": str(tmp_path_factory.mktemp("mcp-data")),
+        "DATA_DIR": str(data_dir),
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": f"test-mcp-{uuid.uuid4().hex[:8]}:",
         "HTTP_SIDECAR_URL": f"http://127.0.0.1:{free_port()}",
@@ -78,6 +85,22 @@ def mcp(server_env: dict[str, str]) -> Iterator[Client]:
     log = Path(server_env["DATA_DIR"]) / "mcp-server.log"
     with start_blocking_portal() as portal, ExitStack() as stack:
         yield connect(stack, portal, stdio([], server_env, log))
+
+
+@pytest.fixture(scope="session")
+def writer(server_env: dict[str, str]) -> Iterator[Client]:
+    """A second server, started with --allow-registry-writes, on the same data."""
+    log = Path(server_env["DATA_DIR"]) / "mcp-writer.log"
+    with start_blocking_portal() as portal, ExitStack() as stack:
+        yield connect(stack, portal, stdio(["--allow-registry-writes"], server_env, log))
+
+
+@pytest.fixture(scope="session")
+def registered(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Both model formats registered (version 1, alias production) in the servers' registry."""
+    env = {**server_env, "MODEL_DIR": str(tmp_path_factory.mktemp("registered-model"))}
+    subprocess.run([sys.executable, "scripts/train_iris_model.py", "--register"], cwd=ROOT,
+                   env={**os.environ, **env}, check=True, capture_output=True, timeout=300)
 
 
 def call(client: Client, tool: str, arguments: dict[str, Any]) -> Any:
@@ -98,7 +121,7 @@ def tool_error(client: Client, tool: str, arguments: dict[str, Any]) -> str:
 
 def test_lists_tools_resources_and_prompt(mcp: Client) -> None:
     tools = {tool.name: tool for tool in mcp.list_tools().tools}
-    assert {"classify_iris", "generate_text"} <= set(tools)
+    assert set(tools) == {"classify_iris", "generate_text", "drift_report", "list_models"}
     # Registry writes stay off unless the server is started with --allow-registry-writes.
     assert "set_model_alias" not in tools
     classify = tools["classify_iris"]
@@ -109,7 +132,7 @@ def test_lists_tools_resources_and_prompt(mcp: Client) -> None:
     assert classify.input_schema["required"] == ["samples"]
 
     resources = {str(resource.uri): resource for resource in mcp.list_resources().resources}
-    assert {MODEL_CARD_URI, OPENAPI_URI} <= set(resources)
+    assert set(resources) == {MODEL_CARD_URI, DRIFT_URI, OPENAPI_URI}
     assert all(resource.mime_type == "application/json" for resource in resources.values())
 
     prompts = [prompt.name for prompt in mcp.list_prompts().prompts]
@@ -158,6 +181,55 @@ def test_generate_text_rejects_bad_arguments(mcp: Client) -> None:
     assert "non-whitespace" in message
 
 
+def test_drift_report(mcp: Client) -> None:
+    # Too few logged classifications: the API's 409, with its reason.
+    message = tool_error(mcp, "drift_report", {"limit": 10})
+    assert message.startswith("Conflict (409): a drift report needs at least 30 logged")
+    message = tool_error(mcp, "drift_report", {"limit": 0})
+    assert message.startswith("Validation Failed (422): invalid fields: limit")
+
+    # 60 flowers whose petals are far longer than any in the training data.
+    shifted = [{**VIRGINICA, "petal_length": 20.0 + i / 10} for i in range(60)]
+    call(mcp, "classify_iris", {"samples": shifted})
+    report = call(mcp, "drift_report", {"limit": 60})
+    assert report["data_summary"]["analyzed_samples"] == 60
+    assert report["drift_analysis"]["feature_drift_scores"]["petal_length"]["drift_detected"]
+    assert "petal_length" in report["recommendations"]["investigate_features"]
+
+    summary = json.loads(mcp.read_resource(DRIFT_URI).contents[0].text)
+    assert summary["drift_analysis"]["feature_drift_scores"]["petal_length"]["drift_detected"]
+
+
+def test_list_models(mcp: Client, registered: None) -> None:
+    models = {m["name"]: m for m in call(mcp, "list_models", {})["models"]}
+    assert set(models) == set(MODEL_NAMES.values())
+    for model in models.values():
+        assert model["aliases"] == {"production": "1"}
+        assert model["versions"][0]["aliases"] == ["production"]
+
+
+def test_set_model_alias_only_when_enabled(writer: Client, registered: None) -> None:
+    tools = {tool.name: tool for tool in writer.list_tools().tools}
+    assert "set_model_alias" in tools
+    assert tools["set_model_alias"].annotations.destructive_hint is True
+    names = tools["set_model_alias"].input_schema["properties"]["name"]["enum"]
+    assert set(names) == set(MODEL_NAMES.values())
+
+    move = call(writer, "set_model_alias", {"name": "iris-classifier-onnx", "version": "1",
+                                            "alias": "staging", "note": "review"})
+    assert (move["alias"], move["from_version"], move["to_version"]) == ("staging", None, "1")
+    assert move["who"].startswith("mcp")
+    models = {m["name"]: m for m in call(writer, "list_models", {})["models"]}
+    assert models["iris-classifier-onnx"]["aliases"] == {"production": "1", "staging": "1"}
+
+    message = tool_error(writer, "set_model_alias",
+                         {"name": "iris-classifier-onnx", "version": "99", "alias": "staging"})
+    assert message.startswith("Not Found (404): setting alias staging of iris-classifier-onnx")
+    message = tool_error(writer, "set_model_alias",
+                         {"name": "iris-classifier-onnx", "version": "1", "alias": "a b"})
+    assert message.startswith("Validation Failed (422): invalid fields: alias")
+
+
 def test_model_card_resource(mcp: Client) -> None:
     contents = mcp.read_resource(MODEL_CARD_URI).contents[0]
     card = json.loads(contents.text)
@@ -179,6 +251,11 @@ def test_model_health_review_prompt_embeds_the_documents(mcp: Client) -> None:
     attached = {str(m.content.resource.uri): m.content.resource.text
                 for m in prompt.messages[1:]}
     assert json.loads(attached[MODEL_CARD_URI])["model_name"] == "iris-classifier"
+    # The drift summary is attached once enough predictions are logged, else explained.
+    if DRIFT_URI in attached:
+        assert "drift_analysis" in json.loads(attached[DRIFT_URI])
+    else:
+        assert f"{DRIFT_URI} is not attached: Conflict (409)" in intro
 
 
 def test_url_mode_calls_a_running_api(server_env: dict[str, str], tmp_path: Path) -> None:
@@ -203,13 +280,21 @@ def test_model_card_route(client: Any) -> None:
     assert card["class_names"] == ["setosa", "versicolor", "virginica"]
 
 
-def test_url_mode_reports_an_api_that_is_down(tmp_path: Path) -> None:
+def test_url_mode_reports_services_that_are_down(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
+    env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
     with start_blocking_portal() as portal, ExitStack() as stack:
-        client = connect(stack, portal, stdio(["--url", url], {}, tmp_path / "mcp.log"))
-        message = tool_error(client, "classify_iris", {"samples": [SETOSA]})
-    assert message.startswith(f"Service Unavailable (503): the API at {url} did not answer")
-    assert "retry after" in message
+        client = connect(stack, portal, stdio(["--url", url], env, tmp_path / "mcp.log"))
+        down = f"Service Unavailable (503): the API at {url} did not answer"
+        for tool, arguments in [("classify_iris", {"samples": [SETOSA]}),
+                                ("generate_text", {"prompt": "Hi"}),
+                                ("drift_report", {})]:
+            message = tool_error(client, tool, arguments)
+            assert message.startswith(down), tool
+            assert "retry after" in message
+        message = tool_error(client, "list_models", {})
+        assert message.startswith("Service Unavailable (503): listing registered models: "
+                                  "MLflow registry at")
 
 
 def test_streamable_http_transport(server_env: dict[str, str]) -> None:
