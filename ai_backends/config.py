@@ -91,6 +91,20 @@ SETTINGS: dict[str, Setting] = {
     # MCP server (scripts/mcp_server.py)
     "MCP_PORT": Setting(5005, int, "Port of the MCP server's streamable HTTP transport (--http)."),
     "MCP_API_KEY": Setting("", str, "API key the MCP server sends as X-API-Key with --url."),
+    # Chat memory and semantic cache (ai_backends/chat.py, ai_backends/semantic_cache.py)
+    "EMBEDDING_MODEL_DIR": Setting(
+        str(ROOT / "models" / "all-MiniLM-L6-v2"), str,
+        "Local all-MiniLM-L6-v2 folder, assembled from PyPI packages at setup."),
+    "SEMANTIC_CACHE_THRESHOLD": Setting(
+        0.80, float, "Cosine similarity (0-1) from which a cached answer may be served."),
+    "SEMANTIC_CACHE_MAX_ENTRIES": Setting(10_000, int, "Semantic cache size before eviction."),
+    "SEMANTIC_CACHE_TTL_SECONDS": Setting(86_400, int, "Age at which a semantic entry expires."),
+    "SEMANTIC_CACHE_EVICTION": Setting("lru", str, "lru or lfu: which entry goes when full."),
+    "CHAT_HISTORY_TURNS": Setting(10, int, "Recent turns (question + answer) kept per session."),
+    "CHAT_SESSION_TTL_SECONDS": Setting(
+        86_400, int, "A chat session is forgotten after this long without a message."),
+    "CHAT_HISTORY_TOKENS": Setting(
+        1500, int, "Token budget of the history sent to the model (oldest turns dropped)."),
 }
 
 

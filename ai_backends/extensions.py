@@ -12,13 +12,20 @@ import redis
 from flask import Flask, current_app
 
 from .cache import ExactCache
+from .cache_stats import CacheStats
+from .cached_chat import SemanticChatService
+from .chat import REDIS_TIMEOUT_SECONDS as CHAT_REDIS_TIMEOUT_SECONDS
+from .chat import ChatService
 from .classification import ClassificationService
 from .classifier import OnnxClassifier
 from .embedded import embedded_redis_url
+from .embeddings import Embedder
+from .errors import Unavailable
 from .health import Probe, ProbeResult, describe_url, probe_http, probe_tcp, register_probe
-from .llm.service import GenerationService
+from .llm.service import GenerationService, service_from_config
 from .predlog import PredictionLog
 from .ratelimit import RateLimiter
+from .semantic_cache import SemanticCache
 
 if TYPE_CHECKING:
     from .drift import DriftService
@@ -32,6 +39,8 @@ LLM = "ai_backends.llm"
 REDIS_CLIENT = "ai_backends.redis"
 RATE_LIMITER = "ai_backends.rate_limiter"
 REDIS_TIMEOUT_SECONDS = 0.5
+CHAT = "ai_backends.chat"
+SEMANTIC_CHAT = "ai_backends.semantic_chat"
 
 
 def init_app(app: Flask) -> None:
@@ -69,13 +78,56 @@ def init_app(app: Flask) -> None:
     _init_mlops(app)
 
     # LLM: nothing loads here; the backend is chosen and the model loaded on first use.
-    generation = GenerationService(
-        mode=config["LLM_BACKEND"], ollama_url=config["OLLAMA_BASE_URL"],
-        ollama_model=config["OLLAMA_MODEL"], model_path=config["LLM_MODEL_PATH"],
-        threads=config["LLM_THREADS"], context_tokens=config["LLM_CONTEXT_TOKENS"],
-        timeout=config["LLM_TIMEOUT_SECONDS"])
+    generation = service_from_config(config)
     app.extensions[LLM] = generation
     register_probe(app, "llm", generation.probe)
+
+    # Chat memory and the chat caches: all state in Redis, the embedding model loads lazily.
+    init_chat(app, redis_url, generation)
+
+
+def init_chat(app: Flask, redis_url: str | None, generation: GenerationService) -> None:
+    """Create the chat-memory and semantic-chat services (None when there is no Redis)."""
+    import redis
+
+    config = app.config
+    embedder = Embedder(config["EMBEDDING_MODEL_DIR"])
+    register_probe(app, "embeddings", _probe_embeddings(embedder))
+    if not redis_url:
+        app.extensions[CHAT] = app.extensions[SEMANTIC_CHAT] = None
+        return
+    client = redis.Redis.from_url(redis_url, socket_timeout=CHAT_REDIS_TIMEOUT_SECONDS,
+                                  socket_connect_timeout=CHAT_REDIS_TIMEOUT_SECONDS)
+    prefix = config["REDIS_KEY_PREFIX"]
+    app.extensions[CHAT] = ChatService(
+        client, generation, f"{prefix}chat:", config["CHAT_HISTORY_TURNS"],
+        config["CHAT_SESSION_TTL_SECONDS"], config["CHAT_HISTORY_TOKENS"])
+    exact = ExactCache(prefix=f"{prefix}chat-exact:")
+    exact.init_app(app, redis_url, config["SEMANTIC_CACHE_TTL_SECONDS"], True)
+    semantic = SemanticCache(
+        client, f"{prefix}semantic:", config["SEMANTIC_CACHE_THRESHOLD"],
+        config["SEMANTIC_CACHE_MAX_ENTRIES"], config["SEMANTIC_CACHE_TTL_SECONDS"],
+        config["SEMANTIC_CACHE_EVICTION"])
+    app.extensions[SEMANTIC_CHAT] = SemanticChatService(
+        generation, embedder, exact, semantic, CacheStats(client, f"{prefix}cache-stats"))
+
+
+def chat() -> ChatService:
+    """The chat-memory service of the current app; 503 when no Redis is available."""
+    service: ChatService | None = current_app.extensions[CHAT]
+    if service is None:
+        raise Unavailable("chat memory needs Redis: none configured and the embedded one "
+                          "did not start")
+    return service
+
+
+def semantic_chat() -> SemanticChatService:
+    """The cached single-turn chat service; 503 when no Redis is available."""
+    service: SemanticChatService | None = current_app.extensions[SEMANTIC_CHAT]
+    if service is None:
+        raise Unavailable("the chat caches need Redis: none configured and the embedded one "
+                          "did not start")
+    return service
 
 
 def redis_client() -> redis.Redis | None:
@@ -180,5 +232,20 @@ def _probe_mlflow(uri: str) -> Probe:
             return ProbeResult(False, "embedded (SQLite)",
                                f"{path} lacks {', '.join(missing)}")
         return ProbeResult(True, "embedded (SQLite)", f"{path}: {len(names)} registered models")
+
+    return probe
+
+
+def _probe_embeddings(embedder: Embedder) -> Probe:
+    def probe(timeout: float) -> ProbeResult:  # noqa: ARG001 - local files only
+        from .embeddings import model_dir_complete
+
+        kind = "embedded (fastembed, all-MiniLM-L6-v2)"
+        if embedder.loaded:
+            return ProbeResult(True, kind, "model loaded")
+        if model_dir_complete(embedder.model_dir):
+            return ProbeResult(True, kind, f"model files in {embedder.model_dir}; loads on use")
+        return ProbeResult(False, kind, f"model files missing in {embedder.model_dir}; run "
+                                        "scripts/prepare_embedding_model.py")
 
     return probe

@@ -156,20 +156,22 @@ class LlamaCppBackend:
         self, messages: list[BaseMessage], params: GenerationParams, timeout: float
     ) -> Iterator[str | Generation]:
         """Generate token by token under the model lock, yielding decoded text as it forms."""
-        started = time.perf_counter()
+        deadline = time.perf_counter() + timeout
         if not self._lock.acquire(timeout=timeout):
             raise Unavailable(f"embedded LLM busy: no turn within {timeout:g}s",
                               retry_after=max(1, int(timeout // 4)))
         try:
             self._load()
-            yield from self._generate_locked(messages, params, timeout, started)
+            yield from self._generate_locked(messages, params, timeout, deadline)
         finally:
             self._lock.release()
 
     def _generate_locked(
         self, messages: list[BaseMessage], params: GenerationParams, timeout: float,
-        started: float,
+        deadline: float,
     ) -> Iterator[str | Generation]:
+        # latency_ms is the model's own time (tokenize, prompt, decode), not the queue wait.
+        started = time.perf_counter()
         llama = self._llama
         prompt, stop_texts = self._prompt_tokens(messages)
         room = self.context_tokens - len(prompt)
@@ -201,7 +203,7 @@ class LlamaCppBackend:
                 yield piece
             if len(completion) >= max_tokens:
                 break
-            if time.perf_counter() - started > timeout:
+            if time.perf_counter() > deadline:
                 raise Unavailable(f"embedded LLM did not finish within {timeout:g}s",
                                   retry_after=max(1, int(timeout // 4)))
         tail = decoder.decode(b"", final=True)

@@ -44,11 +44,14 @@ _CONFUSABLES = str.maketrans({
 # Digits and symbols used as letters; applied only to words that also hold letters, so
 # "version 1.0" or "3 apples" stay as they are, and never to trailing punctuation.
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t",
-                       "@": "a", "$": "s", "!": "i", "|": "l", "8": "b"})
+                       "@": "a", "$": "s", "!": "i", "8": "b"})
 _WORD = re.compile(r"\S+")
 _TRAILING = re.compile(r"[!.,?;:)\]'\"]+$")
-# "i.g.n.o.r.e", "i g n o r e", "i-g-n-o-r-e": single letters joined by one separator.
-_SPELLED = re.compile(r"\b(?:[a-z][\s.\-_*]){3,}[a-z]\b")
+# "i.g.n.o.r.e", "i g n o r e", "i-g-n-o-r-e": three or more single letters joined by the
+# same separator throughout (so "s-y-s-t-e-m p-r-o-m-p-t" stays two words).
+_SPELLED = re.compile(r"\b[a-z]([.\-_* ])(?:[a-z]\1)+[a-z]\b")
+# A word hyphenated across a line break: "ig-\nnore".
+_HYPHEN_BREAK = re.compile(r"(\w)-[ \t]*\n\s*(\w)")
 
 
 @dataclass(frozen=True)
@@ -64,17 +67,33 @@ def _p(family: str, weight: float, pattern: str) -> Pattern:
     return Pattern(family, weight, re.compile(pattern))
 
 
-_IGNORE = r"(?:ignore|disregard|forget|skip|override|overrule|bypass|neglect|discard|drop|abandon|set aside|throw out|stop following|do not follow|don'?t follow|pay no attention to)"
-_PRIOR = r"(?:previous|prior|preceding|above|earlier|initial|original|old|system|existing|former|given|current|default|all|any|every|your|my|the|these|those|of|developer'?s?|safety)"
+_IGNORE = r"(?:ignore|disregard|forget|never mind|nevermind|skip|override|overrule|bypass|neglect|discard|drop|abandon|set aside|throw out|stop following|do not follow|don'?t follow|pay no attention to)"
+# Words that point at the instructions the model already has; "the" alone does not, so
+# "a character says 'ignore the rules'" stays benign.
+_STRONG = r"(?:previous|prior|preceding|above|earlier|initial|original|old|system|existing|former|current|default|all|any|every|your|developer'?s?|safety)"
+_FILLER = r"(?:the|my|these|those|of|given|and)"
 _RULES = r"(?:instructions?|rules|directions|directives|prompts?|guidelines|guidance|constraints|context|programming|orders|commands|restrictions|limitations|policies|policy|filters|guardrails|training|conditioning|messages?|text)"
-_SECRET = r"(?:system prompt|system message|system instructions?|initial (?:prompt|instructions?)|hidden (?:prompt|instructions?|rules)|secret (?:prompt|instructions?)|original (?:prompt|instructions?)|(?:pre|meta)[- ]?prompt|developer (?:message|prompt|instructions?)|confidential instructions?|internal (?:prompt|instructions?|rules|guidelines)|your (?:instructions|rules|prompt|guidelines|directives|configuration)|the (?:text|words|instructions) (?:above|before)|everything (?:above|before)|what (?:was|is) written above)"
+# "the words above in the list I gave you" points at the user's own text, not ours.
+_OWN = r"(?!.{0,40}\bi (?:gave|wrote|sent|listed|typed|pasted))"
+# Names of the hidden instructions; generic ones ("initial instructions") only with "your".
+_SECRET = rf"(?:system prompt|system message|system instructions?|hidden (?:prompt|instructions?|rules)|secret (?:prompt|instructions?)|(?:pre|meta)[- ]?prompt|developer (?:message|prompt|instructions?)|confidential instructions?|internal (?:prompt|instructions?|rules|guidelines)|your (?:\w+ ){{0,2}}(?:instructions|rules|prompt|guidelines|directives|configuration|system message)|the (?:text|words|instructions) (?:above|before){_OWN}|everything (?:above|before){_OWN}|what (?:was|is) written above)"
+_REVEAL = r"(?:reveal|show|print|display|repeat|output|leak|dump|expose|disclose|recite|echo|return|paste|copy|write (?:out|down)|spell out|list|tell me|give me|share|provide|translate|summari[sz]e|quote)"
 
 PATTERNS: tuple[Pattern, ...] = (
     # 1. Override: drop the instructions the model was given.
     _p("override_instructions", 0.9,
-       rf"{_IGNORE} (?:{_PRIOR} ){{1,4}}{_RULES}"),
+       rf"{_IGNORE} (?:{_FILLER} ){{0,2}}{_STRONG} (?:(?:{_STRONG}|{_FILLER}) ){{0,3}}{_RULES}"),
+    _p("override_instructions", 0.45, rf"{_IGNORE} (?:{_FILLER} ){{1,2}}{_RULES}"),
+    _p("override_instructions", 0.8,
+       rf"{_IGNORE} (?:{_FILLER} )?{_RULES} (?:you were|you've been|you have been|you got) (?:given|told|trained)"),
+    _p("override_instructions", 0.8,
+       r"(?:ignore|disregard|forget) (?:everything|all|anything) (?:above|before|prior|so far|previously|up to here)"),
+    _p("override_instructions", 0.7,
+       r"(?:has|have|had) (?:updated|changed|replaced|revoked|disabled|removed|lifted) (?:your|the) (?:rules|instructions|guidelines|restrictions|policies|filters)"),
+    _p("override_instructions", 0.7,
+       r"you (?:must|will|shall) (?:now )?(?:obey|comply with|follow) (?:me|my|every|all|only)|obey (?:only )?me\b|do (?:whatever|anything|everything) i (?:say|tell|ask)"),
     _p("override_instructions", 0.9,
-       rf"{_IGNORE} (?:everything|anything|all) (?:you were|you've been|you have been|i) (?:told|given|said)"),
+       rf"{_IGNORE} (?:everything|anything|all|what) (?:you were|you've been|you have been|i) (?:told|given|said)"),
     _p("override_instructions", 0.8,
        r"(?:new|updated|real|actual|revised) (?:instructions?|rules|directives|system prompt|task)\s*(?::|are\b|is\b|follow)"),
     _p("override_instructions", 0.6,
@@ -86,14 +105,20 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("override_instructions", 0.5,
        r"(?:instead|rather),? (?:just )?(?:say|print|output|respond with|reply with|write) (?:only )?[\"'`]"),
     _p("override_instructions", 0.6,
-       r"(?:admin|administrator|developer|root|sudo|god|maintenance|debug) (?:mode|override|access|command)"),
+       r"(?:admin|administrator|developer|root|sudo|god|maintenance|debug) (?:override|access|command)"),
+    _p("override_instructions", 0.45,
+       r"(?:admin|administrator|root|sudo|maintenance|debug) mode"),
     # 2. Reveal the system prompt.
     _p("reveal_system_prompt", 0.9,
-       rf"(?:reveal|show|print|display|repeat|output|leak|dump|expose|disclose|recite|echo|return|paste|copy|write (?:out|down)|spell out|list|tell me|give me|share|provide|translate|summari[sz]e) (?:me |us )?(?:all |exactly |verbatim |word for word )?(?:of )?(?:your|the|my|its)? ?(?:full |complete |entire |exact |original |hidden |secret |initial )?{_SECRET}"),
+       rf"{_REVEAL} (?:back |out |up )?(?:me |us )?(?:all |exactly |verbatim |word for word )?(?:of )?(?:the (?:text|contents?|wording|words) of )?(?:the |my |its )?(?:full |complete |entire |exact |original |hidden |secret |initial )?{_SECRET}"),
+    _p("reveal_system_prompt", 0.8,
+       r"(?:text|words|messages?|instructions) (?:appears?|is|are|came|comes|was written|were written) (?:before|above|prior to) (?:my|this|the) (?:first )?(?:message|question|prompt)"),
+    _p("reveal_system_prompt", 0.7,
+       r"(?:you were|you've been|you have been) (?:told|instructed|programmed|asked) (?:not to|never to) (?:tell|reveal|say|share|disclose)"),
     _p("reveal_system_prompt", 0.9,
        r"what (?:is|are|was|were) (?:your|the) (?:exact |full |original |hidden |secret |initial )?(?:system prompt|system message|instructions you were given|hidden instructions|initial instructions|rules you were given|prompt you were given)"),
     _p("reveal_system_prompt", 0.8,
-       r"(?:repeat|print|output|write|say) (?:the |all )?(?:words|text|everything|lines?|sentences?) (?:above|before this|before that|prior)"),
+       rf"(?:repeat|print|output|write|say) (?:the |all )?(?:words|text|everything|lines?|sentences?) (?:above|before this|before that|prior){_OWN}"),
     _p("reveal_system_prompt", 0.7,
        r"(?:starting|beginning|that (?:start|begin)s?) with [\"'`]?you are"),
     _p("reveal_system_prompt", 0.6,
@@ -107,7 +132,7 @@ PATTERNS: tuple[Pattern, ...] = (
        r"\b(?:unrestricted|unfiltered|uncensored|unaligned|amoral|jailbroken|unchained|unlocked|rogue) (?:ai|assistant|model|chatbot|bot|version|mode|persona|character|llm|gpt)"),
     _p("role_play", 0.7,
        r"(?:stay|remain|keep) in character|never break character|don'?t break character|do not break character"),
-    _p("role_play", 0.5,
+    _p("role_play", 0.4,
        r"\b(?:you are|you're) (?:now|no longer) (?:a|an|the|my)?\b"),
     _p("role_play", 0.45,
        r"(?:pretend|imagine) (?:that )?(?:you are|you're|to be|you were)|(?:act|behave) as (?:if you were|though you were)"),
@@ -116,7 +141,7 @@ PATTERNS: tuple[Pattern, ...] = (
     _p("role_play", 0.6,
        r"(?:opposite|reverse) mode|(?:two|2|both) (?:responses|answers)[^.]{0,40}(?:normal|classic|filtered).{0,40}(?:jailbr|unfiltered|dan|developer)"),
     _p("role_play", 0.5,
-       r"(?:my (?:late |deceased |dead )?grand(?:ma|mother|pa|father)) (?:used to|would) (?:read|tell|say|give)"),
+       r"(?:my (?:late |deceased |dead )?grand(?:ma|mother|pa|father)),? .{0,25}(?:used to|would) (?:read|tell|say|give)"),
     # 4. Fake delimiters: text that imitates the chat format's role markers.
     _p("fake_delimiter", 0.8,
        r"(?:^|\s)#{2,}\s*(?:system|assistant|instruction|instructions|admin|developer|new instructions|end of (?:user )?(?:input|prompt))\s*(?:prompt|message)?\s*(?::|#|$|\s(?=[a-z]))"),
@@ -124,10 +149,11 @@ PATTERNS: tuple[Pattern, ...] = (
        r"</?\s*(?:system|user|assistant|instructions?|admin|developer|sys|human|ai)\s*>"),
     _p("fake_delimiter", 0.9,
        r"<\s*\|\s*(?:im_start|im_end|system|user|assistant|endoftext|end|eot_id|start_header_id)\s*\|\s*>|\[/?\s*(?:inst|sys|system)\s*\]|<<\s*/?sys\s*>>"),
+    _p("fake_delimiter", 0.8, r"[\"']role[\"']\s*:\s*[\"'](?:system|assistant|developer)"),
     _p("fake_delimiter", 0.7,
        r"(?:^|\s)(?:system|assistant|admin|developer)\s*(?:message|prompt|note|override)?\s*:\s*(?:you|ignore|new|from now|the user|disregard|reveal|override)"),
     _p("fake_delimiter", 0.7,
-       r"(?:end|begin|start) of (?:the )?(?:user (?:input|message|prompt)|system (?:prompt|message)|conversation|instructions)|-{3,}\s*(?:system|end|new instructions)"),
+       r"(?:end|begin|start) (?:of )?(?:the )?(?:user (?:input|message|prompt)|system (?:prompt|message)|conversation|instructions)|-{3,}\s*(?:system|end|new instructions)"),
 )
 
 
@@ -171,12 +197,13 @@ def _unleet(match: re.Match[str]) -> str:
 def canonical(text: str) -> str:
     """The form patterns are matched against (see the module docstring)."""
     text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE.sub("", text).lower().translate(_CONFUSABLES)
+    text = _CONTROL.sub("", _INVISIBLE.sub("", text)).lower().translate(_CONFUSABLES)
+    text = _HYPHEN_BREAK.sub(r"\1\2", text)
     # Strip accents left after NFKC ("ìgnóre" -> "ignore").
     text = "".join(c for c in unicodedata.normalize("NFD", text)
                    if unicodedata.category(c) != "Mn")
     text = _WORD.sub(_unleet, text)
-    text = _SPELLED.sub(lambda m: re.sub(r"[\s.\-_*]", "", m.group(0)), text)
+    text = _SPELLED.sub(lambda m: m.group(0).replace(m.group(1), ""), text)
     return re.sub(r"\s+", " ", text).strip()
 
 

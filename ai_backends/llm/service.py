@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, Unavailable
 from ..health import ProbeResult
@@ -116,3 +116,12 @@ def single_turn(system: str, prompt: str) -> list[BaseMessage]:
     from langchain_core.messages import HumanMessage, SystemMessage
 
     return [SystemMessage(content=system), HumanMessage(content=prompt)]
+
+
+def service_from_config(config: Mapping[str, Any]) -> GenerationService:
+    """A GenerationService built from the LLM_* and OLLAMA_* settings."""
+    return GenerationService(
+        mode=config["LLM_BACKEND"], ollama_url=config["OLLAMA_BASE_URL"],
+        ollama_model=config["OLLAMA_MODEL"], model_path=config["LLM_MODEL_PATH"],
+        threads=config["LLM_THREADS"], context_tokens=config["LLM_CONTEXT_TOKENS"],
+        timeout=config["LLM_TIMEOUT_SECONDS"])

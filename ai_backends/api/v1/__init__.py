@@ -4,4 +4,11 @@ from flask_openapi3 import APIBlueprint
 
 bp = APIBlueprint("v1", __name__, url_prefix="/api/v1")
 
-from . import classify, drift, generate, model_card, registry  # noqa: E402,F401  (routes on bp)
+from . import (  # noqa: E402,F401  (registers the routes on bp)
+    chat,
+    classify,
+    drift,
+    generate,
+    model_card,
+    registry,
+)

@@ -1,0 +1,113 @@
+"""Chat with memory, cached single-turn chat and cache analytics.
+
+POST /api/v1/chat, GET and DELETE /api/v1/chat/<session_id>, POST /api/v1/chat-semantic,
+GET /api/v1/cache/stats, DELETE /api/v1/cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response
+from flask_openapi3 import Tag
+
+from ...chat import ChatTurn, history_dicts, memory_stats
+from ...extensions import chat as chat_service
+from ...extensions import semantic_chat
+from ...llm import Generation
+from ...schemas.chat import (
+    CacheClearQuery,
+    CacheClearResponse,
+    CacheStatsResponse,
+    ChatHistory,
+    ChatRequest,
+    ChatResponse,
+    SemanticChatRequest,
+    SemanticChatResponse,
+    SessionPath,
+)
+from ...schemas.common import problem_responses
+from ..streaming import ndjson_stream
+from . import bp
+
+CHAT_TAG = Tag(name="chat", description="Conversations with memory, and cached answers")
+CACHE_TAG = Tag(name="cache", description="Analytics and administration of the chat caches")
+POST_ERRORS = problem_responses(400, 409, 413, 415, 422, 503)
+
+
+def turn_dict(turn: ChatTurn) -> dict[str, Any]:
+    """Response body of one chat turn (also the final NDJSON record)."""
+    return {
+        "response": turn.response,
+        "session_id": turn.session_id,
+        "conversation_length": turn.conversation_length,
+        "memory_stats": turn.memory,
+        "model": turn.generation.model,
+        "backend": turn.generation.backend,
+        "latency_ms": round(turn.generation.latency_ms, 2),
+    }
+
+
+@bp.post("/chat", tags=[CHAT_TAG], responses={200: ChatResponse, **POST_ERRORS})
+def chat(body: ChatRequest) -> dict[str, Any] | Response:
+    """Send a message in a conversation; the session remembers its recent turns."""
+    service = chat_service()
+    if not body.stream:
+        return turn_dict(service.chat(body.prompt, body.session_id, body.params()))
+    _, pieces = service.chat_stream(body.prompt, body.session_id, body.params())
+    finished: list[ChatTurn] = []
+
+    def chunks() -> Iterator[str | Generation]:
+        for item in pieces:
+            if isinstance(item, ChatTurn):
+                finished.append(item)
+                yield item.generation
+            else:
+                yield item
+
+    return ndjson_stream(chunks(), lambda _: turn_dict(finished[-1]))
+
+
+@bp.get("/chat/<session_id>", tags=[CHAT_TAG],
+        responses={200: ChatHistory, **problem_responses(404, 422, 503)})
+def chat_history(path: SessionPath) -> dict[str, Any]:
+    """The stored messages of a session, oldest first."""
+    service = chat_service()
+    messages = service.messages(path.session_id)
+    return {
+        "session_id": path.session_id,
+        "messages": history_dicts(messages),
+        "conversation_length": service.total_messages(path.session_id),
+        "memory_stats": memory_stats(messages),
+    }
+
+
+@bp.delete("/chat/<session_id>", tags=[CHAT_TAG],
+           responses={204: None, **problem_responses(404, 422, 503)})
+def forget_chat(path: SessionPath) -> tuple[str, int]:
+    """Forget a session's history."""
+    chat_service().forget(path.session_id)
+    return "", 204
+
+
+@bp.post("/chat-semantic", tags=[CHAT_TAG],
+         responses={200: SemanticChatResponse, **POST_ERRORS})
+def chat_semantic(body: SemanticChatRequest) -> dict[str, Any]:
+    """Answer a question, reusing a cached answer to the same or a similar question."""
+    response, model, info = semantic_chat().answer(body.prompt, body.params())
+    return {"response": response, "model": model, "cache_info": info.__dict__}
+
+
+@bp.get("/cache/stats", tags=[CACHE_TAG],
+        responses={200: CacheStatsResponse, **problem_responses(503)})
+def cache_stats() -> dict[str, Any]:
+    """Hits, misses, hit rates, similarity of hits, entries, latency and time saved."""
+    return semantic_chat().statistics()
+
+
+@bp.delete("/cache", tags=[CACHE_TAG],
+           responses={200: CacheClearResponse, **problem_responses(422, 503)})
+def clear_cache(query: CacheClearQuery) -> dict[str, Any]:
+    """Clear the exact cache, the semantic cache, or both (which=all, the default)."""
+    return semantic_chat().clear(query.which)

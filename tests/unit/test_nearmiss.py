@@ -1,0 +1,61 @@
+"""The near-miss guard and the threshold chosen from the labelled pair set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ai_backends.cache_evaluation import choose_threshold, evaluate, pair_scores, read_pairs
+from ai_backends.config import SETTINGS, load_config
+from ai_backends.embeddings import Embedder
+from ai_backends.nearmiss import near_miss_reason
+
+pytestmark = pytest.mark.unit
+PAIRS = Path(__file__).resolve().parent.parent / "data" / "semantic_pairs.csv"
+
+
+@pytest.mark.parametrize(("cached", "asked", "reason"), [
+    ("What is the capital of France?", "What is the capital of Germany?", "named entities differ"),
+    ("Who wrote Hamlet?", "Who wrote Macbeth?", "named entities differ"),
+    ("What is 2 + 2?", "What is 2 + 3?", "numbers differ"),
+    ("Give me three tips.", "Give me five tips.", "numbers differ"),
+    ("When did World War I end?", "When did World War II end?", "numbers differ"),
+    ("Is coffee bad for you?", "Is coffee not bad for you?", "negation differs"),
+    ("Why do cats purr?", "Why don't cats purr?", "negation differs"),
+    ("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?",
+     "direction reversed"),
+    ("Is gold heavier than silver?", "Is silver heavier than gold?", "direction reversed"),
+])
+def test_guard_vetoes_near_misses(cached: str, asked: str, reason: str) -> None:
+    assert near_miss_reason(asked, cached) == reason
+
+
+@pytest.mark.parametrize(("cached", "asked"), [
+    ("What is artificial intelligence?", "What is AI?"),
+    ("What is the capital of France?", "What's France's capital?"),
+    ("Who wrote Hamlet?", "Who is the author of Hamlet?"),
+    ("How do I convert Celsius to Fahrenheit?", "How do I convert Celsius to Fahrenheit?"),
+    ("How do I reverse a list in Python?", "How can I reverse a Python list?"),
+])
+def test_guard_lets_paraphrases_through(cached: str, asked: str) -> None:
+    assert near_miss_reason(asked, cached) is None
+
+
+def test_labelled_set_is_large_and_balanced() -> None:
+    pairs = read_pairs(PAIRS)
+    assert len(pairs) >= 100
+    assert sum(p.should_hit for p in pairs) >= 50
+    assert {"entity", "number", "negation", "direction"} <= {p.kind for p in pairs}
+
+
+def test_default_threshold_serves_no_wrong_answer_on_the_labelled_set() -> None:
+    pairs = read_pairs(PAIRS)
+    scores = pair_scores(pairs, Embedder(load_config()["EMBEDDING_MODEL_DIR"]))
+    default = SETTINGS["SEMANTIC_CACHE_THRESHOLD"].default
+    result = evaluate(pairs, scores, [default])[0]
+    assert choose_threshold(pairs, scores) == pytest.approx(default)
+    assert result.false_hit_rate == 0.0
+    assert result.hit_rate >= 0.9
+    # Without the guard the same threshold would serve many wrong answers.
+    assert result.false_hit_rate_without_guard > 0.3
