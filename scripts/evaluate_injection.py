@@ -3,8 +3,9 @@
     python scripts/evaluate_injection.py [--split dev|test|all] [--show-errors]
 
 Prints detection rate (injections flagged) and false-positive rate (benign prompts
-flagged), overall and per family/variant. The set is split once by a hash of each text:
-patterns were tuned on ``dev`` only; ``test`` is the held-out measurement.
+flagged), overall and per family/variant. Splits: ``dev`` (patterns tuned and classifier
+trained on it), ``test`` (held out from the start, split by a hash of each text) and
+``fresh`` (written after the detector was frozen, measured once).
 """
 
 import argparse
@@ -13,7 +14,7 @@ from collections import defaultdict
 
 import _path  # noqa: F401  (puts the repository root on sys.path)
 
-from ai_backends.llm.injection import analyze
+from ai_backends.llm.injection import PATTERNS_ONLY_THRESHOLD, analyze
 
 DATASET = _path.ROOT / "tests" / "data" / "injection_eval.csv"
 MAX_CHARS = 8000
@@ -31,7 +32,7 @@ def rate(hits: int, total: int) -> str:
     return f"{hits}/{total} ({hits / total:.1%})" if total else "0/0"
 
 
-def evaluate(split: str, show_errors: bool) -> dict[str, float]:
+def evaluate(split: str, show_errors: bool, patterns_only: bool = False) -> dict[str, float]:
     """Print the report for one split; return detection and false-positive rates."""
     rows = load(split)
     groups: dict[str, list[bool]] = defaultdict(list)
@@ -39,14 +40,20 @@ def evaluate(split: str, show_errors: bool) -> dict[str, float]:
     totals = {"injection": 0, "benign": 0}
     errors = []
     for row in rows:
-        flagged = analyze(row["text"], MAX_CHARS).injection_detected
+        if patterns_only:
+            analysis = analyze(row["text"], MAX_CHARS, PATTERNS_ONLY_THRESHOLD,
+                               use_classifier=False)
+        else:
+            analysis = analyze(row["text"], MAX_CHARS)
+        flagged = analysis.injection_detected
         totals[row["label"]] += 1
         detected[row["label"]] += flagged
         key = row["family"] if row["variant"] == "plain" else f"{row['family']}/{row['variant']}"
         groups[f"{row['label']}: {key}"].append(flagged)
         if flagged != (row["label"] == "injection"):
             errors.append(row)
-    print(f"== split: {split} ({len(rows)} prompts) ==")
+    mode = "patterns only" if patterns_only else "patterns + classifier"
+    print(f"== split: {split} ({len(rows)} prompts), {mode} ==")
     print(f"detection rate      {rate(detected['injection'], totals['injection'])}")
     print(f"false-positive rate {rate(detected['benign'], totals['benign'])}")
     for name in sorted(groups):
@@ -63,10 +70,12 @@ def main() -> None:
     """Parse options and print the report."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=["dev", "test", "all"], default="test")
+    parser.add_argument("--split", choices=["dev", "test", "fresh", "all"], default="test")
     parser.add_argument("--show-errors", action="store_true", help="list every miss")
+    parser.add_argument("--patterns-only", action="store_true",
+                        help="score with the pattern list alone (no classifier)")
     args = parser.parse_args()
-    evaluate(args.split, args.show_errors)
+    evaluate(args.split, args.show_errors, args.patterns_only)
 
 
 if __name__ == "__main__":

@@ -9,20 +9,31 @@ Two texts come out of one prompt:
   leetspeak mapped to ASCII, separators inside spelled-out words removed, every run of
   whitespace (including line breaks) collapsed to one space.
 
-Patterns belong to families; each match adds its weight to a risk score (noisy-OR, so
-several weak signals add up but never pass 1). A prompt is an injection when the score
-reaches ``DETECTION_THRESHOLD``. The numbers of this detector on the labelled set in
-``tests/data/injection_eval.csv`` come from ``scripts/evaluate_injection.py``.
+Two scorers look at the canonical text. Patterns belong to families; each match adds its
+weight to a pattern score (noisy-OR, so several weak signals add up but never pass 1). A
+small classifier (logistic regression on word and character n-grams, trained on the dev
+split of the labelled set) gives a probability. Pattern lists alone generalize poorly to
+new phrasings; the classifier does better, and confident patterns still count on their own.
+A prompt is an injection when the risk score reaches ``DETECTION_THRESHOLD``. The numbers
+on ``tests/data/injection_eval.csv`` come from ``scripts/evaluate_injection.py``.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-DETECTION_THRESHOLD = 0.5
+# Chosen by 5-fold cross-validation on the dev split only (best detection at <= 5% false
+# positives); see the README for how it does on the held-out splits.
+DETECTION_THRESHOLD = 0.7
+STRONG_PATTERN = 0.8
+PATTERNS_ONLY_THRESHOLD = 0.5
+TRAINING_SET = Path(__file__).with_name("data") / "injection_train.csv"
 
 # Characters that render as nothing (zero-width space/joiners, word joiner, BOM, soft
 # hyphen, bidi controls); NFKC keeps them, so they are removed explicitly.
@@ -217,27 +228,74 @@ def _obfuscation_signals(text: str) -> list[str]:
     return signals
 
 
-def analyze(text: str, max_chars: int, threshold: float = DETECTION_THRESHOLD) -> Analysis:
-    """Sanitize ``text`` and score it; ``blocked`` equals ``injection_detected``."""
-    clean = sanitize(text, max_chars)
-    # Match the untruncated text: an attack must not hide past the cut.
+def pattern_score(text: str) -> tuple[float, list[str]]:
+    """Noisy-OR of the matched pattern weights, and the families and signals that matched."""
     form = canonical(text)
     families: dict[str, float] = {}
     for pattern in PATTERNS:
         if pattern.regex.search(form):
             families[pattern.family] = max(families.get(pattern.family, 0.0), pattern.weight)
-    signals = _obfuscation_signals(text)
+    signals = _obfuscation_signals(text) if families else []
     # Obfuscation only raises the score of text that already matched something.
-    weights = list(families.values()) + ([0.25] * len(signals) if families else [])
     remaining = 1.0
-    for weight in weights:
+    for weight in list(families.values()) + [0.25] * len(signals):
         remaining *= 1.0 - weight
-    score = round(1.0 - remaining, 3)
+    return 1.0 - remaining, sorted(families) + signals
+
+
+@lru_cache(maxsize=1)
+def _classifier() -> Any:
+    """Logistic regression on word and character n-grams of the canonical text.
+
+    Trained on first use (about 0.1 s) from the labelled dev split shipped in
+    ``data/injection_train.csv``; the test and fresh splits are never trained on.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    with TRAINING_SET.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    texts = [canonical(row["text"]) for row in rows]
+    labels = [row["label"] == "injection" for row in rows]
+    model = make_pipeline(
+        make_union(TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True),
+                   TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+        LogisticRegression(C=10, max_iter=2000, class_weight="balanced"),
+    )
+    return model.fit(texts, labels)
+
+
+def classifier_score(text: str) -> float:
+    """Probability that ``text`` is an injection, by the n-gram classifier."""
+    return float(_classifier().predict_proba([canonical(text)])[0, 1])
+
+
+def analyze(text: str, max_chars: int, threshold: float = DETECTION_THRESHOLD,
+            use_classifier: bool = True) -> Analysis:
+    """Sanitize ``text`` and score it; ``blocked`` equals ``injection_detected``.
+
+    The risk score is the larger of the classifier's probability and the pattern score
+    when patterns alone are confident (>= ``STRONG_PATTERN``); weaker pattern matches are
+    reported in ``detected_patterns`` but left to the classifier. With
+    ``use_classifier=False`` the pattern score alone decides (for comparison).
+    """
+    clean = sanitize(text, max_chars)
+    # Score the untruncated text: an attack must not hide past the cut.
+    patterns, matched = pattern_score(text)
+    if use_classifier:
+        learned = classifier_score(text)
+        score = max(learned, patterns if patterns >= STRONG_PATTERN else 0.0)
+        if learned >= threshold:
+            matched = [*matched, "classifier"]
+    else:
+        score = patterns
+    score = round(score, 3)
     detected = score >= threshold
     return Analysis(
         sanitized_text=clean,
         injection_detected=detected,
-        detected_patterns=sorted(families) + (signals if families else []),
+        detected_patterns=matched,
         sanitized=clean != text,
         original_length=len(text),
         sanitized_length=len(clean),

@@ -13,6 +13,16 @@ MAX_PROMPT_CHARS = 4000
 # The secure endpoint reads up to twice the limit, then sanitization cuts it to the limit.
 MAX_SECURE_INPUT_CHARS = 2 * MAX_PROMPT_CHARS
 DEFAULT_MAX_TOKENS = 128
+# How the 200 answer looks with "stream": true (documented beside the JSON body).
+NDJSON_RESPONSE = {
+    "description": 'The answer; with "stream": true an application/x-ndjson stream of '
+                   '{"token": ...} lines, then {"done": true, ...the JSON body...}, or a final '
+                   '{"error": {...problem...}} line if generation fails mid-stream',
+    "content": {"application/x-ndjson": {"schema": {
+        "type": "string",
+        "description": "newline-delimited JSON objects: {token} ..., then {done, ...}",
+    }}},
+}
 
 
 def _not_blank(value: str) -> str:
@@ -67,6 +77,8 @@ class SecureGenerateRequest(GenerateRequest):
 class GenerateResponse(BaseModel):
     """A generated answer and what it cost."""
 
+    model_config = ConfigDict(openapi_extra=NDJSON_RESPONSE)  # type: ignore[typeddict-unknown-key]
+
     response: str
     backend: str = Field(description="llamacpp or ollama")
     model: str
@@ -91,6 +103,8 @@ class SecurityAnalysis(BaseModel):
 
 class SecureGenerateResponse(GenerateResponse):
     """A generated answer with the analysis of its prompt."""
+
+    model_config = ConfigDict(openapi_extra=NDJSON_RESPONSE)  # type: ignore[typeddict-unknown-key]
 
     security_analysis: SecurityAnalysis
 
