@@ -1,0 +1,82 @@
+"""Run every benchmark, write benchmarks/results.md and the README's benchmark block.
+
+Usage: python benchmarks/run_all.py [--quick]
+Each benchmark is a script of its own that prints Markdown; this one runs them one after
+another (never two at once: they would measure each other), with the machine's description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results.md"
+README = ROOT / "README.md"
+START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+# (title, script and arguments, arguments for --quick)
+BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
+    ("Classification: API vs bare ONNX, cache miss vs hit",
+     ["benchmarks/bench_classify.py", "--requests", "2000", "--wrk"],
+     ["benchmarks/bench_classify.py", "--requests", "300"]),
+    ("Cold start of the API",
+     ["benchmarks/bench_cold_start.py", "--runs", "5"],
+     ["benchmarks/bench_cold_start.py", "--runs", "2"]),
+]
+
+
+def machine() -> str:
+    """One line describing the CPU, cores, memory and Python."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        match = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        cpu = match.group(1).strip() if match else cpu
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        match = re.search(r"MemTotal:\s*(\d+)", meminfo.read_text())
+        memory = f", {int(match.group(1)) / 2**20:.0f} GiB" if match else ""
+    return (f"{cpu}, {os.cpu_count()} cores{memory}, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}")
+
+
+def main() -> None:
+    """Run the benchmarks in turn and write the report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
+    args = parser.parse_args()
+    sections = [f"Machine: {machine()}. Run on "
+                f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC with "
+                f"`python benchmarks/run_all.py{' --quick' if args.quick else ''}`."]
+    for title, full, quick in BENCHMARKS:
+        argv = quick if args.quick else full
+        print(f"== {title}: {' '.join(argv)}", flush=True)
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True,
+                                text=True, timeout=900, check=False)
+        output = result.stdout.strip() if result.returncode == 0 else (
+            f"failed with exit code {result.returncode}:\n```\n{result.stderr[-2000:]}\n```")
+        output = "\n".join(line for line in output.splitlines() if not line.startswith("{"))
+        sections.append(f"### {title}\n\n{output}\n\n"
+                        f"(`python {' '.join(argv)}`, {time.perf_counter() - started:.0f} s)")
+        print(output, flush=True)
+    report = "\n\n".join(sections) + "\n"
+    RESULTS.write_text(report)
+    text = README.read_text()
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        README.write_text(f"{before}{START}\n{report}{END}{rest.split(END, 1)[1]}")
+    print(f"wrote {RESULTS.relative_to(ROOT)} and the README's benchmark block")
+
+
+if __name__ == "__main__":
+    main()
