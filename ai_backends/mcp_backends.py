@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from .errors import BadRequest, Conflict, InvalidInput, NotFound, ServiceError, Unavailable
 from .registry import ModelRegistry, current_user
+from .schemas.chat import ChatRequest
 from .schemas.classification import IrisFeatures
 from .schemas.generation import GenerateRequest
 
@@ -31,6 +32,14 @@ class Backend(Protocol):
 
     def generate(self, request: GenerateRequest) -> dict[str, Any]:
         """Complete a prompt; the answer of ``POST /api/v1/generate``."""
+        ...
+
+    def chat(self, request: ChatRequest) -> dict[str, Any]:
+        """One turn of a conversation; the answer of ``POST /api/v1/chat``."""
+        ...
+
+    def cache_stats(self) -> dict[str, Any]:
+        """Chat cache analytics; ``GET /api/v1/cache/stats``."""
         ...
 
     def drift_report(self, limit: int) -> dict[str, Any]:
@@ -85,6 +94,21 @@ class LocalBackend:
         with self._context():
             messages = single_turn(GENERATE_SYSTEM_PROMPT, request.prompt)
             return generation_dict(llm().generate(messages, request.params()))
+
+    def chat(self, request: ChatRequest) -> dict[str, Any]:
+        """A turn through the ``ChatService`` (Redis memory, then the LLM)."""
+        from .api.v1.chat import turn_dict
+        from .extensions import chat
+
+        with self._context():
+            return turn_dict(chat().chat(request.prompt, request.session_id, request.params()))
+
+    def cache_stats(self) -> dict[str, Any]:
+        """The statistics of the ``SemanticChatService`` (counted in Redis)."""
+        from .extensions import semantic_chat
+
+        with self._context():
+            return semantic_chat().statistics()
 
     def drift_report(self, limit: int) -> dict[str, Any]:
         """Run the ``DriftService`` with the route's own limit check."""
@@ -158,6 +182,17 @@ class HttpBackend:
         answer: dict[str, Any] = self._call("POST", "/api/v1/generate",
                                             request.model_dump(exclude={"stream"}))
         return answer
+
+    def chat(self, request: ChatRequest) -> dict[str, Any]:
+        """``POST /api/v1/chat`` (not streamed)."""
+        answer: dict[str, Any] = self._call("POST", "/api/v1/chat",
+                                            request.model_dump(exclude={"stream"}))
+        return answer
+
+    def cache_stats(self) -> dict[str, Any]:
+        """``GET /api/v1/cache/stats``."""
+        stats: dict[str, Any] = self._call("GET", "/api/v1/cache/stats")
+        return stats
 
     def drift_report(self, limit: int) -> dict[str, Any]:
         """``GET /api/v1/drift-report?limit=...``."""

@@ -20,11 +20,13 @@ from mcp.types import EmbeddedResource, TextResourceContents, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from . import __version__
+from .chat import SESSION_ID_PATTERN
 from .classifier import MODEL_NAME
 from .errors import InvalidInput, ServiceError, Unavailable
 from .llm.service import MAX_TOKENS_LIMIT, SEED_LIMIT, TEMPERATURE_LIMIT
 from .mcp_backends import Backend, HttpBackend, LocalBackend, who
 from .mcp_texts import HEALTH_REVIEW_FOCUS, HEALTH_REVIEW_INTRO, SERVER_INSTRUCTIONS
+from .schemas.chat import CacheStatsResponse, ChatRequest, ChatResponse
 from .schemas.classification import MAX_BATCH_SIZE, BatchClassification, IrisFeatures
 from .schemas.generation import (
     DEFAULT_MAX_TOKENS,
@@ -40,6 +42,13 @@ MODEL_CARD_URI = f"ai-backends://models/{MODEL_NAME}/card"
 OPENAPI_URI = "ai-backends://openapi.json"
 DRIFT_URI = "ai-backends://drift/latest"
 DRIFT_LIMIT_DEFAULT = DriftQuery().limit
+# Sampling parameters of generate_text and chat: the bounds of the API's request schemas.
+MaxTokens = Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT, description="Most tokens to generate.")]
+Temperature = Annotated[float, Field(ge=0.0, le=TEMPERATURE_LIMIT,
+                                     description="Sampling temperature; 0 is greedy.")]
+Seed = Annotated[int | None, Field(ge=0, le=SEED_LIMIT,
+                                   description="Random seed: the same seed, prompt and "
+                                               "temperature give the same text.")]
 # The names in registry.MODEL_NAMES, spelled out so the input schema can list them.
 RegisteredName = Literal["iris-classifier-sklearn", "iris-classifier-onnx"]
 JSON = "application/json"
@@ -134,16 +143,9 @@ def build_server(backend: Backend, allow_registry_writes: bool = False) -> MCPSe
     def generate_text(
         prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS,
                                      description="The text to complete or answer.")],
-        max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT,
-                                         description="Most tokens to generate.")]
-        = DEFAULT_MAX_TOKENS,
-        temperature: Annotated[float, Field(ge=0.0, le=TEMPERATURE_LIMIT,
-                                            description="Sampling temperature; 0 is greedy.")]
-        = 0.7,
-        seed: Annotated[int | None, Field(ge=0, le=SEED_LIMIT,
-                                          description="Random seed: the same seed, prompt "
-                                                      "and temperature give the same text.")]
-        = None,
+        max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
+        temperature: Temperature = 0.7,
+        seed: Seed = None,
     ) -> GenerateResponse:
         """Generate text with the service's local LLM (llama.cpp or Ollama).
 
@@ -155,6 +157,40 @@ def build_server(backend: Backend, allow_registry_writes: bool = False) -> MCPSe
                                       temperature=temperature, seed=seed, stream=False)
             answer = backend.generate(request)
         return GenerateResponse.model_validate(answer)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
+                                             idempotent_hint=False, open_world_hint=False))
+    def chat(
+        prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS,
+                                     description="What to say in the conversation.")],
+        session_id: Annotated[str | None, Field(
+            pattern=SESSION_ID_PATTERN,
+            description="Conversation to continue (8-64 letters, digits, '-' or '_'); omit "
+                        "it to start a new one, whose id comes back.")] = None,
+        max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
+        temperature: Temperature = 0.7,
+        seed: Seed = None,
+    ) -> ChatResponse:
+        """Chat with the local LLM; the session remembers its recent turns (in Redis).
+
+        Returns the answer, the session id to pass next time, the number of messages in
+        the conversation, what the stored window holds, the model and the latency.
+        """
+        with reported(ServiceToolError):
+            request = ChatRequest(prompt=prompt, session_id=session_id, max_tokens=max_tokens,
+                                  temperature=temperature, seed=seed, stream=False)
+            return ChatResponse.model_validate(backend.chat(request))
+
+    @server.tool(annotations=read_only)
+    def semantic_cache_stats() -> CacheStatsResponse:
+        """Statistics of the chat caches (exact and semantic), counted across all workers.
+
+        Returns requests, hit rates of each tier, near misses refused by the guard, mean
+        similarity of semantic hits, entries, threshold, eviction policy, latency of hits
+        and misses, and the generation time the caches saved.
+        """
+        with reported(ServiceToolError):
+            return CacheStatsResponse.model_validate(backend.cache_stats())
 
     @server.tool(annotations=read_only)
     def drift_report(

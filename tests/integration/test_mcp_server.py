@@ -136,7 +136,8 @@ def tool_error(client: Client, tool: str, arguments: dict[str, Any]) -> str:
 
 def test_lists_tools_resources_and_prompt(mcp: Client) -> None:
     tools = {tool.name: tool for tool in mcp.list_tools().tools}
-    assert set(tools) == {"classify_iris", "generate_text", "drift_report", "list_models"}
+    assert set(tools) == {"classify_iris", "generate_text", "chat", "semantic_cache_stats",
+                          "drift_report", "list_models"}
     # Registry writes stay off unless the server is started with --allow-registry-writes.
     assert "set_model_alias" not in tools
     classify = tools["classify_iris"]
@@ -192,6 +193,31 @@ def test_generate_text_rejects_bad_arguments(mcp: Client) -> None:
     message = tool_error(mcp, "generate_text", {"prompt": "   "})
     assert message.startswith("Validation Failed (422): invalid fields: prompt")
     assert "non-whitespace" in message
+
+
+def test_chat_remembers_the_session(mcp: Client) -> None:
+    first = call(mcp, "chat", {"prompt": "My name is Ada.", "max_tokens": 8, "temperature": 0})
+    assert first["response"].strip()
+    assert first["conversation_length"] == 2
+    session = first["session_id"]
+    second = call(mcp, "chat", {"prompt": "What is my name?", "session_id": session,
+                                "max_tokens": 8, "temperature": 0})
+    assert second["session_id"] == session
+    assert second["conversation_length"] == 4
+    assert second["memory_stats"]["human_messages"] == 2
+
+
+def test_chat_rejects_a_bad_session_id(mcp: Client) -> None:
+    message = tool_error(mcp, "chat", {"prompt": "Hi", "session_id": "no spaces allowed"})
+    assert message.startswith("Validation Failed (422): invalid fields: session_id")
+
+
+def test_semantic_cache_stats(mcp: Client) -> None:
+    stats = call(mcp, "semantic_cache_stats", {})
+    assert stats["requests"] >= 0
+    assert {"hits", "misses", "entries"} <= set(stats["exact"])
+    assert 0 < stats["semantic"]["threshold"] <= 1
+    # Its failure (Redis or the API down) is in test_url_mode_reports_services_that_are_down.
 
 
 def test_drift_report(mcp: Client) -> None:
@@ -301,6 +327,8 @@ def test_url_mode_reports_services_that_are_down(tmp_path: Path) -> None:
         down = f"Service Unavailable (503): the API at {url} did not answer"
         for tool, arguments in [("classify_iris", {"samples": [SETOSA]}),
                                 ("generate_text", {"prompt": "Hi"}),
+                                ("chat", {"prompt": "Hi"}),
+                                ("semantic_cache_stats", {}),
                                 ("drift_report", {})]:
             message = tool_error(client, tool, arguments)
             assert message.startswith(down), tool
