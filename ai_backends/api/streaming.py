@@ -55,6 +55,12 @@ def ndjson_stream(
             yield _line({"error": _problem(500, "Internal Server Error",
                                            f"unexpected error; quote request id {request_id}",
                                            "internal-error", path, request_id)})
+        finally:
+            # A client that disconnects closes this generator; close the source too, so the
+            # backend stops generating and releases the model at once.
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
     return Response(stream_with_context(lines()), mimetype=NDJSON_MEDIA_TYPE,
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

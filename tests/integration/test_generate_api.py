@@ -200,3 +200,15 @@ def test_health_reports_the_llm_backend(api: Any) -> None:
 def test_openapi_documents_the_generation_endpoints(api: Any) -> None:
     paths = api.get("/openapi/openapi.json").get_json()["paths"]
     assert {"/api/v1/generate", "/api/v1/generate-secure", "/api/v2/generate"} <= set(paths)
+
+
+def test_client_leaving_mid_stream_frees_the_model(llm_app: Any, api: Any) -> None:
+    backend = llm_app.extensions["ai_backends.llm"]._llamacpp
+    response = api.post("/api/v1/generate", buffered=False,
+                        json={"prompt": "Tell me a long story.", "max_tokens": 64,
+                              "stream": True})
+    first = next(iter(response.response))
+    assert json.loads(first)["token"]
+    response.close()  # the client goes away after the first token
+    assert backend._lock.acquire(blocking=False)  # not left holding the model
+    backend._lock.release()
