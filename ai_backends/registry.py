@@ -232,8 +232,8 @@ class ModelRegistry:
                 )
             registrations = []
             for name, info in ((SKLEARN_MODEL, sklearn_info), (ONNX_MODEL, onnx_info)):
-                registrations.append(self._register(name, info.model_uri, run.info.run_id,
-                                                    tags, metadata, who))
+                registrations.append(self._register(name, info, run.info.run_id, tags,
+                                                    metadata, who))
         return registrations
 
     def _experiment_id(self) -> str:
@@ -245,7 +245,7 @@ class ModelRegistry:
             self.data_dir).resolve().as_uri()
         return str(self.client.create_experiment(EXPERIMENT, artifact_location=location))
 
-    def _register(self, name: str, source: str, run_id: str, tags: dict[str, str],
+    def _register(self, name: str, logged: Any, run_id: str, tags: dict[str, str],
                   metadata: dict[str, Any], who: str) -> Registration:
         from mlflow.exceptions import MlflowException
 
@@ -256,8 +256,10 @@ class ModelRegistry:
         description = (f"Trained {metadata['trained_at']} on data {metadata['data_hash']}; "
                        f"hold-out accuracy {metadata['test_accuracy']:.4f}; "
                        f"commit {tags['git_commit']}.")
+        # MLflow 3: the source is the logged model (models:/m-...), named by model_id too.
         version = self.client.create_model_version(
-            name, source=source, run_id=run_id, tags=tags, description=description
+            name, source=logged.model_uri, run_id=run_id, tags=tags, description=description,
+            model_id=logged.model_id,
         )
         aliases = []
         if PRODUCTION not in self.client.get_registered_model(name).aliases:

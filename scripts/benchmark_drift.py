@@ -1,0 +1,66 @@
+"""Time drift reports on N logged classifications (default 10,000) in a throwaway folder.
+
+    python scripts/benchmark_drift.py [--rows 10000] [--repeat 3]
+
+Fills a prediction log with N rows (half real Iris flowers, half shifted), then times
+``DriftService.report`` — the same call GET /api/v1/drift-report makes — and prints the
+import time of Evidently separately, since the API pays it only once per process.
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import _path  # noqa: F401  (puts the repository root on sys.path)
+import numpy as np
+
+from ai_backends.drift import DriftService
+from ai_backends.predlog import PredictionLog
+from ai_backends.training import train
+
+
+def main() -> None:
+    """Build the log, run the report ``--repeat`` times, print median and spread."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    from sklearn.datasets import load_iris
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        train(root / "models", root / "data")
+        iris = load_iris()
+        rng = np.random.default_rng(0)
+        picks = rng.integers(0, len(iris.data), args.rows)
+        features = iris.data[picks] * rng.normal(1.0, 0.02, (args.rows, 4))
+        features[args.rows // 2:, 0] += 1.5  # the second half drifts in sepal_length
+        log = PredictionLog(root / "data" / "predictions.csv")
+        log.append(
+            ("2026-01-01T00:00:00+00:00", f"r{i}", "benchmark", *(f"{v:.3f}" for v in row),
+             iris.target_names[iris.target[picks[i]]], "1.0", "bench", "0.1", 0)
+            for i, row in enumerate(features)
+        )
+        started = time.perf_counter()
+        import evidently  # noqa: F401  (timed on its own: paid once per process)
+
+        import_seconds = time.perf_counter() - started
+        service = DriftService(log, root / "data", min_samples=30)
+        timings = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            report = service.report(args.rows)
+            timings.append(time.perf_counter() - started)
+        size = service.html_path.stat().st_size
+    print(f"import evidently: {import_seconds:.2f} s (once per process)")
+    print(f"drift report on {args.rows} rows: median {statistics.median(timings):.2f} s "
+          f"(min {min(timings):.2f}, max {max(timings):.2f}, {args.repeat} runs), "
+          f"HTML {size / 1e6:.1f} MB")
+    print(f"status {report['recommendations']['monitoring_status']}, drifted "
+          f"{report['recommendations']['investigate_features']}")
+
+
+if __name__ == "__main__":
+    main()
