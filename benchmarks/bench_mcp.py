@@ -71,7 +71,8 @@ async def bench_mcp(env: dict[str, str], calls: int) -> dict[str, Any]:
                 began = time.perf_counter()
                 result = await session.call_tool("classify_iris", {"samples": [ROW]})
                 classify.append((time.perf_counter() - began) * 1000)
-                assert not result.is_error, result
+                if result.is_error:
+                    raise SystemExit(f"classify_iris failed: {result.content}")
                 began = time.perf_counter()
                 await session.list_tools()
                 listing.append((time.perf_counter() - began) * 1000)

@@ -22,6 +22,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from ai_backends.mcp_server import DRIFT_URI, MODEL_CARD_URI, OPENAPI_URI
 from ai_backends.registry import MODEL_NAMES
+from ai_backends.schemas.model_card import ModelCard
 from ai_backends.training import train
 from tests.conftest import free_port
 from tests.servers import ROOT, gunicorn_argv, running
@@ -314,9 +315,9 @@ def test_url_mode_calls_a_running_api(server_env: dict[str, str], tmp_path: Path
 def test_model_card_route(client: Any) -> None:
     response = client.get("/api/v1/model-card")
     assert response.status_code == 200
-    card = response.get_json()
-    assert card["model_name"] == "iris-classifier"
-    assert card["class_names"] == ["setosa", "versicolor", "virginica"]
+    card = ModelCard.model_validate(response.get_json())  # the documented schema
+    assert card.model_name == "iris-classifier"
+    assert card.class_names == ["setosa", "versicolor", "virginica"]
 
 
 def test_url_mode_reports_services_that_are_down(tmp_path: Path) -> None:
