@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer, UserMessage
@@ -324,7 +325,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run the MCP server until the client disconnects (stdio) or Ctrl-C (HTTP)."""
     args = parse_args(argv)
-    server = build_server(create_backend(args.url), args.allow_registry_writes)
+    # Over stdio, stdout carries the protocol: whatever a library prints while the app is
+    # built goes to stderr instead (the SDK diverts stdout itself once it serves).
+    with redirect_stdout(sys.stderr):
+        backend = create_backend(args.url)
+    server = build_server(backend, args.allow_registry_writes)
     if args.http:
         # 127.0.0.1 only: the tools run models and, when enabled, change the registry.
         server.run("streamable-http", host="127.0.0.1", port=args.port)
