@@ -27,7 +27,7 @@ from ai_backends.training import train
 from tests.conftest import free_port
 from tests.servers import ROOT, gunicorn_argv, running
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SERVER = str(ROOT / "scripts" / "mcp_server.py")
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -310,6 +310,10 @@ def test_url_mode_calls_a_running_api(server_env: dict[str, str], tmp_path: Path
         assert "/api/v1/model-card" in document["paths"]
         card = json.loads(client.read_resource(MODEL_CARD_URI).contents[0].text)
         assert card["model_version"] == answer["model_version"]
+        assert call(client, "semantic_cache_stats", {})["requests"] >= 0
+        # The API's problem body comes back as the same reason: here its 409.
+        message = tool_error(client, "drift_report", {"limit": 10})
+        assert message.startswith("Conflict (409): a drift report needs at least 30 logged")
 
 
 def test_model_card_route(client: Any) -> None:
