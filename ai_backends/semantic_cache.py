@@ -69,6 +69,19 @@ class CachedAnswer:
     generation_ms: float
 
 
+@dataclass(frozen=True)
+class NewEntry:
+    """An answer to store: the prompt, its embedding, the answer and its scope."""
+
+    prompt: str
+    vector: np.ndarray
+    response: str
+    model: str
+    params: dict[str, Any]
+    scope: str
+    generation_ms: float
+
+
 @dataclass
 class SemanticLookup:
     """Outcome of a lookup: the answer on a hit, and the best score either way."""
@@ -194,25 +207,32 @@ class SemanticCache:
     def insert(self, prompt: str, vector: np.ndarray, response: str, model: str,
                params: dict[str, Any], scope: str, generation_ms: float) -> int:
         """Store an answer; evicts expired and surplus entries. Returns the entry id."""
-        vector = np.asarray(vector, dtype=np.float32)
+        return self.insert_many([NewEntry(prompt, vector, response, model, params, scope,
+                                          generation_ms)])[0]
+
+    def insert_many(self, entries: list[NewEntry]) -> list[int]:
+        """Store several answers in one round trip (e.g. to preload a cache); their ids."""
         try:
-            entry_id = int(self.redis.incr(self._key("next-id")))
+            last = int(self.redis.incrby(self._key("next-id"), len(entries)))
+            ids = list(range(last - len(entries) + 1, last + 1))
             now = self.clock()
             pipe = self.redis.pipeline(transaction=True)
-            pipe.hset(self._entry_key(entry_id), mapping={
-                "prompt": prompt, "response": response, "model": model,
-                "params": json.dumps(params, sort_keys=True), "scope": scope,
-                "embedding": vector.tobytes(), "created": now, "hits": 0,
-                "generation_ms": generation_ms,
-            })
-            pipe.expire(self._entry_key(entry_id), self.ttl_seconds)
-            pipe.zadd(self._key("created"), {entry_id: now})
-            pipe.zadd(self._key("usage"), {entry_id: self._usage_score(now, 0, now)})
+            for entry_id, entry in zip(ids, entries, strict=True):
+                vector = np.asarray(entry.vector, dtype=np.float32)
+                pipe.hset(self._entry_key(entry_id), mapping={
+                    "prompt": entry.prompt, "response": entry.response, "model": entry.model,
+                    "params": json.dumps(entry.params, sort_keys=True), "scope": entry.scope,
+                    "embedding": vector.tobytes(), "created": now, "hits": 0,
+                    "generation_ms": entry.generation_ms,
+                })
+                pipe.expire(self._entry_key(entry_id), self.ttl_seconds)
+            pipe.zadd(self._key("created"), dict.fromkeys(ids, now))
+            pipe.zadd(self._key("usage"), dict.fromkeys(ids, self._usage_score(now, 0, now)))
             pipe.execute()
-            self._emit("add", [entry_id])
+            self._emit("add", ids)
             self.sync()
             self.evict()
-            return entry_id
+            return ids
         except redis.RedisError as exc:
             raise Unavailable(f"semantic cache store unreachable: {exc}") from exc
 
