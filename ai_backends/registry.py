@@ -204,9 +204,7 @@ class ModelRegistry:
             "onnx_sha256_12": str(metadata["model_version"]),
         }
         model_metadata = {"class_names": metadata["class_names"], "feature_names": list(FEATURES)}
-        with self.errors("registering the trained models"):
-            mlflow.set_tracking_uri(self.tracking_uri)
-            mlflow.set_registry_uri(self.tracking_uri)
+        with self.errors("registering the trained models"), _fluent_tracking(self.tracking_uri):
             experiment_id = self._experiment_id()
             with mlflow.start_run(experiment_id=experiment_id,
                                   run_name=f"train-{metadata['model_version']}") as run:
@@ -456,6 +454,21 @@ class ModelRegistry:
         entries = [json.loads(value) for key, value in sorted(tags.items())
                    if key.startswith(HISTORY_PREFIX)]
         return entries
+
+
+@contextmanager
+def _fluent_tracking(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking URI (used by ``mlflow.start_run`` and
+    ``log_model``) at ``uri``, and put the previous one back afterwards: it is also an
+    environment variable, which would otherwise leak into our configuration."""
+    import mlflow
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it
 
 
 def _quote(value: str) -> str:

@@ -161,6 +161,7 @@ class RegistryService:
                 stage: str | None) -> Resolved:
         """The version a selector points at; asks MLflow at most once per refresh interval."""
         name = MODEL_NAMES[model_format]
+        self._check_store()
         selector = (f"version:{version}" if version is not None
                     else f"stage:{stage}" if stage else f"alias:{alias or PRODUCTION}")
         key = (name, selector)
@@ -180,6 +181,15 @@ class RegistryService:
         resolved = Resolved(name, found["version"], found["stage"], now)
         self._resolved[key] = resolved
         return resolved
+
+    def _check_store(self) -> None:
+        """503 for an embedded store that was never created (asking MLflow would create an
+        empty one, slowly, inside a request)."""
+        if self.tracking_uri.startswith("sqlite:///"):
+            path = Path(self.tracking_uri.removeprefix("sqlite:///"))
+            if not path.exists():
+                raise Unavailable(f"no model registry at {path}; register the models with "
+                                  "scripts/train_iris_model.py --register", retry_after=60)
 
     def model(self, model_format: str, resolved: Resolved) -> RegistryModel:
         """The loaded runtime of a resolved version (loaded once, kept by version)."""

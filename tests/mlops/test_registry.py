@@ -187,6 +187,14 @@ def test_mlflow_down_is_a_quick_503_and_the_rest_keeps_working(
     assert code == 1 and err.startswith("error:") and err.count("\n") == 1
 
 
+def test_missing_embedded_registry_is_a_503_and_is_not_created(client: Any,
+                                                                app: Any) -> None:
+    response = client.post("/api/v1/classify-registry", json=SETOSA)
+    assert response.status_code == 503 and "--register" in response.json["detail"]
+    assert not (Path(app.config["DATA_DIR"]) / "mlflow.db").exists()
+    assert client.get("/health").json["dependencies"]["mlflow"]["up"] is False
+
+
 def test_health_reports_the_embedded_registry(registry_app: Any) -> None:
     entry = registry_app.test_client().get("/health").json["dependencies"]["mlflow"]
     assert entry["up"] is True and entry["implementation"] == "embedded (SQLite)"

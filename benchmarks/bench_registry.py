@@ -1,6 +1,6 @@
 """Compare /classify with /classify-registry (ONNX and sklearn) in-process, in a temp store.
 
-    python scripts/benchmark_registry.py [--requests 500]
+    python benchmarks/bench_registry.py [--requests 500]
 
 Trains and registers into a throwaway SQLite registry, then sends the same flower through
 the Flask test client (no network, no cache for /classify: every row is new) and prints
@@ -9,16 +9,18 @@ the median latency of each route and the first (model-loading) registry request.
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from ai_backends.config import load_config
-from ai_backends.factory import create_app
-from ai_backends.registry import ModelRegistry
-from ai_backends.training import REFERENCE_FILE, train_model
+from ai_backends.config import load_config  # noqa: E402
+from ai_backends.factory import create_app  # noqa: E402
+from ai_backends.registry import ModelRegistry  # noqa: E402
+from ai_backends.training import REFERENCE_FILE, train_model  # noqa: E402
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Time drift reports on N logged classifications (default 10,000) in a throwaway folder.
 
-    python scripts/benchmark_drift.py [--rows 10000] [--repeat 3]
+    python benchmarks/bench_drift.py [--rows 10000] [--repeat 3]
 
 Fills a prediction log with N rows (half real Iris flowers, half shifted), then times
 ``DriftService.report`` — the same call GET /api/v1/drift-report makes — and prints the
@@ -9,16 +9,19 @@ import time of Evidently separately, since the API pays it only once per process
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
-import numpy as np
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from ai_backends.drift import DriftService
-from ai_backends.predlog import PredictionLog
-from ai_backends.training import train
+import numpy as np  # noqa: E402
+
+from ai_backends.drift import DriftService  # noqa: E402
+from ai_backends.predlog import PredictionLog  # noqa: E402
+from ai_backends.training import train  # noqa: E402
 
 
 def main() -> None:
