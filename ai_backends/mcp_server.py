@@ -245,6 +245,10 @@ def build_server(backend: Backend, allow_registry_writes: bool = False) -> MCPSe
         with reported(ResourceError):
             return json.dumps(backend.model_card(), indent=2)
 
+    def drift_summary() -> str:
+        with reported(ResourceError):
+            return json.dumps(backend.drift_report(DRIFT_LIMIT_DEFAULT), indent=2)
+
     def openapi_document() -> str:
         with reported(ResourceError):
             return json.dumps(backend.openapi(), indent=2)
@@ -253,10 +257,6 @@ def build_server(backend: Backend, allow_registry_writes: bool = False) -> MCPSe
                     description="Training metadata of the served classifier: type, version, "
                                 "parameters, hold-out accuracy, features, classes, date.",
                     mime_type=JSON)(model_card)
-    def drift_summary() -> str:
-        with reported(ResourceError):
-            return json.dumps(backend.drift_report(DRIFT_LIMIT_DEFAULT), indent=2)
-
     server.resource(DRIFT_URI, name="drift-latest", title="Latest drift summary",
                     description=f"Drift report of the last {DRIFT_LIMIT_DEFAULT} logged "
                                 "classifications against the training data.",
