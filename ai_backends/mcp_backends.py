@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from typing import Any, Protocol
 
 from .errors import BadRequest, Conflict, InvalidInput, NotFound, ServiceError, Unavailable
@@ -231,6 +232,13 @@ _ERRORS_BY_STATUS: dict[int, type[ServiceError]] = {
 }
 
 
+def _reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
 def error_from_problem(status: int, problem: dict[str, Any] | None,
                        retry_after: str | None = None) -> ServiceError:
     """Turn an RFC 9457 problem answer of the API back into the service error it came from."""
@@ -247,7 +255,7 @@ def error_from_problem(status: int, problem: dict[str, Any] | None,
     else:  # 413, 415, 500...: keep the API's own status and title
         error = ServiceError(detail)
         error.status = status
-        error.title = str(problem.get("title") or f"HTTP {status}")
+        error.title = str(problem.get("title") or _reason_phrase(status))
     return error
 
 
