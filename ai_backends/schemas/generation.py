@@ -28,6 +28,11 @@ NDJSON_RESPONSE = {
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("prompt must contain non-whitespace text")
+    # JSON can carry a lone surrogate ("\ud800"); it is not text and cannot be encoded.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("prompt contains an unpaired surrogate, not valid Unicode") from exc
     return value
 
 
@@ -62,7 +67,7 @@ class GenerateRequest(GenerationOptions):
     @field_validator("prompt")
     @classmethod
     def prompt_not_blank(cls, value: str) -> str:
-        """Reject prompts of only whitespace."""
+        """Reject prompts of only whitespace or invalid Unicode."""
         return _not_blank(value)
 
 
@@ -123,7 +128,7 @@ class V2GenerateRequest(GenerationOptions):
     @field_validator("prompt")
     @classmethod
     def prompt_not_blank(cls, value: str) -> str:
-        """Reject prompts of only whitespace."""
+        """Reject prompts of only whitespace or invalid Unicode."""
         return _not_blank(value)
 
 

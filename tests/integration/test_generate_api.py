@@ -134,6 +134,10 @@ def test_secure_generate_blocks_injection_before_the_model(llm_app: Any, api: An
     ({"prompt": "   \n "}, "prompt"),
     ({"prompt": "x" * 4001}, "prompt"),
     ({"prompt": 42}, "prompt"),
+    ({"prompt": "\ud800 lone surrogate"}, "prompt"),
+    ({"prompt": "hi", "temperature": float("nan")}, "temperature"),
+    ({"prompt": "hi", "seed": 2**70}, "seed"),
+    ({"prompt": "hi", "max_tokens": True}, "max_tokens"),
     ({"prompt": "hi", "max_tokens": 0}, "max_tokens"),
     ({"prompt": "hi", "max_tokens": 5000}, "max_tokens"),
     ({"prompt": "hi", "max_tokens": "8"}, "max_tokens"),
@@ -212,3 +216,15 @@ def test_client_leaving_mid_stream_frees_the_model(llm_app: Any, api: Any) -> No
     response.close()  # the client goes away after the first token
     assert backend._lock.acquire(blocking=False)  # not left holding the model
     backend._lock.release()
+
+
+def test_embedded_backend_is_a_model_runtime(llm_app: Any) -> None:
+    from ai_backends.runtime import ModelRuntime
+
+    backend = llm_app.extensions["ai_backends.llm"]._llamacpp
+    assert isinstance(backend, ModelRuntime)
+    backend.load()
+    assert backend.ready() and backend.version == "SmolLM2-135M-Instruct:Q4_1"
+    result = backend.predict((single_turn("Be brief.", "Say yes."),
+                              GenerationParams(max_tokens=2, temperature=0.0)))
+    assert result.completion_tokens <= 2 and result.backend == "llamacpp"

@@ -123,3 +123,31 @@ def test_unknown_model_on_the_server_is_unavailable() -> None:
         service = GenerationService("ollama", server.url, "tinyllama", timeout=5)
         with pytest.raises(Unavailable, match="404"):
             service.generate(single_turn(*MESSAGES_ARGS), GenerationParams(max_tokens=4))
+
+
+def test_health_before_first_use_reports_what_auto_would_pick(app_config: dict[str, Any]) -> None:
+    with running() as server:
+        app = _app(app_config, LLM_BACKEND="auto", OLLAMA_BASE_URL=server.url)
+        up = app.test_client().get("/health").get_json()["dependencies"]["llm"]
+    down = _app(app_config, LLM_BACKEND="auto",
+                OLLAMA_BASE_URL=f"http://127.0.0.1:{free_port()}").test_client().get(
+                    "/health").get_json()["dependencies"]["llm"]
+    assert up["implementation"] == "external (Ollama)" and "not used yet" in up["detail"]
+    assert down["implementation"] == "embedded (llama.cpp)" and down["up"]
+    assert "unreachable" in down["detail"]
+
+
+def test_ollama_backend_is_a_model_runtime() -> None:
+    from ai_backends.llm.backends import OllamaBackend
+    from ai_backends.runtime import ModelRuntime
+
+    with running() as server:
+        backend = OllamaBackend(server.url, "tinyllama", timeout=5)
+        assert isinstance(backend, ModelRuntime) and not backend.ready()
+        backend.load()
+        assert backend.ready() and backend.version == "tinyllama"
+        result = backend.predict((single_turn(*MESSAGES_ARGS), GenerationParams(max_tokens=2)))
+    assert result.text == "Hello from"
+    missing = OllamaBackend(f"http://127.0.0.1:{free_port()}", "tinyllama", timeout=1)
+    with pytest.raises(Unavailable):
+        missing.load()
