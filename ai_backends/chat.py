@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,8 +40,7 @@ if TYPE_CHECKING:
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
-LOCK_SECONDS = 120  # longest a turn may hold its session (covers the LLM timeout)
-LOCK_WAIT_SECONDS = 60  # how long a second request on a busy session waits its turn
+LOCK_WAIT_SECONDS = 60.0  # default wait of a second request on a busy session
 REDIS_TIMEOUT_SECONDS = 2.0
 
 
@@ -123,13 +122,18 @@ class ChatService:
     """Answers chat messages with the LLM, remembering each session's recent turns."""
 
     def __init__(self, client: redis.Redis, llm: LLMService, prefix: str, turns: int,
-                 ttl_seconds: int, history_tokens: int) -> None:
+                 ttl_seconds: int, history_tokens: int,
+                 lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
         self.redis = client
         self.llm = llm
         self.prefix = prefix
         self.turns = turns
         self.ttl_seconds = ttl_seconds
         self.history_tokens = history_tokens
+        self.lock_wait_seconds = lock_wait_seconds
+        # The lock frees itself after this long even if its worker died mid-turn; a live
+        # turn ends before (it waits for the model, then generates, each within the wait).
+        self.lock_seconds = int(2 * lock_wait_seconds + 30)
 
     def history_of(self, session_id: str) -> RedisChatHistory:
         """The stored history of a (validated) session."""
@@ -146,18 +150,24 @@ class ChatService:
             return self._remember(history, session_id, prompt, generation)
 
     def chat_stream(self, prompt: str, session_id: str | None, params: GenerationParams
-                    ) -> tuple[str, Iterator[str | ChatTurn]]:
+                    ) -> tuple[str, Generator[str | ChatTurn, None, None]]:
         """Like ``chat`` but yields text pieces, then the ChatTurn; returns the session id."""
         session_id = session_id or new_session_id()
         history = self.history_of(session_id)
 
-        def pieces() -> Iterator[str | ChatTurn]:
+        def pieces() -> Generator[str | ChatTurn, None, None]:
             with self._session_lock(session_id):  # held until the stream ends or is closed
-                for item in self.llm.stream(self._context(history, prompt), params):
-                    if isinstance(item, Generation):
-                        yield self._remember(history, session_id, prompt, item)
-                    else:
-                        yield item
+                source = self.llm.stream(self._context(history, prompt), params)
+                try:
+                    for item in source:
+                        if isinstance(item, Generation):
+                            yield self._remember(history, session_id, prompt, item)
+                        else:
+                            yield item
+                finally:  # a client that leaves stops the generation and frees the session
+                    close = getattr(source, "close", None)
+                    if close is not None:
+                        close()
 
         return session_id, pieces()
 
@@ -213,8 +223,8 @@ class ChatService:
 
     @contextmanager
     def _session_lock(self, session_id: str) -> Iterator[None]:
-        lock = self.redis.lock(f"{self.prefix}{session_id}:lock", timeout=LOCK_SECONDS,
-                               blocking_timeout=LOCK_WAIT_SECONDS)
+        lock = self.redis.lock(f"{self.prefix}{session_id}:lock", timeout=self.lock_seconds,
+                               blocking_timeout=self.lock_wait_seconds)
         try:
             acquired = lock.acquire()
         except redis.RedisError as exc:

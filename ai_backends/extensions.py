@@ -101,7 +101,8 @@ def init_chat(app: Flask, redis_url: str | None, generation: GenerationService) 
     prefix = config["REDIS_KEY_PREFIX"]
     app.extensions[CHAT] = ChatService(
         client, generation, f"{prefix}chat:", config["CHAT_HISTORY_TURNS"],
-        config["CHAT_SESSION_TTL_SECONDS"], config["CHAT_HISTORY_TOKENS"])
+        config["CHAT_SESSION_TTL_SECONDS"], config["CHAT_HISTORY_TOKENS"],
+        lock_wait_seconds=config["LLM_TIMEOUT_SECONDS"])
     exact = ExactCache(prefix=f"{prefix}chat-exact:")
     exact.init_app(app, redis_url, config["SEMANTIC_CACHE_TTL_SECONDS"], True)
     semantic = SemanticCache(

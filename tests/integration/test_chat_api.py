@@ -153,6 +153,18 @@ def test_stream_sends_tokens_then_the_turn(api: Any) -> None:
     assert api.get(f"/api/v1/chat/{session}").get_json()["conversation_length"] == 2
 
 
+def test_a_client_leaving_a_stream_frees_its_session(api: Any) -> None:
+    session = f"leave-{uuid.uuid4().hex[:8]}"
+    response = api.post("/api/v1/chat", json={"prompt": "Tell me a long story.",
+                                              "session_id": session, "stream": True,
+                                              "max_tokens": 64}, buffered=False)
+    first = next(iter(response.response))
+    assert "token" in json.loads(first)
+    response.close()  # the client goes away mid-answer
+    # The session lock is released at once: the next message does not wait or conflict.
+    assert say(api, "Hello again.", session)["conversation_length"] == 2
+
+
 @pytest.mark.parametrize("session_id", ["short", "has space in it", "x" * 65, "semi;colon1"])
 def test_bad_session_ids_get_422(api: Any, session_id: str) -> None:
     response = api.post("/api/v1/chat", json={"prompt": "Hi", "session_id": session_id})
@@ -173,6 +185,18 @@ def test_chat_without_redis_is_503_and_the_rest_works(chat_config: dict[str, Any
     assert api.get("/api/v1/cache/stats").status_code == 503
     health = api.get("/health").get_json()
     assert health["dependencies"]["redis"]["up"] is False
+
+
+def test_chat_semantic_without_redis_still_answers(chat_config: dict[str, Any], chat_app: Any
+                                                   ) -> None:
+    from tests.conftest import free_port
+
+    app = restarted({**chat_config, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},
+                    chat_app)
+    body = semantic(app.test_client(), "What is the speed of light?")
+    assert body["response"]
+    assert body["cache_info"]["cache_hit"] is False
+    assert body["cache_info"]["cache_available"] is False
 
 
 def semantic(api: Any, prompt: str) -> dict[str, Any]:

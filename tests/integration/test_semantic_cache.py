@@ -181,7 +181,7 @@ def test_a_worker_that_missed_events_reloads(make_cache: Any, embedder: Embedder
 def test_redis_down_raises_unavailable(embedder: Embedder) -> None:
     from tests.conftest import free_port
 
-    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    dead = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.2)
     cache = SemanticCache(dead, "x:", 0.8, 10, 60)
     with pytest.raises(Unavailable):
         ask(cache, embedder, "What is AI?")

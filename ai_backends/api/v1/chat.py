@@ -59,12 +59,15 @@ def chat(body: ChatRequest) -> dict[str, Any] | Response:
     finished: list[ChatTurn] = []
 
     def chunks() -> Iterator[str | Generation]:
-        for item in pieces:
-            if isinstance(item, ChatTurn):
-                finished.append(item)
-                yield item.generation
-            else:
-                yield item
+        try:
+            for item in pieces:
+                if isinstance(item, ChatTurn):
+                    finished.append(item)
+                    yield item.generation
+                else:
+                    yield item
+        finally:  # closed when the client disconnects: stop the model, release the session
+            pieces.close()
 
     return ndjson_stream(chunks(), lambda _: turn_dict(finished[-1]))
 
