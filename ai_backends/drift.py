@@ -105,9 +105,12 @@ class DriftService:
                               "first (scripts/train_iris_model.py)", retry_after=60)
         current, total = read_log_tail(self.log, limit)
         if len(current) < self.min_samples:
+            advice = (f"ask for limit >= {self.min_samples}" if total >= self.min_samples
+                      else "classify more samples and ask again")
             raise Conflict(
                 f"a drift report needs at least {self.min_samples} logged classifications; "
-                f"the prediction log has {total}. Classify more samples and ask again.",
+                f"limit={limit} selected {len(current)} of the {total} in the prediction log: "
+                f"{advice}",
                 available_samples=total, min_samples=self.min_samples,
             )
         reference = pd.read_csv(self.reference_path)

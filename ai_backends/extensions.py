@@ -211,7 +211,8 @@ def _probe_mlflow(uri: str) -> Probe:
     from .registry import MODEL_NAMES, is_server
 
     if is_server(uri):
-        return probe_http(f"{uri.rstrip('/')}/health", "external (MLflow server)")
+        # describe_url drops credentials, which /health would otherwise show.
+        return probe_http(f"{describe_url(uri).rstrip('/')}/health", "external (MLflow server)")
 
     def probe(timeout: float) -> ProbeResult:
         # Ask the SQLite file directly: importing mlflow alone takes longer than a probe may.

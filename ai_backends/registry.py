@@ -34,7 +34,7 @@ from .classifier import FEATURES
 from .config import ROOT
 from .errors import InvalidInput, NotFound, ServiceError, Unavailable
 from .health import describe_url
-from .training import REFERENCE_FILE, TrainedModel
+from .training import TrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class ModelRegistry:
     # -- registration ------------------------------------------------------------------
 
     def register_trained(self, trained: TrainedModel, reference_csv: Path | None = None,
-                         who: str = "training") -> list[Registration]:
+                         who: str | None = None) -> list[Registration]:
         """Log a training run (params, metrics, artifacts) and register both model formats.
 
         Each new version gets a description and the tags data_hash, accuracy and git_commit;
@@ -197,6 +197,7 @@ class ModelRegistry:
         import onnx
 
         metadata = trained.metadata
+        who = who or f"{current_user()} (training)"
         tags = {
             "data_hash": str(metadata["data_hash"]),
             "accuracy": f"{metadata['test_accuracy']:.4f}",
@@ -479,9 +480,3 @@ def _iso(millis: int | None) -> str | None:
     if millis is None:
         return None
     return datetime.fromtimestamp(millis / 1000, timezone.utc).isoformat(timespec="seconds")
-
-
-def register_after_training(trained: TrainedModel, config: Mapping[str, Any]) -> list[Registration]:
-    """Register a training run's models in the configured registry (used by the script)."""
-    registry = ModelRegistry.from_config(config)
-    return registry.register_trained(trained, Path(config["DATA_DIR"]) / REFERENCE_FILE)

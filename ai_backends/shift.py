@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .classification import ClassificationService
-from .classifier import FEATURES, MEASUREMENT_MAX, MEASUREMENT_MIN_EXCLUSIVE
-from .errors import InvalidInput
+from .classifier import FEATURES, MEASUREMENT_MAX
 
 # Documented defaults: sepal_length +1.5 cm, petal_width x1.3.
 DEFAULT_SHIFTS: dict[str, dict[str, float]] = {
@@ -24,14 +23,19 @@ DEFAULT_SHIFTS: dict[str, dict[str, float]] = {
 MAX_ADD = 10.0
 MIN_MULTIPLY = 0.1
 MAX_MULTIPLY = 5.0
+# Shifted values are clipped into [MIN_SHIFTED, MEASUREMENT_MAX] so they stay valid inputs.
+MIN_SHIFTED = 0.01
 
 
 def apply_shifts(row: Mapping[str, float],
                  shifts: Mapping[str, Mapping[str, float]]) -> tuple[list[float], dict[str, Any]]:
-    """The shifted feature row and what was applied per feature; 422 if a value leaves range."""
+    """The shifted feature row and what was applied per feature.
+
+    A shifted value outside the valid range is clipped into [MIN_SHIFTED, 100] cm and
+    marked ``clipped``: the request itself was valid, so it gets an answer, not an error.
+    """
     shifted = []
     applied: dict[str, Any] = {}
-    errors = []
     for name in FEATURES:
         value = float(row[name])
         shift = shifts.get(name)
@@ -39,19 +43,11 @@ def apply_shifts(row: Mapping[str, float],
             shifted.append(value)
             continue
         add, multiply = float(shift.get("add", 0.0)), float(shift.get("multiply", 1.0))
-        new = round(value * multiply + add, 6)
-        applied[name] = {"add": add, "multiply": multiply, "original": value, "shifted": new}
-        if not MEASUREMENT_MIN_EXCLUSIVE < new <= MEASUREMENT_MAX:
-            errors.append({
-                "field": f"shifts.{name}",
-                "message": f"{value:g} * {multiply:g} + {add:g} = {new:g} is outside "
-                           f"({MEASUREMENT_MIN_EXCLUSIVE:g}, {MEASUREMENT_MAX:g}] cm",
-                "type": "shifted_out_of_range",
-            })
+        raw = round(value * multiply + add, 6)
+        new = min(max(raw, MIN_SHIFTED), MEASUREMENT_MAX)
+        applied[name] = {"add": add, "multiply": multiply, "original": value, "shifted": new,
+                         "clipped": new != raw}
         shifted.append(new)
-    if errors:
-        raise InvalidInput("a shifted measurement leaves the valid range; choose a smaller "
-                           "shift", errors=errors)
     return shifted, applied
 
 

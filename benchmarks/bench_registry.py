@@ -46,7 +46,8 @@ def main() -> None:
             started = time.perf_counter()
             first = client.post(url, json=_flower(0))
             first_ms = (time.perf_counter() - started) * 1000
-            assert first.status_code == 200, first.json
+            if first.status_code != 200:
+                raise SystemExit(f"{url} answered {first.status_code}: {first.json}")
             timings = []
             for i in range(1, args.requests + 1):
                 started = time.perf_counter()

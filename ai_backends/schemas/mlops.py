@@ -12,9 +12,6 @@ from .classification import EXAMPLE, Classification, IrisFeatures
 # The largest ``limit`` of a drift report; DRIFT_MAX_SAMPLES may lower it, not raise it.
 DRIFT_LIMIT_MAX = 10_000
 
-FeatureName = Literal["sepal_length", "sepal_width", "petal_length", "petal_width"]
-
-
 class DriftQuery(BaseModel):
     """How many of the latest logged classifications to compare with the reference."""
 
@@ -86,6 +83,17 @@ class Shift(BaseModel):
     multiply: float = Field(default=1.0, ge=MIN_MULTIPLY, le=MAX_MULTIPLY, allow_inf_nan=False)
 
 
+class Shifts(BaseModel):
+    """The shift of each measurement to change; the others stay as sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sepal_length: Shift | None = None
+    sepal_width: Shift | None = None
+    petal_length: Shift | None = None
+    petal_width: Shift | None = None
+
+
 class ShiftedRequest(IrisFeatures):
     """One flower, and optionally the shifts to apply (default: sepal_length +1.5,
     petal_width x1.3)."""
@@ -97,14 +105,14 @@ class ShiftedRequest(IrisFeatures):
         ]},
     )
 
-    shifts: dict[FeatureName, Shift] | None = Field(
+    shifts: Shifts | None = Field(
         default=None, description="Per-feature shifts; omit for the documented defaults")
 
     def shift_map(self) -> dict[str, dict[str, float]] | None:
         """The requested shifts as plain dicts, or None for the defaults."""
         if self.shifts is None:
             return None
-        return {name: shift.model_dump() for name, shift in self.shifts.items()}
+        return {name: shift.model_dump() for name, shift in self.shifts if shift is not None}
 
 
 class AppliedShift(BaseModel):
@@ -114,6 +122,7 @@ class AppliedShift(BaseModel):
     multiply: float
     original: float
     shifted: float
+    clipped: bool = Field(description="True when the result was clipped into [0.01, 100] cm")
 
 
 class DriftSimulation(BaseModel):
@@ -133,7 +142,8 @@ class ShiftedClassification(BaseModel):
 
 
 class RegistryQuery(BaseModel):
-    """Which registered model to use: an alias (default production), a version or a stage."""
+    """Which registered model to use: ``version``, else ``stage``, else ``alias`` (default
+    production)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -143,10 +153,6 @@ class RegistryQuery(BaseModel):
     version: int | None = Field(default=None, ge=1, le=1_000_000)
     stage: Literal["None", "Staging", "Production", "Archived"] | None = Field(
         default=None, description="Deprecated: MLflow stages; use an alias")
-
-    def selectors(self) -> int:
-        """How many of alias, version and stage were given (at most one is allowed)."""
-        return sum(value is not None for value in (self.alias, self.version, self.stage))
 
 
 class ModelRegistryInfo(BaseModel):

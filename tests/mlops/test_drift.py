@@ -73,8 +73,13 @@ def test_too_few_samples_is_a_conflict_that_says_why(client: Any) -> None:
     response = client.get("/api/v1/drift-report?limit=100")
     assert response.status_code == 409
     problem = response.json
-    assert "at least 30" in problem["detail"] and "has 5" in problem["detail"]
+    assert "at least 30" in problem["detail"] and "classify more" in problem["detail"]
     assert problem["available_samples"] == 5 and problem["min_samples"] == 30
+
+    client.post("/api/v1/classify", json={"samples": normal_samples(40)})
+    small_limit = client.get("/api/v1/drift-report?limit=10")
+    assert small_limit.status_code == 409
+    assert "limit >= 30" in small_limit.json["detail"]
 
 
 @pytest.mark.parametrize("limit", ["0", "-3", "10001", "ten"])
@@ -112,13 +117,15 @@ def test_chosen_shift_can_change_the_prediction(client: Any) -> None:
     assert set(body["drift_simulation"]["applied_shifts"]) == {"petal_length", "petal_width"}
 
 
-def test_shift_that_leaves_the_valid_range_is_rejected(client: Any, app: Any) -> None:
+def test_shift_that_leaves_the_valid_range_is_clipped(client: Any, app: Any) -> None:
     response = client.post("/api/v1/classify-shifted", json={
-        **SETOSA, "shifts": {"sepal_length": {"add": -6}}})
-    assert response.status_code == 422
-    assert response.json["errors"][0]["field"] == "shifts.sepal_length"
-    assert "outside" in response.json["errors"][0]["message"]
-    assert PredictionLog(app.config["PREDICTION_LOG"]).read() == []
+        **SETOSA, "shifts": {"sepal_length": {"add": -6}, "petal_length": {"multiply": 5}}})
+    assert response.status_code == 200
+    applied = response.json["drift_simulation"]["applied_shifts"]
+    assert applied["sepal_length"]["shifted"] == 0.01 and applied["sepal_length"]["clipped"]
+    assert applied["petal_length"]["shifted"] == 7.0 and not applied["petal_length"]["clipped"]
+    [row] = PredictionLog(app.config["PREDICTION_LOG"]).read()
+    assert float(row["sepal_length"]) == 0.01
 
 
 @pytest.mark.parametrize("shifts", [
@@ -131,3 +138,12 @@ def test_shift_bounds_are_validated(client: Any, shifts: dict[str, Any]) -> None
     response = client.post("/api/v1/classify-shifted", json={**SETOSA, "shifts": shifts})
     assert response.status_code == 422
     assert response.json["errors"][0]["field"].startswith("shifts")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("share", "status"), [
+    (0.0, "NO_DRIFT"), (0.2, "LOW"), (0.4, "MEDIUM"), (0.6, "HIGH"), (1.0, "HIGH")])
+def test_monitoring_status_rules(share: float, status: str) -> None:
+    from ai_backends.drift import monitoring_status
+
+    assert monitoring_status(share) == status

@@ -19,6 +19,7 @@ import requests
 
 from ai_backends.config import load_config
 from ai_backends.registry import ONNX_MODEL, SKLEARN_MODEL, ModelRegistry
+from ai_backends.stack import MLFLOW_UI_ENV
 from ai_backends.training import REFERENCE_FILE, TrainedModel
 from tests.conftest import free_port
 from tests.mlops.test_registry import SETOSA, run_cli
@@ -28,7 +29,7 @@ STARTUP_SECONDS = 90
 
 
 @pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
+def mlflow_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
     """``mlflow server`` on a free loopback port with its own SQLite store and artifacts."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -38,6 +39,7 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
          "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
          "--artifacts-destination", str(tmp_path / "mlartifacts")],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, **MLFLOW_UI_ENV},  # as run.py starts it
     )
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -50,7 +52,7 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.5)
         else:
             pytest.fail(f"mlflow server did not answer in {STARTUP_SECONDS}s")
-        yield url
+        yield url, server
     finally:
         stop(server)
         log.close()
@@ -61,17 +63,17 @@ def stop(server: subprocess.Popen[Any]) -> None:
     if server.poll() is None:
         os.killpg(server.pid, signal.SIGTERM)
         try:
-            # uvicorn waits for idle keep-alive connections; do not wait for it long.
-            server.wait(timeout=3)
+            server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
 
 
 def test_register_serve_and_manage_through_a_real_server(
-        mlflow_server: str, trained: tuple[TrainedModel, Path], app_config: dict[str, Any],
-        tmp_path: Path) -> None:
-    registry = ModelRegistry(mlflow_server, tmp_path, load_config())
+        mlflow_server: tuple[str, subprocess.Popen[Any]], trained: tuple[TrainedModel, Path],
+        app_config: dict[str, Any], tmp_path: Path) -> None:
+    mlflow_url, server = mlflow_server
+    registry = ModelRegistry(mlflow_url, tmp_path, load_config())
     model, data_dir = trained
     created = registry.register_trained(model, data_dir / REFERENCE_FILE)
     assert {(r.name, r.version) for r in created} == {(SKLEARN_MODEL, "1"), (ONNX_MODEL, "1")}
@@ -84,7 +86,7 @@ def test_register_serve_and_manage_through_a_real_server(
 
     from ai_backends.factory import create_app
 
-    app = create_app({**app_config, "MLFLOW_TRACKING_URI": mlflow_server,
+    app = create_app({**app_config, "MLFLOW_TRACKING_URI": mlflow_url,
                       "REGISTRY_REFRESH_SECONDS": 0})
     client = app.test_client()
     for model_format in ("sklearn", "onnx"):
@@ -92,19 +94,27 @@ def test_register_serve_and_manage_through_a_real_server(
                                json=SETOSA)
         assert response.status_code == 200, response.json
         info = response.json["model_registry_info"]
-        assert info["mlflow_tracking_uri"] == mlflow_server
+        assert info["mlflow_tracking_uri"] == mlflow_url
         assert info["model_version"] == "1"
     assert client.get("/health").json["dependencies"]["mlflow"]["up"] is True
 
-    code, out, _ = run_cli("--tracking-uri", mlflow_server, "--alias", ONNX_MODEL, "2",
+    code, out, _ = run_cli("--tracking-uri", mlflow_url, "--alias", ONNX_MODEL, "2",
                            "production")
     assert code == 0
     url = "/api/v1/classify-registry?model_format=onnx"
     assert client.post(url, json=SETOSA).json["model_version"] == "2"
-    code, out, _ = run_cli("--tracking-uri", mlflow_server, "--history", ONNX_MODEL, "--json")
+    code, out, _ = run_cli("--tracking-uri", mlflow_url, "--history", ONNX_MODEL, "--json")
     assert [(e["from_version"], e["to_version"]) for e in json.loads(out)] == [
         (None, "1"), ("1", "2")]
-    code, out, _ = run_cli("--tracking-uri", mlflow_server, "--list")
+    code, out, _ = run_cli("--tracking-uri", mlflow_url, "--list")
     assert code == 0 and SKLEARN_MODEL in out and ONNX_MODEL in out
     assert "iris-classifier" in requests.get(
-        f"{mlflow_server}/ajax-api/2.0/mlflow/registered-models/search", timeout=5).text
+        f"{mlflow_url}/ajax-api/2.0/mlflow/registered-models/search", timeout=5).text
+
+    # The server goes away: the version resolved before keeps answering, anything that
+    # needs the registry gets a quick 503, and the rest of the API is unaffected.
+    stop(server)
+    assert client.post(url, json=SETOSA).json["model_version"] == "2"
+    down = client.post(f"{url}&version=1", json=SETOSA)
+    assert down.status_code == 503 and down.headers["Retry-After"]
+    assert client.post("/api/v1/classify", json=SETOSA).status_code == 200

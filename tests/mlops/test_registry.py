@@ -66,7 +66,8 @@ def test_classify_registry_in_both_formats(registry_app: Any, registry: Any) -> 
     assert answers["onnx"].predicted_class == answers["sklearn"].predicted_class == "virginica"
     assert answers["onnx"].probabilities == pytest.approx(answers["sklearn"].probabilities,
                                                           abs=1e-5)
-    by_version = client.post("/api/v1/classify-registry?version=2", json=SETOSA).json
+    by_version = client.post("/api/v1/classify-registry?version=2&alias=production",
+                             json=SETOSA).json  # a version wins over an alias
     assert by_version["model_registry_info"]["model_version"] == "2"
     assert by_version["model_registry_info"]["model_alias"] is None
     assert by_version["predicted_class"] == "setosa"
@@ -88,6 +89,7 @@ def test_alias_move_changes_the_answer_and_is_in_the_history(registry_app: Any,
     history = json.loads(out)
     assert code == 0
     assert history[0]["from_version"] is None and history[0]["to_version"] == "1"
+    assert history[0]["who"].endswith("(training)")
     last = history[-1]
     assert (last["alias"], last["from_version"], last["to_version"]) == ("production", "1", "2")
     assert last["who"] and last["time"]
@@ -113,7 +115,7 @@ def test_resolved_alias_is_reused_within_the_refresh_interval(app_config: dict[s
     ("alias=no-such-alias", 404),
     ("version=99", 404),
     ("stage=Archived", 404),
-    ("alias=production&version=1", 422),
+    ("alias=no-such-alias&version=99", 404),
     ("model_format=pickle", 422),
     ("alias=bad%20alias!", 422),
     ("version=0", 422),
@@ -239,3 +241,14 @@ def test_registry_loader_refuses_pickle_and_untrusted_skops_types(tmp_path: Path
     skops.io.dump(FunctionTransformer(func=os.system), tmp_path / "model.skops")
     with pytest.raises(Unavailable, match="untrusted types"):
         _load_skops(tmp_path, {"serialization_format": "skops", "pickled_model": "model.skops"})
+
+
+def test_registry_model_is_a_model_runtime(registry: Any) -> None:
+    from ai_backends.registry_serving import RegistryModel
+    from ai_backends.runtime import ModelRuntime
+
+    runtime = RegistryModel(ONNX_MODEL, "onnx", "1", registry)
+    assert isinstance(runtime, ModelRuntime) and not runtime.ready()
+    runtime.load()
+    assert runtime.ready() and runtime.version == "1"
+    assert runtime.classes == ["setosa", "versicolor", "virginica"]

@@ -7,7 +7,6 @@ from typing import Any
 from flask import g
 from flask_openapi3 import Tag
 
-from ...errors import InvalidInput
 from ...extensions import registry_serving
 from ...schemas.classification import IrisFeatures
 from ...schemas.common import problem_responses
@@ -22,16 +21,15 @@ TAG = Tag(name="registry", description="Inference with models from the MLflow re
 def classify_registry(
     query: RegistryQuery, body: IrisFeatures
 ) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Classify one flower with a registry model chosen by alias (default production),
-    version or deprecated stage; the resolved version is loaded once and kept."""
-    if query.selectors() > 1:
-        raise InvalidInput("give at most one of alias, version and stage", errors=[
-            {"field": "alias", "message": "alias, version and stage exclude each other",
-             "type": "mutually_exclusive"}])
-    answer = registry_serving().classify(body.as_row(), query.model_format, query.alias,
-                                         query.version, query.stage, g.request_id)
+    """Classify one flower with a registry model chosen by version, else deprecated stage,
+    else alias (default production); the resolved version is loaded once and kept."""
+    # One selector is used: version, else stage, else alias (model_registry_info says which).
+    alias = None if query.version is not None or query.stage else query.alias
+    stage = None if query.version is not None else query.stage
+    answer = registry_serving().classify(body.as_row(), query.model_format, alias,
+                                         query.version, stage, g.request_id)
     headers = {}
-    if query.stage:
+    if stage:
         # RFC 9745: this way of selecting a model is deprecated; aliases replace stages.
         headers["Deprecation"] = "true"
     return answer, 200, headers
