@@ -126,7 +126,7 @@ def build_server(backend: Backend, allow_registry_writes: bool = False) -> MCPSe
         samples: Annotated[list[IrisFeatures], Field(
             min_length=1, max_length=MAX_BATCH_SIZE,
             description="One or more flowers (up to 1000), each with its four measurements "
-                        "in centimetres, 0 < x <= 100.",
+                        "in centimetres (bounds in the schema, at most 100).",
         )],
     ) -> BatchClassification:
         """Classify Iris flowers with the served ONNX model (exact answers are cached).

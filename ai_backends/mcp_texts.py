@@ -5,7 +5,7 @@ from __future__ import annotations
 SERVER_INSTRUCTIONS = """\
 Tools and documents of the ai-backends-py service: an ONNX Iris classifier, a local LLM,
 conversation memory with a semantic cache, drift monitoring and an MLflow model registry.
-Measurements are in centimetres (0 < x <= 100). A tool that fails answers with the same
+Measurements are lengths in centimetres (at most 100). A tool that fails answers with the same
 reason the HTTP API gives (for example "Validation Failed (422): ..." naming the field, or
 "Service Unavailable (503): ... (retry after N s)" when a dependency is down)."""
 
