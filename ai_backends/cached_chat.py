@@ -94,6 +94,10 @@ class SemanticChatService:
             log.warning("semantic cache unavailable, asking the LLM: %s", exc.detail)
             info.cache_available = False
             lookup = SemanticLookup()
+        except Exception:  # a broken embedding model must not cost the user the answer
+            log.exception("semantic cache failed, asking the LLM")
+            info.cache_available, vector = False, None
+            lookup = SemanticLookup()
         info.search_ms = round(lookup.search_ms, 3)
         info.similarity_score = _rounded(lookup.score)
         info.near_miss = lookup.near_miss

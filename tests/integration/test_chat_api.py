@@ -267,3 +267,34 @@ def test_openapi_documents_the_chat_endpoints(api: Any) -> None:
     for path in ("/api/v1/chat", "/api/v1/chat/{session_id}", "/api/v1/chat-semantic",
                  "/api/v1/cache/stats", "/api/v1/cache"):
         assert path in paths
+
+
+def test_chat_semantic_with_a_broken_embedding_model_still_answers(
+        chat_config: dict[str, Any], chat_app: Any, tmp_path: Path) -> None:
+    import shutil
+
+    from ai_backends.embeddings import TOKENIZER_FILES
+
+    source = Path(chat_app.config["EMBEDDING_MODEL_DIR"])
+    for name in TOKENIZER_FILES:
+        shutil.copyfile(source / name, tmp_path / name)
+    (tmp_path / "model.onnx").write_bytes(b"not an onnx model")
+    app = restarted({**chat_config, "EMBEDDING_MODEL_DIR": str(tmp_path)}, chat_app)
+    body = semantic(app.test_client(), "What is the boiling point of water?")
+    assert body["response"] and body["cache_info"]["cache_available"] is False
+
+
+def test_a_session_busy_for_too_long_gives_409(chat_config: dict[str, Any], chat_app: Any,
+                                               redis_url: str) -> None:
+    app = restarted({**chat_config, "LLM_TIMEOUT_SECONDS": 0.2}, chat_app)
+    session = f"held-{uuid.uuid4().hex[:8]}"
+    lock = redis.Redis.from_url(redis_url).lock(
+        f"{chat_config['REDIS_KEY_PREFIX']}chat:{session}:lock", timeout=10)
+    assert lock.acquire()  # another worker is in the middle of a turn of this session
+    try:
+        response = app.test_client().post("/api/v1/chat", json={
+            "prompt": "Hi", "session_id": session, **SHORT})
+    finally:
+        lock.release()
+    assert response.status_code == 409
+    assert "busy" in response.get_json()["detail"]
