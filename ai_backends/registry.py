@@ -72,11 +72,15 @@ def artifact_root(data_dir: str | Path) -> Path:
 
 
 def configure_http(config: Mapping[str, Any]) -> None:
-    """Bound MLflow's HTTP calls: its defaults (120 s, 7 retries) would hang a request."""
+    """Bound MLflow's HTTP calls (its defaults, 120 s and 7 retries, would hang a request);
+    call before the first ``import mlflow``."""
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(config["MLFLOW_HTTP_REQUEST_TIMEOUT"])
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(config["MLFLOW_HTTP_REQUEST_MAX_RETRIES"])
     # A progress bar per model load only clutters a server's log.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow 3 reports usage to its makers by default; a service that may run offline and
+    # keeps no secrets from its operator should not phone home unless they ask for it.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 @contextmanager

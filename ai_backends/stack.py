@@ -50,7 +50,8 @@ def processes(config: dict[str, object]) -> list[Process]:
 
 # MLflow 3's server also starts a GenAI job runner (seven huey consumers, dozens of threads):
 # it doubles the start-up time on two cores and ignores SIGTERM. A registry UI needs none.
-MLFLOW_UI_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+MLFLOW_UI_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                 "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
 
 
 def _mlflow_ui(config: dict[str, object]) -> list[Process]:

@@ -134,7 +134,7 @@ def test_deprecated_stage_transition_via_cli_and_api(registry_app: Any, registry
     response = registry_app.test_client().post("/api/v1/classify-registry?stage=Staging",
                                                json=SETOSA)
     assert response.status_code == 200
-    assert response.headers["Deprecation"] == "true"
+    assert response.headers["Deprecation"].startswith("@")  # RFC 9745 date
     info = response.json["model_registry_info"]
     assert (info["model_version"], info["model_stage"]) == ("2", "Staging")
     assert registry.resolve(ONNX_MODEL, alias="staging")["version"] == "2"

@@ -13,6 +13,9 @@ from ...schemas.common import problem_responses
 from ...schemas.mlops import RegistryClassification, RegistryQuery
 from . import bp
 
+# RFC 9745 Deprecation header (a structured date): MLflow deprecated stages in favour of
+# aliases in version 2.9, December 2023.
+STAGES_DEPRECATED = "@1701388800"
 TAG = Tag(name="registry", description="Inference with models from the MLflow registry")
 
 
@@ -30,6 +33,5 @@ def classify_registry(
                                          query.version, stage, g.request_id)
     headers = {}
     if stage:
-        # RFC 9745: this way of selecting a model is deprecated; aliases replace stages.
-        headers["Deprecation"] = "true"
+        headers["Deprecation"] = STAGES_DEPRECATED
     return answer, 200, headers
