@@ -62,7 +62,8 @@ def main() -> None:
 
     def via_api() -> int:
         response = client.post("/api/v1/generate", json=body)
-        assert response.status_code == 200, response.get_json()
+        if response.status_code != 200:
+            raise SystemExit(f"API answered {response.status_code}: {response.get_json()}")
         return int(response.get_json()["completion_tokens"])
 
     ways: dict[str, Callable[[], int]] = {"direct": direct, "service": via_service,
