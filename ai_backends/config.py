@@ -104,6 +104,9 @@ SETTINGS: dict[str, Setting] = {
     ),
     "LLM_THREADS": Setting(0, int, "CPU threads of the embedded model (0: all cores, max 4)."),
     "LLM_CONTEXT_TOKENS": Setting(4096, int, "Context window of the embedded model in tokens."),
+    # MCP server (scripts/mcp_server.py)
+    "MCP_PORT": Setting(5005, int, "Port of the MCP server's streamable HTTP transport (--http)."),
+    "MCP_API_KEY": Setting("", str, "API key the MCP server sends as X-API-Key with --url."),
     # Chat memory and semantic cache (ai_backends/chat.py, ai_backends/semantic_cache.py)
     "EMBEDDING_MODEL_DIR": Setting(
         str(ROOT / "models" / "all-MiniLM-L6-v2"), str,

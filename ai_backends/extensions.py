@@ -94,18 +94,6 @@ def init_app(app: Flask) -> None:
     init_chat(app, redis_url, generation)
 
 
-def redis_client() -> redis.Redis | None:
-    """The app's Redis client (None when no Redis is configured or embedded)."""
-    client: redis.Redis | None = current_app.extensions[REDIS_CLIENT]
-    return client
-
-
-def rate_limiter() -> RateLimiter:
-    """The app's rate limiter for the LLM endpoints."""
-    limiter: RateLimiter = current_app.extensions[RATE_LIMITER]
-    return limiter
-
-
 
 def init_chat(app: Flask, redis_url: str | None, generation: GenerationService) -> None:
     """Create the chat-memory and semantic-chat services (None when there is no Redis)."""
@@ -147,6 +135,18 @@ def semantic_chat() -> SemanticChatService:
         raise Unavailable("the chat caches need Redis: none configured and the embedded one "
                           "did not start")
     return service
+
+
+def redis_client() -> redis.Redis | None:
+    """The app's Redis client (None when no Redis is configured or embedded)."""
+    client: redis.Redis | None = current_app.extensions[REDIS_CLIENT]
+    return client
+
+
+def rate_limiter() -> RateLimiter:
+    """The app's rate limiter for the LLM endpoints."""
+    limiter: RateLimiter = current_app.extensions[RATE_LIMITER]
+    return limiter
 
 
 def classification() -> ClassificationService:

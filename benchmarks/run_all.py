@@ -53,6 +53,9 @@ BENCHMARKS = [
     Benchmark("Embedded LLM: tokens/s and the API's overhead",
               ["benchmarks/bench_llm.py", "--runs", "7"],
               ["benchmarks/bench_llm.py", "--runs", "2"]),
+    Benchmark("MCP server: a tool call over stdio vs the direct service call",
+              ["benchmarks/bench_mcp.py", "--calls", "300"],
+              ["benchmarks/bench_mcp.py", "--calls", "50"]),
     Benchmark("Cold start of the API", ["benchmarks/bench_cold_start.py", "--runs", "5"],
               ["benchmarks/bench_cold_start.py", "--runs", "2"], markdown=True),
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..llm import Generation, GenerationParams
 from ..llm.service import MAX_TOKENS_LIMIT, SEED_LIMIT, TEMPERATURE_LIMIT
@@ -43,9 +44,16 @@ def _well_formed(value: Any) -> Any:
     return value
 
 
-# A prompt: at least one non-whitespace character (the pattern says so in the OpenAPI
-# document, so clients and fuzzers know it), lone surrogates replaced by U+FFFD.
-PromptText = Annotated[str, Field(pattern=r"\S"), BeforeValidator(_well_formed)]
+def _has_text(value: str) -> str:
+    if not re.search(r"\S", value):
+        raise ValueError("prompt must contain non-whitespace text")
+    return value
+
+
+# A prompt: at least one non-whitespace character (the OpenAPI document says so with a
+# pattern, so clients and fuzzers know it), lone surrogates replaced by U+FFFD.
+PromptText = Annotated[str, BeforeValidator(_well_formed), AfterValidator(_has_text),
+                       Field(json_schema_extra={"pattern": r"\S"})]
 
 
 class GenerationOptions(BaseModel):
