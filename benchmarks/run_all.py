@@ -94,7 +94,6 @@ def main() -> None:
                                 text=True, timeout=900, check=False)
         output = result.stdout.strip() if result.returncode == 0 else (
             f"failed with exit code {result.returncode}:\n```\n{result.stderr[-2000:]}\n```")
-        output = "\n".join(line for line in output.splitlines() if not line.startswith("{"))
         if not bench.markdown and result.returncode == 0:
             output = f"```\n{output}\n```"
         sections.append(f"### {title}\n\n{output}\n\n"
