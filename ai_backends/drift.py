@@ -26,7 +26,6 @@ Evidently and pandas are imported inside ``report``: ``import evidently`` takes 
 
 from __future__ import annotations
 
-import fcntl
 import io
 import threading
 from datetime import datetime, timezone
@@ -60,15 +59,7 @@ def read_log_tail(log: PredictionLog, limit: int) -> tuple[Any, int]:
     import pandas as pd
 
     columns = [*FEATURES, PREDICTION_COLUMN]
-    if not log.path.exists():
-        return pd.DataFrame(columns=columns), 0
-    with log.path.open("rb") as handle:
-        # Writers append under an exclusive lock; a shared lock never sees half a batch.
-        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
-        try:
-            data = handle.read()
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    data = log.snapshot()
     if not data.strip():
         return pd.DataFrame(columns=columns), 0
     frame = pd.read_csv(io.BytesIO(data), usecols=columns)

@@ -83,7 +83,7 @@ def init_app(app: Flask) -> None:
         prediction_log,
     )
 
-    _init_mlops(app)
+    _init_mlops(app, prediction_log)
 
     # LLM: nothing loads here; the backend is chosen and the model loaded on first use.
     generation = service_from_config(config)
@@ -135,12 +135,6 @@ def semantic_chat() -> SemanticChatService:
         raise Unavailable("the chat caches need Redis: none configured and the embedded one "
                           "did not start")
     return service
-
-
-def redis_client() -> redis.Redis | None:
-    """The app's Redis client (None when no Redis is configured or embedded)."""
-    client: redis.Redis | None = current_app.extensions[REDIS_CLIENT]
-    return client
 
 
 def rate_limiter() -> RateLimiter:
@@ -205,13 +199,12 @@ def _probe_redis(url: str | None, kind: str) -> Probe:
 # -- MLOps: drift monitoring and the MLflow registry ----------------------------------
 
 
-def _init_mlops(app: Flask) -> None:
+def _init_mlops(app: Flask, log: PredictionLog) -> None:
     """Drift and registry services; both import their heavy libraries on first use."""
     from .drift import DriftService
     from .registry_serving import RegistryService
 
     config = app.config
-    log = PredictionLog(config["PREDICTION_LOG"])
     app.extensions[DRIFT] = DriftService(log, config["DATA_DIR"], config["DRIFT_MIN_SAMPLES"])
     app.extensions[REGISTRY_SERVING] = RegistryService(config, log)
     register_probe(app, "mlflow", _probe_mlflow(config["MLFLOW_TRACKING_URI"]))

@@ -7,7 +7,6 @@ dependency is down.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -82,20 +81,6 @@ def probe_http(url: str, implementation: str) -> Probe:
         except requests.RequestException as exc:
             return ProbeResult(False, implementation, f"{url} unreachable: {type(exc).__name__}")
         return ProbeResult(response.ok, implementation, f"{url} answered {response.status_code}")
-
-    return probe
-
-
-def probe_tcp(target: str, implementation: str) -> Probe:
-    """Probe that opens a TCP connection to ``host:port``."""
-
-    def probe(timeout: float) -> ProbeResult:
-        host, _, port = target.rpartition(":")
-        try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-                return ProbeResult(True, implementation, f"{target} accepts connections")
-        except OSError as exc:
-            return ProbeResult(False, implementation, f"{target} unreachable: {exc}")
 
     return probe
 

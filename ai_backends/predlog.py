@@ -59,9 +59,18 @@ class PredictionLog:
             for row, answer in zip(features, answers, strict=True)
         )
 
+    def snapshot(self) -> bytes:
+        """The whole file as it is between appends (b"" when it does not exist yet)."""
+        if not self.path.exists():
+            return b""
+        with self.path.open("rb") as handle:
+            # Writers append under an exclusive lock; a shared lock never sees half a batch.
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+            try:
+                return handle.read()
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def read(self) -> list[dict[str, str]]:
         """Return every row as a dict (for reports and tests)."""
-        if not self.path.exists():
-            return []
-        with self.path.open(newline="") as handle:
-            return list(csv.DictReader(handle))
+        return list(csv.DictReader(io.StringIO(self.snapshot().decode())))
