@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from . import metrics
 from .cache import ExactCache
 from .cache_stats import CacheStats, summarize
 from .chat_prompts import SEMANTIC_CHAT_SYSTEM_PROMPT
@@ -98,6 +99,8 @@ class SemanticChatService:
             log.exception("semantic cache failed, asking the LLM")
             info.cache_available, vector = False, None
             lookup = SemanticLookup()
+        metrics.CACHE_LOOKUPS.labels("chat-semantic",
+                                     "miss" if lookup.hit is None else "hit").inc()
         info.search_ms = round(lookup.search_ms, 3)
         info.similarity_score = _rounded(lookup.score)
         info.near_miss = lookup.near_miss

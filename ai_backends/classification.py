@@ -7,7 +7,7 @@ touches Flask's request objects.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,8 +30,8 @@ class Prediction:
     cache_hit: bool
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for a JSON response."""
-        return asdict(self)
+        """Plain dict for a JSON response (the lists are shared with this prediction)."""
+        return dict(self.__dict__)
 
 
 def cache_key(model_version: str, row: np.ndarray) -> str:

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import metrics
 from .classifier import FEATURES
 from .errors import Conflict, Unavailable
 from .predlog import PredictionLog
@@ -121,6 +122,7 @@ class DriftService:
         drifted = [name for name, entry in summary["features"].items() if entry["drift_detected"]]
         drifted.sort(key=lambda name: summary["features"][name]["drift_score"])
         status = monitoring_status(summary["share"])
+        metrics.DRIFT_STATUS.set(metrics.DRIFT_LEVELS[status])
         return {
             "drift_analysis": {
                 "drift_detected": summary["count"] > 0,

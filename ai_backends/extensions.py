@@ -65,8 +65,9 @@ def init_app(app: Flask) -> None:
     )
 
     model = OnnxClassifier(config["MODEL_DIR"])
-    cache = ExactCache(prefix=f"{config['REDIS_KEY_PREFIX']}classify:")
-    cache.init_app(app, redis_url, config["CACHE_TTL_SECONDS"], config["CACHE_ENABLED"])
+    cache = ExactCache("classify", app.extensions[REDIS_CLIENT],
+                       f"{config['REDIS_KEY_PREFIX']}classify:", config["CACHE_TTL_SECONDS"],
+                       enabled=config["CACHE_ENABLED"])
     prediction_log = PredictionLog(config["PREDICTION_LOG"])
     app.extensions[CLASSIFICATION] = ClassificationService(model, cache, prediction_log)
 
@@ -109,8 +110,8 @@ def init_chat(app: Flask, redis_url: str | None, generation: GenerationService) 
         client, generation, f"{prefix}chat:", config["CHAT_HISTORY_TURNS"],
         config["CHAT_SESSION_TTL_SECONDS"], config["CHAT_HISTORY_TOKENS"],
         lock_wait_seconds=config["LLM_TIMEOUT_SECONDS"])
-    exact = ExactCache(prefix=f"{prefix}chat-exact:")
-    exact.init_app(app, redis_url, config["SEMANTIC_CACHE_TTL_SECONDS"], True)
+    exact = ExactCache("chat-exact", client, f"{prefix}chat-exact:",
+                       config["SEMANTIC_CACHE_TTL_SECONDS"])
     semantic = SemanticCache(
         client, f"{prefix}semantic:", config["SEMANTIC_CACHE_THRESHOLD"],
         config["SEMANTIC_CACHE_MAX_ENTRIES"], config["SEMANTIC_CACHE_TTL_SECONDS"],

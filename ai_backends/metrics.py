@@ -30,7 +30,9 @@ HTTP_LATENCY = Histogram(
     ["endpoint"], buckets=LATENCY_BUCKETS,
 )
 CACHE_LOOKUPS = Counter(
-    "cache_lookups_total", "Cache lookups by cache (exact, semantic) and result (hit, miss)",
+    "cache_lookups_total",
+    "Cache lookups by cache (classify and chat-exact are exact caches, chat-semantic the "
+    "semantic one) and result (hit, miss)",
     ["cache", "result"],
 )
 CLASSIFICATIONS = Counter(
@@ -53,6 +55,7 @@ SIDECAR_CALLS = Counter(
     "sidecar_requests_total", "Calls to the inference sidecars by protocol and outcome",
     ["protocol", "outcome"],
 )
+DRIFT_LEVELS = {"NO_DRIFT": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3}
 DRIFT_STATUS = Gauge(
     "drift_monitoring_status", "Last drift report: 0 no drift, 1 low, 2 medium, 3 high",
     multiprocess_mode="mostrecent",

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from . import metrics
 from .classifier import OnnxClassifier, check_features
 from .errors import BadRequest, ServiceError, Unavailable
 from .oip.clients import GrpcSidecarClient, HttpSidecarClient
@@ -63,7 +64,7 @@ class SidecarService:
         """Classify one flower on the sidecar of ``protocol``, timing and logging it."""
         features = check_features([row])
         started = time.perf_counter()
-        answer = self.client(protocol).infer(features)
+        answer = self._infer(protocol, features)
         elapsed_ms = (time.perf_counter() - started) * 1000
         classes = self.model.classes
         index = int(answer.labels[0])
@@ -81,6 +82,17 @@ class SidecarService:
         self.log.record(f"classify-{protocol}", request_id, features, [result], elapsed_ms)
         return result
 
+    def _infer(self, protocol: str, features: np.ndarray) -> Any:
+        """One call to the sidecar of ``protocol``, counted by outcome in the metrics."""
+        client = self.client(protocol)
+        try:
+            answer = client.infer(features)
+        except Exception:
+            metrics.SIDECAR_CALLS.labels(protocol, "error").inc()
+            raise
+        metrics.SIDECAR_CALLS.labels(protocol, "ok").inc()
+        return answer
+
     def benchmark(self, row: list[float], iterations: int) -> dict[str, Any]:
         """Time ``iterations`` single-row calls per protocol, interleaved, warm-up excluded.
 
@@ -93,7 +105,7 @@ class SidecarService:
         for protocol in PROTOCOLS:
             try:
                 for _ in range(WARMUP_REQUESTS):
-                    self.clients[protocol].infer(features)
+                    self._infer(protocol, features)
             except ServiceError as exc:
                 failures[protocol] = exc.detail
         working = [p for p in PROTOCOLS if p not in failures]
@@ -105,7 +117,7 @@ class SidecarService:
             for protocol in list(samples):
                 started = time.perf_counter()
                 try:
-                    self.clients[protocol].infer(features)
+                    self._infer(protocol, features)
                 except ServiceError as exc:  # died mid-run: keep what the other measured
                     failures[protocol] = exc.detail
                     del samples[protocol]

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import metrics
 from ..errors import InvalidInput
 from ..health import ProbeResult
 from . import Generation, GenerationParams
@@ -96,7 +97,13 @@ class GenerationService:
         check_params(params)
         if not messages:
             raise InvalidInput("no messages to answer")
-        return self._resolve().stream(messages, params, self.timeout)
+        backend = self._resolve()
+        try:
+            pieces = backend.stream(messages, params, self.timeout)
+        except Exception:
+            metrics.LLM_REQUESTS.labels(backend.name, "error").inc()
+            raise
+        return _measured(pieces, backend.name)
 
     def probe(self, timeout: float) -> ProbeResult:
         """Health of the backend in use, without loading the embedded model."""
@@ -115,6 +122,22 @@ class GenerationService:
             return ProbeResult(ok, "external (Ollama)", f"{detail} ({self._reason})")
         ok, detail = self._llamacpp.available()
         return ProbeResult(ok, "embedded (llama.cpp)", f"{detail} ({self._reason})")
+
+
+def _measured(pieces: Iterator[str | Generation], backend: str) -> Iterator[str | Generation]:
+    """Pass a stream through, counting its outcome, tokens and latency in the metrics."""
+    try:
+        for piece in pieces:
+            if isinstance(piece, Generation):
+                metrics.LLM_REQUESTS.labels(piece.backend, "ok").inc()
+                metrics.LLM_TOKENS.labels(piece.backend, "prompt").inc(piece.prompt_tokens)
+                metrics.LLM_TOKENS.labels(piece.backend, "completion").inc(
+                    piece.completion_tokens)
+                metrics.LLM_LATENCY.labels(piece.backend).observe(piece.latency_ms / 1000)
+            yield piece
+    except Exception:
+        metrics.LLM_REQUESTS.labels(backend, "error").inc()
+        raise
 
 
 def single_turn(system: str, prompt: str) -> list[BaseMessage]:

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import redis
 
+from tests.metrics import metric
+
 pytestmark = pytest.mark.integration
 SHORT = {"max_tokens": 3, "temperature": 0.0}
 
@@ -209,6 +211,8 @@ def semantic(api: Any, prompt: str) -> dict[str, Any]:
 def test_semantic_chat_as_a_new_user_tries_it(api: Any, chat_config: dict[str, Any],
                                               chat_app: Any) -> None:
     assert api.delete("/api/v1/cache?which=all").status_code == 200
+    semantic_hits = metric(api, "cache_lookups_total", cache="chat-semantic", result="hit")
+    exact_hits = metric(api, "cache_lookups_total", cache="chat-exact", result="hit")
     first = semantic(api, "What is artificial intelligence?")
     assert first["cache_info"]["cache_hit"] is False
 
@@ -238,6 +242,9 @@ def test_semantic_chat_as_a_new_user_tries_it(api: Any, chat_config: dict[str, A
     assert stats["semantic"]["mean_similarity_of_hits"] >= 0.8
     assert stats["latency_ms"]["mean_miss"] > stats["latency_ms"]["mean_hit"]
     assert stats["time_saved_ms"] > 0
+    assert metric(api, "cache_lookups_total", cache="chat-semantic", result="hit") == (
+        semantic_hits + 1)
+    assert metric(api, "cache_lookups_total", cache="chat-exact", result="hit") == exact_hits + 1
 
     after = restarted(chat_config, chat_app).test_client()
     again = semantic(after, "Explain what artificial intelligence is.")["cache_info"]

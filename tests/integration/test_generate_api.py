@@ -15,6 +15,7 @@ import pytest
 
 from ai_backends.llm import Generation, GenerationParams
 from ai_backends.llm.service import single_turn
+from tests.metrics import metric
 
 pytestmark = pytest.mark.integration
 SHORT = {"max_tokens": 8, "temperature": 0.0}
@@ -38,10 +39,17 @@ def api(llm_app: Any) -> Any:
 
 
 def test_generate_answers_from_the_embedded_model(api: Any) -> None:
+    ok = {"backend": "llamacpp", "outcome": "ok"}
+    completion = {"backend": "llamacpp", "kind": "completion"}
+    before = (metric(api, "llm_requests_total", **ok), metric(api, "llm_tokens_total", **completion),
+              metric(api, "llm_request_duration_seconds_count", backend="llamacpp"))
     response = api.post("/api/v1/generate",
                         json={"prompt": "What is the capital of France?", **SHORT})
     body = response.get_json()
     assert response.status_code == 200, body
+    assert (metric(api, "llm_requests_total", **ok), metric(api, "llm_tokens_total", **completion),
+            metric(api, "llm_request_duration_seconds_count", backend="llamacpp")) == (
+        before[0] + 1, before[1] + body["completion_tokens"], before[2] + 1)
     assert body["backend"] == "llamacpp" and body["model"] == "SmolLM2-135M-Instruct"
     assert "Paris" in body["response"]
     assert body["prompt_tokens"] > 10 and 0 < body["completion_tokens"] <= 8

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ai_backends.factory import create_app
+from tests.metrics import metric
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +35,22 @@ def test_metrics_count_requests_by_route_and_status(client: Any) -> None:
         assert _sample(text, "http_requests_total", **labels) == _sample(
             before, "http_requests_total", **labels) + 1
     assert "http_request_duration_seconds_bucket" in text
+
+
+def test_metrics_count_cache_lookups_and_classifications(client: Any) -> None:
+    flower = {**SETOSA, "sepal_length": 5.0123}  # an input no other test sends
+
+    def counts() -> tuple[float, float, float]:
+        return (metric(client, "cache_lookups_total", cache="classify", result="hit"),
+                metric(client, "cache_lookups_total", cache="classify", result="miss"),
+                metric(client, "classifications_total", endpoint="classify",
+                       predicted_class="setosa"))
+
+    hits, misses, setosas = counts()
+    first = client.post("/api/v1/classify", json=flower)
+    second = client.post("/api/v1/classify", json=flower)
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    assert counts() == (hits + 1, misses + 1, setosas + 2)
 
 
 def test_log_lines_are_json_with_the_request_id(client: Any, caplog: Any) -> None:

@@ -10,6 +10,7 @@ from sklearn.datasets import load_iris
 from ai_backends.classifier import FEATURES
 from ai_backends.predlog import PredictionLog
 from ai_backends.schemas.mlops import DriftReport, ShiftedClassification
+from tests.metrics import metric
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,7 @@ def test_normal_traffic_shows_no_drift_then_shifted_traffic_does(client: Any) ->
     assert report.drift_analysis.prediction_drift.drift_detected is False
     assert report.data_summary.analyzed_samples == 50
     assert report.data_summary.reference_samples == 120
+    assert metric(client, "drift_monitoring_status") == 0
     assert report.drift_analysis.feature_drift_scores["sepal_length"].statistical_test.startswith("K-S")
 
     for sample in samples:
@@ -48,6 +50,8 @@ def test_normal_traffic_shows_no_drift_then_shifted_traffic_does(client: Any) ->
     assert not scores["sepal_width"].drift_detected
     assert {"sepal_length", "petal_width"} <= set(shifted.recommendations.investigate_features)
     assert shifted.recommendations.monitoring_status in {"MEDIUM", "HIGH"}
+    assert metric(client, "drift_monitoring_status") == {"MEDIUM": 2, "HIGH": 3}[
+        shifted.recommendations.monitoring_status]
     assert shifted.recommendations.retrain_model is True
     assert shifted.drift_analysis.overall_drift_score >= 0.4
     assert shifted.data_summary.total_production_samples == 100

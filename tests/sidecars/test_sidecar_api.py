@@ -9,6 +9,7 @@ import pytest
 
 from ai_backends.factory import create_app
 from ai_backends.schemas.sidecars import BenchmarkResponse, SidecarClassification
+from tests.metrics import metric
 
 from .servers import Sidecar
 
@@ -44,6 +45,7 @@ def client_up(make_client: Any, http_sidecar: Sidecar, grpc_sidecar: Sidecar) ->
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_classify_via_sidecar_matches_classify(client_up: Any, protocol: str) -> None:
+    calls = metric(client_up, "sidecar_requests_total", protocol=protocol, outcome="ok")
     for flower, expected in [(SETOSA, "setosa"), (VIRGINICA, "virginica")]:
         response = client_up.post(f"/api/v1/classify-{protocol}", json=flower)
         assert response.status_code == 200, response.json
@@ -54,6 +56,8 @@ def test_classify_via_sidecar_matches_classify(client_up: Any, protocol: str) ->
         assert body.probabilities == pytest.approx(local["probabilities"])
         assert body.model_version == local["model_version"]
         assert body.all_classes == local["all_classes"]
+    assert metric(client_up, "sidecar_requests_total", protocol=protocol, outcome="ok") == (
+        calls + 2)
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])

@@ -1,4 +1,4 @@
-"""The inference core: feature checks, the JSON provider, the cache serializer."""
+"""The inference core: feature checks, the JSON provider, the exact cache."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flask import Flask
 
-from ai_backends.cache import JsonSerializer
+from ai_backends.cache import ExactCache
 from ai_backends.classification import cache_key
 from ai_backends.classifier import OnnxClassifier, check_features
 from ai_backends.errors import InvalidInput, Unavailable
@@ -93,10 +93,20 @@ def test_to_jsonable_leaves_plain_values() -> None:
     assert to_jsonable(1.5) == 1.5 and math.isnan(to_jsonable(float("nan")))
 
 
-def test_cache_serializer_never_unpickles() -> None:
+def test_exact_cache_round_trips_json_and_never_unpickles(redis_url: str) -> None:
     import pickle
+    import uuid
 
-    serializer = JsonSerializer()
-    assert serializer.loads(serializer.dumps({"a": [1, 2]})) == {"a": [1, 2]}
-    # A pickle planted in Redis (cachelib's "!" + pickle format) reads as a miss, not as code.
-    assert serializer.loads(b"!" + pickle.dumps({"a": 1})) is None
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    cache = ExactCache("test", client, f"test-{uuid.uuid4().hex}[*]:", ttl=60)
+    cache.insert({"a": {"x": [1, 2]}, "b": {"y": 3}})
+    assert cache.lookup(["a", "b", "missing"]) == [{"x": [1, 2]}, {"y": 3}, None]
+    assert 0 < client.ttl(cache.prefix + "a") <= 60
+    # A pickle planted in Redis reads as a miss, not as code.
+    client.set(cache.prefix + "planted", b"\x80\x04" + pickle.dumps({"a": 1}))
+    assert cache.lookup(["planted"]) == [None]
+    cache.clear()  # the prefix holds glob characters: only our keys go
+    assert cache.lookup(["a", "b"]) == [None, None]
+    assert not list(client.scan_iter(match="test-*planted"))

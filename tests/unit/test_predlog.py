@@ -47,3 +47,29 @@ def test_read_returns_dicts(tmp_path: Path) -> None:
     assert log.read() == []
     log.append([["t", "r", "classify", 1, 2, 3, 4, "setosa", 1.0, "v", 0.5, 1]])
     assert log.read()[0]["predicted_class"] == "setosa"
+
+
+ROW = ["t", "r", "classify", 1, 2, 3, 4, "setosa", 1.0, "v", 0.5, 1]
+
+
+def test_threads_sharing_one_log_lose_nothing(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    log = PredictionLog(tmp_path / "log.csv")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: log.append([[*ROW[:1], f"r{i}", *ROW[2:]]]), range(400)))
+    rows = log.read()
+    assert sorted(int(row["request_id"][1:]) for row in rows) == list(range(400))
+
+
+def test_a_rotated_or_removed_log_starts_a_new_file_with_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    log = PredictionLog(path)
+    log.append([ROW])
+    path.rename(tmp_path / "log.csv.1")  # what logrotate does
+    log.append([ROW, ROW])
+    assert len(log.read()) == 2
+    assert len(PredictionLog(tmp_path / "log.csv.1").read()) == 1
+    path.unlink()
+    log.append([ROW])
+    assert len(log.read()) == 1
