@@ -5,7 +5,9 @@ Three choices worth knowing:
   run code in the API; JSON cannot.
 - One round trip each way: ``MGET`` for a whole batch, one pipelined ``SET ... EX`` per
   batch of new answers. Redis is the cost on this path (a 4-feature forest takes 6 µs),
-  so the client talks to it directly, with the hiredis parser when it is installed.
+  so each thread keeps its own redis-py connection and talks on it directly: the client
+  object's pool, retry and event layers cost about twice the command itself here
+  (``benchmarks/bench_request_cost.py``). The hiredis parser is used when installed.
 - Redis failures never fail a request. After an error the cache stays off for a short
   back-off (a circuit breaker), so a dead Redis costs one timeout, not one per request.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -42,6 +45,16 @@ def _encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _exchange(connection: Any, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
+    """Write ``commands`` at once and read every reply; a connection that failed is closed."""
+    try:
+        connection.send_packed_command(connection.pack_commands(commands))
+        return [connection.read_response() for _ in commands]
+    except BaseException:
+        connection.disconnect()  # replies may be left unread: never reuse it as it is
+        raise
+
+
 def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
@@ -58,6 +71,7 @@ class ExactCache:
         self._down_until = 0.0
         self._lock = threading.Lock()
         self.last_error: str | None = None
+        self._local = threading.local()
         self._hits = metrics.CACHE_LOOKUPS.labels(name, "hit")
         self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
 
@@ -78,7 +92,7 @@ class ExactCache:
         if not keys or self._client is None or not self.available:
             return [None] * len(keys)
         try:
-            values = self._client.mget([self.prefix + key for key in keys])
+            [values] = self._run(("MGET", *(self.prefix + key for key in keys)))
         except redis.RedisError as exc:  # any Redis failure becomes a miss
             self._trip(exc)
             return [None] * len(keys)
@@ -89,14 +103,8 @@ class ExactCache:
         if not items or self._client is None or not self.available:
             return
         try:
-            if len(items) == 1:
-                [(key, value)] = items.items()
-                self._client.set(self.prefix + key, _encode(value), ex=self.ttl)
-                return
-            pipe = self._client.pipeline(transaction=False)
-            for key, value in items.items():
-                pipe.set(self.prefix + key, _encode(value), ex=self.ttl)
-            pipe.execute()
+            self._run(*(("SET", self.prefix + key, _encode(value), "EX", self.ttl)
+                        for key, value in items.items()))
         except redis.RedisError as exc:  # any Redis failure leaves the value uncached
             self._trip(exc)
 
@@ -112,6 +120,25 @@ class ExactCache:
                 batch.clear()
         if batch:
             self._client.unlink(*batch)
+
+    def _run(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send ``commands`` in one round trip on this thread's connection; read every reply."""
+        connection = self._connection()
+        try:
+            return _exchange(connection, commands)
+        except redis.ConnectionError:
+            # Broken since its last use (Redis restarted, idle timeout): one try on a new
+            # socket. A second failure, or a timeout, is Redis being down or stuck.
+            return _exchange(connection, commands)
+
+    def _connection(self) -> Any:
+        """This thread's connection, made on first use (and again in a forked child)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            assert self._client is not None
+            local.connection = self._client.connection_pool.make_connection()
+            local.pid = os.getpid()
+        return local.connection
 
     def _trip(self, exc: Exception) -> None:
         with self._lock:

@@ -110,3 +110,18 @@ def test_exact_cache_round_trips_json_and_never_unpickles(redis_url: str) -> Non
     cache.clear()  # the prefix holds glob characters: only our keys go
     assert cache.lookup(["a", "b"]) == [None, None]
     assert not list(client.scan_iter(match="test-*planted"))
+
+
+def test_exact_cache_survives_a_dropped_connection_without_a_miss(redis_url: str) -> None:
+    import uuid
+
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    cache = ExactCache("test", client, f"test-{uuid.uuid4().hex}:", ttl=60)
+    cache.insert({"a": 1})
+    connection = cache._connection()
+    connection.send_command("CLIENT", "ID")
+    client.client_kill_filter(_id=connection.read_response())  # as a Redis restart would
+    assert cache.lookup(["a"]) == [1]  # replaced at once: no miss, no back-off
+    assert cache.available
