@@ -4,7 +4,7 @@ Three choices worth knowing:
 - Values are stored as JSON, never pickled: anyone who can write to Redis could otherwise
   run code in the API; JSON cannot.
 - One round trip each way: ``MGET`` for a whole batch, one pipelined ``SET ... EX`` per
-  batch of new answers. Redis is the cost on this path (a 4-feature forest takes 6 µs),
+  batch of new answers. Redis is the cost on this path (the forest takes a few µs),
   so each thread keeps its own redis-py connection and talks on it directly: the client
   object's pool, retry and event layers cost about twice the command itself here
   (``benchmarks/bench_request_cost.py``). The hiredis parser is used when installed.

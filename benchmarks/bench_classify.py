@@ -1,11 +1,14 @@
 """Latency of /api/v1/classify (cache miss and hit) against the bare ONNX call, in one run.
 
-Starts the API under gunicorn on a free loopback port (REDIS_URL if set, else the machine's
-Redis on 6379, else embedded), then measures sequentially with one keep-alive client:
+Starts the API under gunicorn on a free loopback port, configured as by default (REDIS_URL
+if set, else the machine's Redis on 6379, else embedded), then measures sequentially with
+one keep-alive client:
 - the ONNX session called directly, one row;
 - /api/v1/classify with a new input every request (cache miss);
 - /api/v1/classify with the same input every request (cache hit).
-With ``--wrk`` (and wrk installed) it also measures throughput with 32 connections.
+With ``--wrk`` (and wrk installed) it also measures throughput with 32 connections: the API
+with the default threaded workers and with sync workers, and beside it a bare Flask app
+under the same two settings, the floor any Flask service starts from.
 Usage: python benchmarks/bench_classify.py [--requests 2000] [--wrk]
 """
 
@@ -23,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from ai_backends.classifier import OnnxClassifier
 from ai_backends.config import load_config
+
+BARE_FLASK = "benchmarks.bare_flask:app"
 
 
 def _free_port() -> int:
@@ -118,38 +125,51 @@ def parse_wrk(output: str) -> dict[str, float]:
     return result
 
 
+@contextmanager
+def serving(target: str, workers: int, threads: int, env: dict[str, str]) -> Iterator[str]:
+    """Run ``target`` under gunicorn on a free loopback port; yield its base URL."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", target, "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads)],
+        cwd=ROOT, env={**env, "REDIS_KEY_PREFIX": f"bench-{port}:"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(150):  # any HTTP answer (the bare app has no /health) means ready
+            try:
+                requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
 def main() -> None:
-    """Run the measurements and print a Markdown table."""
+    """Run the measurements and print Markdown tables."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--sync-workers", type=int, default=4,
+                        help="workers of the sync-worker rows of the wrk table")
     parser.add_argument("--wrk", action="store_true", help="also measure throughput with wrk")
     args = parser.parse_args()
     config = load_config()
-    port = _free_port()
-    data_dir = tempfile.mkdtemp(prefix="bench-")
-    env = {**os.environ, "DATA_DIR": data_dir, "LOG_LEVEL": "WARNING",
-           "REDIS_KEY_PREFIX": f"bench-{port}:", "MODEL_DIR": config["MODEL_DIR"]}
+    # The service as configured by default (JSON access log included), its output discarded.
+    env = {**os.environ, "DATA_DIR": tempfile.mkdtemp(prefix="bench-"),
+           "MODEL_DIR": config["MODEL_DIR"]}
     if not env.get("REDIS_URL"):
         try:
             socket.create_connection(("127.0.0.1", 6379), timeout=0.3).close()
             env["REDIS_URL"] = "redis://127.0.0.1:6379/14"
         except OSError:
             pass  # the API starts its embedded Redis
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "--threads", str(args.threads)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/api/v1/classify"
-    try:
-        for _ in range(100):
-            try:
-                requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+    with serving("app:app", args.workers, args.threads, env) as base:
+        url = f"{base}/api/v1/classify"
         onnx = bench_onnx(config["MODEL_DIR"], args.requests * 5)
         miss = bench_http(url, args.requests, same_input=False)
         hit = bench_http(url, args.requests, same_input=True)
@@ -165,18 +185,29 @@ def main() -> None:
             ratio = result["median_ms"] / onnx["median_ms"]
             print(f"| {name} | {result['median_ms']:.3f} | {result['p99_ms']:.3f} | "
                   f"{ratio:.0f}x |")
-        if args.wrk and shutil.which("wrk"):
-            print("\nThroughput with wrk (2 threads, 32 connections, 10 s, on the same 2 cores):\n")
-            print("| cache | requests/s | p50 ms | p90 ms | p99 ms | errors |")
-            print("|---|---|---|---|---|---|")
-            for miss_mode in (True, False):
-                result = parse_wrk(bench_wrk(url, 32, 10, miss_mode))
-                print(f"| {'miss' if miss_mode else 'hit'} | {result['rps']:.0f} | "
-                      f"{result['50%']:.1f} | {result['90%']:.1f} | {result['99%']:.1f} | "
-                      f"{result['errors']:.0f} |")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    if not (args.wrk and shutil.which("wrk")):
+        return
+    threaded = f"{args.workers} workers x {args.threads} threads"
+    synced = f"{args.sync_workers} sync workers"
+    rows = [  # (server, gunicorn target, workers, threads, cache misses?)
+        (f"API, {threaded} (default)", "app:app", args.workers, args.threads, True),
+        (f"API, {threaded} (default)", "app:app", args.workers, args.threads, False),
+        (f"API, {synced}", "app:app", args.sync_workers, 1, True),
+        (f"bare Flask, {threaded}", BARE_FLASK, args.workers, args.threads, True),
+        (f"bare Flask, {synced}", BARE_FLASK, args.sync_workers, 1, True),
+    ]
+    print("\nThroughput with wrk (2 threads, 32 connections, 10 s, on the same 2 cores). "
+          "Bare Flask parses the same body and returns a dict of the same shape: no "
+          "validation, model, cache, log or metrics.\n")
+    print("| server | cache | requests/s | p50 ms | p90 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for name, target, workers, threads, miss_mode in rows:
+        with serving(target, workers, threads, env) as base:
+            bench_wrk(f"{base}/api/v1/classify", 32, 2, miss_mode)  # warm-up
+            result = parse_wrk(bench_wrk(f"{base}/api/v1/classify", 32, 10, miss_mode))
+        print(f"| {name} | {'miss' if miss_mode else 'hit'} | {result['rps']:.0f} | "
+              f"{result['50%']:.1f} | {result['90%']:.1f} | {result['99%']:.1f} | "
+              f"{result['errors']:.0f} |")
 
 
 if __name__ == "__main__":
