@@ -58,17 +58,8 @@ def _environ(rng: random.Random) -> dict[str, Any]:
 
 
 def _bare_flask() -> Any:
-    from flask import Flask, request
-
-    app = Flask("bare")
-
-    @app.post("/api/v1/classify")
-    def classify() -> dict[str, Any]:
-        features = request.get_json()
-        return {"predicted_class": "setosa", "predicted_class_index": 0,
-                "probabilities": [1.0, 0.0, 0.0], "confidence": 1.0,
-                "all_classes": ["setosa", "versicolor", "virginica"],
-                "model_version": str(features["sepal_length"]), "cache_hit": False}
+    """The floor: ``benchmarks/bare_flask.py``, the same app bench_classify.py serves."""
+    from benchmarks.bare_flask import app
 
     return app
 
@@ -82,7 +73,9 @@ def _service_app(off: set[str], redis_url: str) -> Any:
     from ai_backends.factory import create_app
 
     app = create_app()
-    logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # noqa: SIM115
+    for handler in logging.getLogger().handlers:  # format every line, write it nowhere
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
     service = app.extensions[extensions.CLASSIFICATION]
     if "log" in off:
         service.log.record = lambda *args, **kwargs: None
