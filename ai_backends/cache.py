@@ -20,6 +20,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import redis
@@ -108,18 +109,22 @@ class ExactCache:
         except redis.RedisError as exc:  # any Redis failure leaves the value uncached
             self._trip(exc)
 
-    def clear(self) -> None:
-        """Remove every entry under this cache's prefix."""
+    def count(self) -> int:
+        """How many entries are stored under this cache's prefix."""
+        return sum(1 for _ in self._keys())
+
+    def clear(self) -> int:
+        """Remove every entry under this cache's prefix; return how many were removed."""
+        keys = list(self._keys())
+        if self._client is None or not keys:
+            return 0
+        return sum(int(self._client.unlink(*keys[start:start + 1000]))
+                   for start in range(0, len(keys), 1000))
+
+    def _keys(self) -> Iterator[bytes]:
         if self._client is None:
-            return
-        batch: list[bytes] = []
-        for key in self._client.scan_iter(match=_glob_escape(self.prefix) + "*", count=1000):
-            batch.append(key)
-            if len(batch) == 1000:
-                self._client.unlink(*batch)
-                batch.clear()
-        if batch:
-            self._client.unlink(*batch)
+            return iter(())
+        return self._client.scan_iter(match=_glob_escape(self.prefix) + "*", count=1000)
 
     def _run(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Send ``commands`` in one round trip on this thread's connection; read every reply."""

@@ -118,8 +118,7 @@ class SemanticChatService:
         """Hits, misses, hit rates, similarity, entries, latency and time saved."""
         counters = self.stats.snapshot()
         try:
-            exact_entries = sum(1 for _ in self.stats.redis.scan_iter(
-                match=f"{self.exact.prefix}*", count=1000))
+            exact_entries = self.exact.count()
             semantic_entries = self.semantic.count()
         except redis.RedisError as exc:
             raise Unavailable(f"cache store unreachable: {exc}") from exc
@@ -134,9 +133,7 @@ class SemanticChatService:
         cleared: dict[str, Any] = {}
         try:
             if which in ("exact", "all"):
-                cleared["exact"] = sum(1 for _ in self.stats.redis.scan_iter(
-                    match=f"{self.exact.prefix}*", count=1000))
-                self.exact.clear()
+                cleared["exact"] = self.exact.clear()
             if which in ("semantic", "all"):
                 cleared["semantic"] = self.semantic.clear()
             if which == "all":

@@ -54,6 +54,17 @@ def check_features(features: Any) -> np.ndarray:
     return array
 
 
+def onnx_session(path: str | Path) -> Any:
+    """An onnxruntime session on the CPU for a small model: one thread per call."""
+    import onnxruntime as ort  # imported here: the package is cheap to import
+
+    options = ort.SessionOptions()
+    # A few-microsecond model: one thread per call beats waking a thread pool.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxClassifier:
     """The trained Iris RandomForest, served through onnxruntime (never through pickle)."""
 
@@ -83,16 +94,8 @@ class OnnxClassifier:
                     f"model not found in {self.model_dir}; run scripts/train_iris_model.py",
                     retry_after=60,
                 )
-            import onnxruntime as ort  # imported here: the package is cheap to import
-
-            options = ort.SessionOptions()
-            # A few-microsecond model: one thread per call beats waking a thread pool.
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
             self._metadata = json.loads(metadata_path.read_text())
-            self._session = ort.InferenceSession(
-                str(self.model_path), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = onnx_session(self.model_path)
 
     def ready(self) -> bool:
         """True once the model is loaded."""

@@ -13,6 +13,7 @@ import fcntl
 import io
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,8 +76,8 @@ class PredictionLog:
         count it in the ``classifications_total`` metric."""
         timestamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         answers = list(answers)
-        for answer in answers:
-            metrics.CLASSIFICATIONS.labels(endpoint, answer["predicted_class"]).inc()
+        for predicted, count in Counter(a["predicted_class"] for a in answers).items():
+            metrics.CLASSIFICATIONS.labels(endpoint, predicted).inc(count)
         self.append(
             (
                 timestamp, request_id, endpoint,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .classifier import ClassifierOutput, check_features
+from .classifier import ClassifierOutput, check_features, onnx_session
 from .errors import Unavailable
 from .health import describe_url
 from .predlog import PredictionLog
@@ -118,13 +118,7 @@ def _load_skops(path: Path, flavor: dict[str, Any]) -> Any:
 
 
 def _load_onnx(path: Path, flavor: dict[str, Any]) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    file = path / str(flavor.get("data", "model.onnx"))
-    return ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+    return onnx_session(path / str(flavor.get("data", "model.onnx")))
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,11 @@ from typing import Any
 import pytest
 
 from ai_backends.factory import create_app
-from tests.metrics import metric
+from tests.metrics import metric, sample
 
 pytestmark = pytest.mark.integration
 
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-
-
-def _sample(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def test_metrics_count_requests_by_route_and_status(client: Any) -> None:
@@ -32,7 +25,7 @@ def test_metrics_count_requests_by_route_and_status(client: Any) -> None:
     text = after.get_data(as_text=True)
     for status in ("200", "422"):
         labels = {"endpoint": "/api/v1/classify", "method": "POST", "status": status}
-        assert _sample(text, "http_requests_total", **labels) == _sample(
+        assert sample(text, "http_requests_total", **labels) == sample(
             before, "http_requests_total", **labels) + 1
     assert "http_request_duration_seconds_bucket" in text
 
