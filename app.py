@@ -1,6 +1,6 @@
 """The API on 127.0.0.1:5001: ``python app.py`` (development) or gunicorn ``app:app``."""
 
-from ai_backends.factory import create_app
+from ai_backends.api.app import create_app
 
 app = create_app()
 

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 
-from ai_backends.config import load_config
+from ai_backends.core.config import load_config
 
 _config = load_config()
 bind = f"{_config['HOST']}:{_config['PORT']}"

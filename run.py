@@ -6,13 +6,13 @@ Creates .venv, installs the requirements, trains the model if needed, then start
 
 import sys
 
-from ai_backends import bootstrap
+from ai_backends.core import bootstrap
 
 if __name__ == "__main__":
     if not bootstrap.in_venv():
         python = bootstrap.ensure_environment()
         bootstrap.ensure_assets(python)
         bootstrap.reexec(python, [__file__, *sys.argv[1:]])
-    from ai_backends.stack import run_stack
+    from ai_backends.core.stack import run_stack
 
     sys.exit(run_stack())

@@ -6,7 +6,7 @@ Sets up the virtualenv and model assets first when needed, so it works on a fres
 import argparse
 import sys
 
-from ai_backends import bootstrap
+from ai_backends.core import bootstrap
 
 MARKERS = {
     "unit": "unit",

@@ -36,8 +36,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ai_backends.classifier import OnnxClassifier
-from ai_backends.config import load_config
+from ai_backends.classify.model import OnnxClassifier
+from ai_backends.core.config import load_config
 
 BARE_FLASK = "benchmarks.bare_flask:app"
 

@@ -19,9 +19,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 
-from ai_backends.drift import DriftService
-from ai_backends.predlog import PredictionLog
-from ai_backends.training import train
+from ai_backends.classify.predlog import PredictionLog
+from ai_backends.classify.training import train
+from ai_backends.mlops.drift import DriftService
 
 
 def main() -> None:

@@ -22,8 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-from ai_backends.config import load_config
-from ai_backends.factory import create_app
+from ai_backends.api.app import create_app
+from ai_backends.api.context import services_of
+from ai_backends.core.config import load_config
 from ai_backends.llm import GenerationParams
 from ai_backends.llm.prompts import GENERATE_SYSTEM_PROMPT
 from ai_backends.llm.service import single_turn
@@ -41,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     app = create_app({**load_config(), "LLM_BACKEND": "llamacpp", "TESTING": True})
-    service = app.extensions["ai_backends.llm"]
+    service = services_of(app).llm
     backend = service._llamacpp  # the embedded backend, to reach its llama.cpp model
     params = GenerationParams(max_tokens=args.max_tokens, temperature=0.0, seed=0)
     messages = single_turn(GENERATE_SYSTEM_PROMPT, PROMPT)

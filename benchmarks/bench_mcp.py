@@ -30,7 +30,6 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ai_backends.factory import create_app  # noqa: E402
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
@@ -43,16 +42,14 @@ def _summary(samples_ms: list[float]) -> dict[str, float]:
 
 def bench_service(env: dict[str, str], calls: int) -> dict[str, float]:
     """Time the service call the MCP tool makes, without MCP around it."""
-    from ai_backends.extensions import classification
+    from ai_backends.services import build_services
 
-    app = create_app(env)
+    service = build_services(env).classification
     times = []
-    with app.app_context():
-        service = classification()
-        for _ in range(calls):
-            started = time.perf_counter()
-            service.classify([list(ROW.values())], "bench", "bench")
-            times.append((time.perf_counter() - started) * 1000)
+    for _ in range(calls):
+        started = time.perf_counter()
+        service.classify([list(ROW.values())], "bench", "bench")
+        times.append((time.perf_counter() - started) * 1000)
     return _summary(times)
 
 

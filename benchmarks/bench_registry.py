@@ -17,10 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ai_backends.config import load_config
-from ai_backends.factory import create_app
-from ai_backends.registry import ModelRegistry
-from ai_backends.training import REFERENCE_FILE, train_model
+from ai_backends.api.app import create_app
+from ai_backends.classify.training import REFERENCE_FILE, train_model
+from ai_backends.core.config import load_config
+from ai_backends.mlops.registry import ModelRegistry
 
 
 def main() -> None:

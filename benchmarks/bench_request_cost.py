@@ -69,14 +69,15 @@ def _service_app(off: set[str], redis_url: str) -> Any:
     os.environ.update(REDIS_URL=redis_url, DATA_DIR=tempfile.mkdtemp(prefix="bench-cost-"),
                       REDIS_KEY_PREFIX=f"bench-cost-{os.getpid()}:", LOG_LEVEL="INFO")
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="bench-prom-"))
-    from ai_backends import extensions, metrics
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
+    from ai_backends.api.context import services_of
+    from ai_backends.core import metrics
 
     app = create_app()
     for handler in logging.getLogger().handlers:  # format every line, write it nowhere
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
-    service = app.extensions[extensions.CLASSIFICATION]
+    service = services_of(app).classification
     if "log" in off:
         service.log.record = lambda *args, **kwargs: None
     if "cache" in off:
@@ -150,7 +151,7 @@ def _redis_url() -> str:
         socket.create_connection(("127.0.0.1", 6379), timeout=0.3).close()
         return "redis://127.0.0.1:6379/14"
     except OSError:
-        from ai_backends.embedded import embedded_redis_url
+        from ai_backends.core.redis import embedded_redis_url
 
         url = embedded_redis_url(tempfile.mkdtemp(prefix="bench-redis-"))
         if not url:

@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 import numpy as np
 import redis
 
-from ai_backends.cache_evaluation import read_pairs
-from ai_backends.config import load_config
-from ai_backends.embeddings import Embedder
-from ai_backends.semantic_cache import NewEntry, SemanticCache, scope_of
+from ai_backends.cache.embeddings import Embedder
+from ai_backends.cache.evaluation import read_pairs
+from ai_backends.cache.semantic import NewEntry, SemanticCache, scope_of
+from ai_backends.core.config import load_config
 
 PARAMS = {"max_tokens": 32, "temperature": 0.0, "seed": None}
 SCOPE = scope_of("benchmark-model", PARAMS)
@@ -108,7 +108,7 @@ def bench_sizes(sizes: list[int], redis_url: str, embedder: Embedder, prompts: l
 
 def bench_api(config: dict, pairs: list, count: int) -> None:
     """Part 2: chat-semantic miss, semantic hit and exact hit through the API."""
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     app = create_app({**config, "REDIS_KEY_PREFIX": f"bench-api-{uuid.uuid4().hex[:8]}:"})
     api = app.test_client()

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 import numpy as np
 
-from ai_backends.config import load_config
-from ai_backends.sidecars import latency_stats
+from ai_backends.core.config import load_config
+from ai_backends.oip.compare import latency_stats
 
 CONCURRENCY = (1, 8, 32)
 BATCHES = (1, 32, 1024)

@@ -19,7 +19,7 @@ from pathlib import Path
 import _path  # noqa: F401  (puts the repository root on sys.path)
 from tqdm import tqdm
 
-from ai_backends.config import load_config
+from ai_backends.core.config import load_config
 from ai_backends.llm import GenerationParams
 from ai_backends.llm.batch import (
     Runner,

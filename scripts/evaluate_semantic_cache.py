@@ -12,10 +12,10 @@ import argparse
 import _path
 import numpy as np
 
-from ai_backends.cache_evaluation import choose_threshold, evaluate, pair_scores, read_pairs
-from ai_backends.config import load_config
-from ai_backends.embeddings import Embedder
-from ai_backends.nearmiss import near_miss_reason
+from ai_backends.cache.embeddings import Embedder
+from ai_backends.cache.evaluation import choose_threshold, evaluate, pair_scores, read_pairs
+from ai_backends.cache.nearmiss import near_miss_reason
+from ai_backends.core.config import load_config
 
 
 def main() -> None:

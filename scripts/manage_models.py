@@ -11,7 +11,7 @@ import sys
 
 import _path  # noqa: F401  (puts the repository root on sys.path)
 
-from ai_backends.registry_cli import main
+from ai_backends.mlops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,7 +2,7 @@
 
 import _path  # noqa: F401  (puts the repository root on sys.path)
 
-from ai_backends.mcp_server import main
+from ai_backends.mcp.server import main
 
 if __name__ == "__main__":
     main()

@@ -2,8 +2,8 @@
 
 import _path
 
-from ai_backends.config import load_config
-from ai_backends.pickle_demo import run_demo
+from ai_backends.classify.pickle_demo import run_demo
+from ai_backends.core.config import load_config
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 import _path  # noqa: F401  (puts the repository root on sys.path)
 
-from ai_backends.config import load_config
-from ai_backends.embeddings import assemble_model_dir
+from ai_backends.cache.embeddings import assemble_model_dir
+from ai_backends.core.config import load_config
 
 if __name__ == "__main__":
     print(f"embedding model ready in {assemble_model_dir(load_config()['EMBEDDING_MODEL_DIR'])}")

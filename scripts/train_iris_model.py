@@ -9,9 +9,9 @@ import sys
 
 import _path  # noqa: F401  (puts the repository root on sys.path)
 
-from ai_backends.config import load_config
-from ai_backends.errors import ServiceError
-from ai_backends.training import train_model
+from ai_backends.classify.training import train_model
+from ai_backends.core.config import load_config
+from ai_backends.core.errors import ServiceError
 
 
 def main() -> int:
@@ -26,7 +26,7 @@ def main() -> int:
     config = load_config()
     registry = None
     if args.register or args.register_if_missing:
-        from ai_backends.registry import ModelRegistry
+        from ai_backends.mlops.registry import ModelRegistry
 
         registry = ModelRegistry.from_config(config)
     try:

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import redis
 
-from ai_backends.config import load_config
-from ai_backends.training import REFERENCE_FILE, TrainedModel, train, train_model
+from ai_backends.api.context import services_of
+from ai_backends.classify.training import REFERENCE_FILE, TrainedModel, train, train_model
+from ai_backends.core.config import load_config
 
 TEST_REDIS_DB = 15
 
@@ -31,7 +32,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{TEST_REDIS_DB}")
     if _reachable(url):
         return url
-    from ai_backends.embedded import embedded_redis_url
+    from ai_backends.core.redis import embedded_redis_url
 
     embedded = embedded_redis_url(tmp_path_factory.mktemp("redis"))
     assert embedded, "no Redis reachable and the embedded one did not start"
@@ -58,7 +59,7 @@ def registry_uri(tmp_path_factory: pytest.TempPathFactory,
                  trained: tuple[TrainedModel, Path]) -> str:
     """A real MLflow SQLite store with two registered versions of both models (v1 is
     production). Registering is the slow part of these tests, so it happens once."""
-    from ai_backends.registry import ModelRegistry  # imports mlflow: only when needed
+    from ai_backends.mlops.registry import ModelRegistry  # imports mlflow: only when needed
 
     store = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{store / 'mlflow.db'}"
@@ -87,11 +88,11 @@ def app_config(tmp_path: Path, model_dir: Path, redis_url: str) -> dict[str, Any
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Any]:
     """The API built by the factory."""
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     app = create_app(app_config)
     yield app
-    app.extensions["ai_backends.classification"].cache.clear()
+    services_of(app).classification.cache.clear()
 
 
 @pytest.fixture

@@ -48,6 +48,6 @@ def running(argv: list[str], env: dict[str, str], ready_url: str,
 
 def gunicorn_argv(port: int, workers: int = 2, threads: int = 4) -> list[str]:
     """Command that serves the app factory under gunicorn on 127.0.0.1:``port``."""
-    return [sys.executable, "-m", "gunicorn", "ai_backends.factory:create_app()",
+    return [sys.executable, "-m", "gunicorn", "ai_backends.api.app:create_app()",
             "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
             "--threads", str(threads)]

@@ -7,7 +7,7 @@ import hmac
 
 from flask import Flask, Response, current_app, request
 
-from .problems import problem
+from ai_backends.api.problems import problem
 
 PUBLIC_PREFIXES = ("/health", "/metrics", "/openapi", "/docs", "/static")
 PUBLIC_PATHS = {"/", "/favicon.ico"}

@@ -8,9 +8,10 @@ from typing import Any
 from flask import current_app
 from flask_openapi3 import APIBlueprint, Tag
 
-from .. import __version__
-from ..health import check_health
-from ..schemas.health import Health
+from ai_backends import __version__
+from ai_backends.api.context import services
+from ai_backends.core.health import check_health
+from ai_backends.core.health_schemas import Health
 
 bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])
 
@@ -18,7 +19,8 @@ bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])
 @bp.get("/health", responses={200: Health, 503: Health})
 def health() -> tuple[dict[str, Any], int]:
     """State of the service and of every dependency, probed with short timeouts."""
-    serving, dependencies = check_health(current_app, current_app.config["HEALTH_PROBE_TIMEOUT"])
+    serving, dependencies = check_health(services().dependencies,
+                                         current_app.config["HEALTH_PROBE_TIMEOUT"])
     degraded = sorted(name for name, entry in dependencies.items() if not entry["up"])
     status = "unavailable" if not serving else ("degraded" if degraded else "ok")
     body = {

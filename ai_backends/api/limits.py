@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from ..extensions import rate_limiter
-from .auth import presented_key
-from .problems import problem
+from ai_backends.api.auth import presented_key
+from ai_backends.api.context import services
+from ai_backends.api.problems import problem
 
 # Generation is the expensive path; classification is cheap enough not to need a limit.
 LIMITED_PREFIXES = ("/api/v1/generate", "/api/v2/generate", "/api/v1/chat")
@@ -15,7 +15,7 @@ LIMITED_PREFIXES = ("/api/v1/generate", "/api/v2/generate", "/api/v1/chat")
 def _check_limit() -> Response | None:
     if request.method != "POST" or not request.path.startswith(LIMITED_PREFIXES):
         return None
-    limiter = rate_limiter()
+    limiter = services().rate_limiter
     client = presented_key() or request.remote_addr or "unknown"
     retry_after = limiter.hit("llm", client)
     if retry_after is None:

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, g, request
 from flask_openapi3 import OpenAPI, Tag
 
-from .. import metrics
+from ai_backends.core import metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -9,8 +9,8 @@ from flask import Flask, Response, g, json, request
 from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from ..errors import ServiceError, Unavailable
-from ..schemas.common import PROBLEM_MEDIA_TYPE
+from ai_backends.core.errors import ServiceError, Unavailable
+from ai_backends.core.schemas import PROBLEM_MEDIA_TYPE
 
 log = logging.getLogger(__name__)
 # Discriminator tags pydantic puts in error locations of union bodies; not field names.

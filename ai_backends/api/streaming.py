@@ -21,8 +21,8 @@ from typing import Any
 
 from flask import Response, g, request, stream_with_context
 
-from ..errors import ServiceError
-from ..llm import Generation
+from ai_backends.core.errors import ServiceError
+from ai_backends.llm import Generation
 
 log = logging.getLogger(__name__)
 NDJSON_MEDIA_TYPE = "application/x-ndjson"

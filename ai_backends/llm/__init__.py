@@ -3,7 +3,7 @@
 ``LLMService`` hides which backend answers (Ollama over HTTP or llama.cpp in-process);
 callers pass LangChain messages (SystemMessage/HumanMessage/AIMessage) and bounded
 ``GenerationParams`` and get a ``Generation`` whose token counts come from the backend.
-Both methods raise ``ai_backends.errors.Unavailable`` when the backend is down or too slow.
+Both methods raise ``ai_backends.core.errors.Unavailable`` when the backend is down or too slow.
 """
 
 from __future__ import annotations

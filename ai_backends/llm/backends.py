@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import InvalidInput, Unavailable
-from . import Generation, GenerationParams
+from ai_backends.core.errors import InvalidInput, Unavailable
+from ai_backends.llm import Generation, GenerationParams
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -82,8 +82,7 @@ class LlamaCppBackend:
     """SmolLM2 (or any chat GGUF) run in-process by llama.cpp, loaded once and lazily.
 
     One ``Llama`` object holds one KV cache, so generations are serialized by a lock; a
-    request that cannot get the model within the timeout gets Unavailable (busy). Also a
-    ``ModelRuntime`` (load/ready/version/predict), like the other models of the service.
+    request that cannot get the model within the timeout gets Unavailable (busy).
     """
 
     name = LLAMACPP
@@ -121,11 +120,6 @@ class LlamaCppBackend:
     def ready(self) -> bool:
         """True once the model is in memory."""
         return self.loaded
-
-    def predict(self, inputs: tuple[list[BaseMessage], GenerationParams]) -> Generation:
-        """Answer ``(messages, params)`` (the ModelRuntime call)."""
-        messages, params = inputs
-        return collect(self.stream(messages, params, self.timeout))
 
     def describe(self) -> str:
         """Model, quantization and whether it is in memory yet."""
@@ -251,7 +245,7 @@ class LlamaCppBackend:
 class OllamaBackend:
     """A model served by Ollama, reached with LangChain's ChatOllama over its HTTP API.
 
-    Also a ``ModelRuntime``: ``load`` checks that the server lists the model.
+    ``load`` checks that the server lists the model.
     """
 
     name = OLLAMA
@@ -278,11 +272,6 @@ class OllamaBackend:
     def ready(self) -> bool:
         """True once ``load`` found the model on the server."""
         return self._ready
-
-    def predict(self, inputs: tuple[list[BaseMessage], GenerationParams]) -> Generation:
-        """Answer ``(messages, params)`` (the ModelRuntime call)."""
-        messages, params = inputs
-        return collect(self.stream(messages, params, self.timeout))
 
     def describe(self) -> str:
         """Model and server."""

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ServiceError
-from ..training import write_atomic
-from . import GenerationParams
-from .prompts import GENERATE_SYSTEM_PROMPT
-from .service import GenerationService, single_turn
+from ai_backends.classify.training import write_atomic
+from ai_backends.core.errors import ServiceError
+from ai_backends.llm import GenerationParams
+from ai_backends.llm.prompts import GENERATE_SYSTEM_PROMPT
+from ai_backends.llm.service import GenerationService, single_turn
 
 SAMPLE_PROMPTS = [
     "What is the capital of France?",

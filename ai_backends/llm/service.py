@@ -6,11 +6,18 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import metrics
-from ..errors import InvalidInput
-from ..health import ProbeResult
-from . import Generation, GenerationParams
-from .backends import LLAMACPP, OLLAMA, ChatBackend, LlamaCppBackend, OllamaBackend, collect
+from ai_backends.core import metrics
+from ai_backends.core.errors import InvalidInput
+from ai_backends.core.health import ProbeResult
+from ai_backends.llm import Generation, GenerationParams
+from ai_backends.llm.backends import (
+    LLAMACPP,
+    OLLAMA,
+    ChatBackend,
+    LlamaCppBackend,
+    OllamaBackend,
+    collect,
+)
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage

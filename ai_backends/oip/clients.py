@@ -15,12 +15,19 @@ import grpc
 import numpy as np
 import requests
 
-from ..classifier import MODEL_NAME
-from ..errors import InvalidInput, ServiceError, Unavailable
-from . import converters
-from .dataplane import INPUT_DATATYPE, INPUT_NAME, LABEL_OUTPUT, PROBABILITIES_OUTPUT, InferInput
-from .generated import inference_pb2 as pb
-from .generated import inference_pb2_grpc as pb_grpc
+from ai_backends.classify.model import MODEL_NAME
+from ai_backends.core.errors import InvalidInput, ServiceError, Unavailable
+from ai_backends.core.health import ProbeResult
+from ai_backends.oip import converters
+from ai_backends.oip.dataplane import (
+    INPUT_DATATYPE,
+    INPUT_NAME,
+    LABEL_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    InferInput,
+)
+from ai_backends.oip.generated import inference_pb2 as pb
+from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 
 RETRY_AFTER_SECONDS = 5
 # gRPC backs off up to 2 minutes between reconnects by default; a sidecar restarted by the
@@ -100,6 +107,13 @@ class HttpSidecarClient:
             return False
         return response.status_code == 200
 
+    def probe(self, timeout: float) -> ProbeResult:
+        """Health of the REST sidecar: a real protocol call (``/v2/health/ready``)."""
+        ready = self.ready(timeout)
+        state = "ready" if ready else "not ready or unreachable"
+        return ProbeResult(ready, "external (OIP REST)",
+                           f"{self.base_url}/v2/health/ready: {state}")
+
 
 def _error_text(response: requests.Response) -> str:
     try:
@@ -155,6 +169,12 @@ class GrpcSidecarClient:
         except grpc.RpcError:
             return False
         return bool(response.ready)
+
+    def probe(self, timeout: float) -> ProbeResult:
+        """Health of the gRPC sidecar: a real protocol call (ServerReady), not an open port."""
+        ready = self.ready(timeout)
+        state = "ServerReady: true" if ready else "ServerReady failed or false"
+        return ProbeResult(ready, "external (OIP gRPC)", f"{self.target} {state}")
 
     def _error(self, exc: grpc.RpcError) -> ServiceError:
         code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BadRequest
-from .dataplane import InferInput, InferResult
-from .generated import inference_pb2 as pb
+from ai_backends.core.errors import BadRequest
+from ai_backends.oip.dataplane import InferInput, InferResult
+from ai_backends.oip.generated import inference_pb2 as pb
 
 # Protocol datatype -> (NumPy element type, field of InferTensorContents, JSON value kinds).
 # FP16 has no typed field: the protocol sends it as raw bytes only.

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from ..classifier import FEATURES, OnnxClassifier, check_features
-from ..errors import BadRequest, InvalidInput, NotFound
+from ai_backends import __version__
+from ai_backends.classify.model import FEATURES, OnnxClassifier, check_features
+from ai_backends.core.errors import BadRequest, InvalidInput, NotFound
 
 SERVER_NAME = "ai-backends-py"
 PLATFORM = "onnxruntime_onnx"

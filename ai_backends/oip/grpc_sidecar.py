@@ -22,13 +22,20 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ..classifier import OnnxClassifier
-from ..config import load_config
-from ..errors import BadRequest, Conflict, InvalidInput, NotFound, ServiceError, Unavailable
-from . import converters
-from .dataplane import DataPlane
-from .generated import inference_pb2 as pb
-from .generated import inference_pb2_grpc as pb_grpc
+from ai_backends.classify.model import OnnxClassifier
+from ai_backends.core.config import load_config
+from ai_backends.core.errors import (
+    BadRequest,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    Unavailable,
+)
+from ai_backends.oip import converters
+from ai_backends.oip.dataplane import DataPlane
+from ai_backends.oip.generated import inference_pb2 as pb
+from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name

@@ -16,11 +16,11 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ..classifier import OnnxClassifier
-from ..config import load_config
-from ..errors import BadRequest, InvalidInput, ServiceError, Unavailable
-from . import converters
-from .dataplane import DataPlane
+from ai_backends.classify.model import OnnxClassifier
+from ai_backends.core.config import load_config
+from ai_backends.core.errors import BadRequest, InvalidInput, ServiceError, Unavailable
+from ai_backends.oip import converters
+from ai_backends.oip.dataplane import DataPlane
 
 log = logging.getLogger(__name__)
 MODEL_ROUTE = "/v2/models/<name>"

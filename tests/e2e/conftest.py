@@ -20,6 +20,8 @@ import pytest
 import redis
 from werkzeug.serving import make_server
 
+from ai_backends.api.context import services_of
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 DOC_SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -96,7 +98,7 @@ def serve(app: Any) -> Iterator[str]:
 @pytest.fixture
 def start_api(app_config: dict[str, Any]) -> Iterator[Callable[..., str]]:
     """Start the real API with the test settings plus ``overrides``; return its URL."""
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     stack: list[Any] = []
 
@@ -111,7 +113,7 @@ def start_api(app_config: dict[str, Any]) -> Iterator[Callable[..., str]]:
     for app, context in reversed(stack):
         context.__exit__(None, None, None)
         with suppress(redis.RedisError):  # some tests point the API at a dead Redis
-            app.extensions["ai_backends.classification"].cache.clear()
+            services_of(app).classification.cache.clear()
 
 
 @pytest.fixture
@@ -183,8 +185,8 @@ def sidecars(model_dir: Path) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="session")
 def registry_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """An MLflow store (SQLite in a temp folder) holding two trained versions of each model."""
-    from ai_backends.registry import ModelRegistry
-    from ai_backends.training import train_model
+    from ai_backends.classify.training import train_model
+    from ai_backends.mlops.registry import ModelRegistry
 
     data_dir = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{data_dir / 'mlflow.db'}"

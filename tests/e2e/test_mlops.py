@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from ai_backends.training import train
+from ai_backends.classify.training import train
 from tests.conftest import free_port
 
 from .conftest import save_panel_screenshot

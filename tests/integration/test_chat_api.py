@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 
+from ai_backends.api.context import services_of
 from tests.metrics import metric
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ def chat_config(model_dir: Path, redis_url: str, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="module")
 def chat_app(chat_config: dict[str, Any]) -> Any:
     """The app of this module; its model loads once."""
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     return create_app(chat_config)
 
@@ -52,12 +53,12 @@ def api(chat_app: Any) -> Any:
 
 def restarted(chat_config: dict[str, Any], chat_app: Any) -> Any:
     """A fresh app on the same Redis (as after an API restart), sharing the loaded model."""
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     app = create_app(chat_config)
-    app.extensions["ai_backends.llm"] = chat_app.extensions["ai_backends.llm"]
-    app.extensions["ai_backends.chat"].llm = chat_app.extensions["ai_backends.llm"]
-    app.extensions["ai_backends.semantic_chat"].llm = chat_app.extensions["ai_backends.llm"]
+    services_of(app).llm = services_of(chat_app).llm
+    app.extensions["ai_backends.chat.memory"].llm = services_of(chat_app).llm
+    app.extensions["ai_backends.semantic_chat"].llm = services_of(chat_app).llm
     return app
 
 
@@ -123,7 +124,7 @@ def test_concurrent_messages_on_one_session_lose_nothing(chat_app: Any) -> None:
 def test_history_keeps_only_the_recent_turns(redis_url: str) -> None:
     from langchain_core.messages import AIMessage, HumanMessage
 
-    from ai_backends.chat import RedisChatHistory
+    from ai_backends.chat.memory import RedisChatHistory
 
     client = redis.Redis.from_url(redis_url)
     history = RedisChatHistory(client, f"test-window-{uuid.uuid4().hex[:8]}", 4, 60)
@@ -177,7 +178,7 @@ def test_bad_session_ids_get_422(api: Any, session_id: str) -> None:
 
 
 def test_chat_without_redis_is_503_and_the_rest_works(chat_config: dict[str, Any]) -> None:
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
     from tests.conftest import free_port
 
     app = create_app({**chat_config, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
@@ -281,7 +282,7 @@ def test_chat_semantic_with_a_broken_embedding_model_still_answers(
         chat_config: dict[str, Any], chat_app: Any, tmp_path: Path) -> None:
     import shutil
 
-    from ai_backends.embeddings import TOKENIZER_FILES
+    from ai_backends.cache.embeddings import TOKENIZER_FILES
 
     source = Path(chat_app.config["EMBEDDING_MODEL_DIR"])
     for name in TOKENIZER_FILES:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from ai_backends.classifier import FEATURES, OnnxClassifier
-from ai_backends.predlog import PredictionLog
-from ai_backends.schemas.classification import (
+from ai_backends.classify.model import FEATURES, OnnxClassifier
+from ai_backends.classify.predlog import PredictionLog
+from ai_backends.classify.schemas import (
     BatchClassification,
     Classification,
     DetailedClassification,
@@ -85,7 +85,7 @@ def test_detailed_shows_numpy_values_as_json(client: Any) -> None:
 
 
 def test_redis_down_still_answers_uncached(app_config: dict[str, Any]) -> None:
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
     from tests.conftest import free_port
 
     app = create_app({**app_config, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})

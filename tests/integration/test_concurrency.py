@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from ai_backends.predlog import COLUMNS
+from ai_backends.classify.predlog import COLUMNS
 from tests.conftest import free_port
 from tests.servers import gunicorn_argv, running
 

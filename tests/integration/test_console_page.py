@@ -39,7 +39,7 @@ def test_console_is_not_part_of_the_openapi_document(client: Any) -> None:
 
 def test_console_loads_without_an_api_key_when_keys_are_required(app_config: Any) -> None:
     """With API_KEYS set the page and its files stay public; the API itself answers 401."""
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     client = create_app({**app_config, "API_KEYS": ["s3cret"]}).test_client()
     assert client.get("/").status_code == 200

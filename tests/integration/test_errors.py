@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from ai_backends.api.context import services_of
+
 pytestmark = pytest.mark.integration
 
 GOOD = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -94,7 +96,7 @@ def test_unknown_route_and_wrong_method(client: Any) -> None:
 
 def test_unexpected_error_is_a_problem_with_request_id(app: Any, client: Any,
                                                        monkeypatch: Any) -> None:
-    service = app.extensions["ai_backends.classification"]
+    service = services_of(app).classification
 
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("disk on fire")
@@ -108,7 +110,7 @@ def test_unexpected_error_is_a_problem_with_request_id(app: Any, client: Any,
 
 
 def test_missing_model_is_503_with_retry_after(app_config: dict[str, Any], tmp_path: Any) -> None:
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     client = create_app({**app_config, "MODEL_DIR": str(tmp_path / "empty")}).test_client()
     response = client.post("/api/v1/classify", json=GOOD)

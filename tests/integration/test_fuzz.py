@@ -16,7 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from ai_backends.api.limits import LIMITED_PREFIXES
-from ai_backends.training import REFERENCE_FILE
+from ai_backends.classify.training import REFERENCE_FILE
 from tests.conftest import free_port
 from tests.servers import gunicorn_argv, running
 from tests.sidecars.servers import start_grpc_sidecar, start_http_sidecar

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from ai_backends.api.context import services_of
 from ai_backends.llm import Generation, GenerationParams
+from ai_backends.llm.backends import collect
 from ai_backends.llm.service import single_turn
 from tests.metrics import metric
 
@@ -24,7 +26,7 @@ SHORT = {"max_tokens": 8, "temperature": 0.0}
 @pytest.fixture(scope="module")
 def llm_app(model_dir: Path, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """An app on the embedded backend, shared by this module."""
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     return create_app({"MODEL_DIR": str(model_dir), "REDIS_URL": redis_url, "TESTING": True,
                        "RATE_LIMIT_PER_MINUTE": 0,
@@ -117,7 +119,7 @@ def test_secure_generate_answers_benign_prompts_with_analysis(api: Any) -> None:
 
 
 def test_secure_generate_blocks_injection_before_the_model(llm_app: Any, api: Any) -> None:
-    service = llm_app.extensions["ai_backends.llm"]
+    service = services_of(llm_app).llm
     calls: list[Any] = []
     original = service.stream
     service.stream = lambda *args: calls.append(args) or original(*args)
@@ -170,7 +172,7 @@ def test_secure_endpoint_reads_at_most_twice_the_limit(api: Any) -> None:
 
 
 def test_concurrent_requests_share_the_model_safely(llm_app: Any) -> None:
-    service = llm_app.extensions["ai_backends.llm"]
+    service = services_of(llm_app).llm
     params = GenerationParams(max_tokens=6, temperature=0.0)
     messages = single_turn("Be brief.", "What is the capital of France?")
     results: list[Generation] = []
@@ -188,8 +190,8 @@ def test_concurrent_requests_share_the_model_safely(llm_app: Any) -> None:
 
 
 def test_busy_model_gives_503_with_retry_after(llm_app: Any, api: Any) -> None:
-    backend = llm_app.extensions["ai_backends.llm"]._llamacpp
-    service = llm_app.extensions["ai_backends.llm"]
+    backend = services_of(llm_app).llm._llamacpp
+    service = services_of(llm_app).llm
     service.timeout, saved = 0.2, service.timeout
     backend._lock.acquire()  # another generation holds the model
     try:
@@ -215,7 +217,7 @@ def test_openapi_documents_the_generation_endpoints(api: Any) -> None:
 
 
 def test_client_leaving_mid_stream_frees_the_model(llm_app: Any, api: Any) -> None:
-    backend = llm_app.extensions["ai_backends.llm"]._llamacpp
+    backend = services_of(llm_app).llm._llamacpp
     response = api.post("/api/v1/generate", buffered=False,
                         json={"prompt": "Tell me a long story.", "max_tokens": 64,
                               "stream": True})
@@ -226,13 +228,11 @@ def test_client_leaving_mid_stream_frees_the_model(llm_app: Any, api: Any) -> No
     backend._lock.release()
 
 
-def test_embedded_backend_is_a_model_runtime(llm_app: Any) -> None:
-    from ai_backends.runtime import ModelRuntime
-
-    backend = llm_app.extensions["ai_backends.llm"]._llamacpp
-    assert isinstance(backend, ModelRuntime)
+def test_embedded_backend_loads_and_predicts(llm_app: Any) -> None:
+    backend = services_of(llm_app).llm._llamacpp
     backend.load()
     assert backend.ready() and backend.version == "SmolLM2-135M-Instruct:Q4_1"
-    result = backend.predict((single_turn("Be brief.", "Say yes."),
-                              GenerationParams(max_tokens=2, temperature=0.0)))
+    result = collect(backend.stream(single_turn("Be brief.", "Say yes."),
+                                    GenerationParams(max_tokens=2, temperature=0.0),
+                                    backend.timeout))
     assert result.completion_tokens <= 2 and result.backend == "llamacpp"

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from ai_backends.errors import Unavailable
+from ai_backends.api.context import services_of
+from ai_backends.core.errors import Unavailable
 from ai_backends.llm import Generation, GenerationParams
+from ai_backends.llm.backends import collect
 from ai_backends.llm.service import GenerationService, single_turn
 from tests.conftest import free_port
 from tests.fake_ollama import running
@@ -18,7 +20,7 @@ MESSAGES_ARGS = ("Be brief.", "Say hello")
 
 
 def _app(app_config: dict[str, Any], **llm: Any) -> Any:
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     return create_app({**app_config, "LLM_TIMEOUT_SECONDS": 1.0, **llm})
 
@@ -62,11 +64,9 @@ def test_auto_prefers_a_reachable_ollama_over_the_embedded_model(app_config: dic
 
 def test_auto_falls_back_to_embedded_when_ollama_is_down(app_config: dict[str, Any]) -> None:
     app = _app(app_config, LLM_BACKEND="auto", OLLAMA_BASE_URL=f"http://127.0.0.1:{free_port()}")
-    with app.app_context():
-        from ai_backends.extensions import llm
-
-        assert llm().backend == "llamacpp"
-        assert llm().model == "SmolLM2-135M-Instruct"
+    llm = services_of(app).llm
+    assert llm.backend == "llamacpp"
+    assert llm.model == "SmolLM2-135M-Instruct"
 
 
 def test_ollama_down_gives_503_with_retry_after(app_config: dict[str, Any]) -> None:
@@ -137,16 +137,15 @@ def test_health_before_first_use_reports_what_auto_would_pick(app_config: dict[s
     assert "unreachable" in down["detail"]
 
 
-def test_ollama_backend_is_a_model_runtime() -> None:
+def test_ollama_backend_loads_and_predicts() -> None:
     from ai_backends.llm.backends import OllamaBackend
-    from ai_backends.runtime import ModelRuntime
-
     with running() as server:
         backend = OllamaBackend(server.url, "tinyllama", timeout=5)
-        assert isinstance(backend, ModelRuntime) and not backend.ready()
+        assert not backend.ready()
         backend.load()
         assert backend.ready() and backend.version == "tinyllama"
-        result = backend.predict((single_turn(*MESSAGES_ARGS), GenerationParams(max_tokens=2)))
+        result = collect(backend.stream(single_turn(*MESSAGES_ARGS),
+                                        GenerationParams(max_tokens=2), backend.timeout))
     assert result.text == "Hello from"
     missing = OllamaBackend(f"http://127.0.0.1:{free_port()}", "tinyllama", timeout=1)
     with pytest.raises(Unavailable):

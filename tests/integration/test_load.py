@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from ai_backends.predlog import COLUMNS, PredictionLog
+from ai_backends.classify.predlog import COLUMNS, PredictionLog
 from tests.conftest import free_port
 from tests.servers import gunicorn_argv, running
 from tests.sidecars.servers import Sidecar, start_grpc_sidecar, start_http_sidecar

@@ -20,10 +20,10 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
-from ai_backends.mcp_server import DRIFT_URI, MODEL_CARD_URI, OPENAPI_URI
-from ai_backends.registry import MODEL_NAMES
-from ai_backends.schemas.model_card import ModelCard
-from ai_backends.training import train
+from ai_backends.classify.model_card import ModelCard
+from ai_backends.classify.training import train
+from ai_backends.mcp.server import DRIFT_URI, MODEL_CARD_URI, OPENAPI_URI
+from ai_backends.mlops.registry import MODEL_NAMES
 from tests.conftest import free_port
 from tests.servers import ROOT, gunicorn_argv, running
 

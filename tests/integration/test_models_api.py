@@ -14,9 +14,9 @@ pytestmark = pytest.mark.integration
 def test_models_lists_versions_aliases_and_production(app_config: dict[str, Any],
                                                       tmp_path: Any) -> None:
     """After one registration both models are listed, version 1 carrying production."""
-    from ai_backends.factory import create_app
-    from ai_backends.registry import ModelRegistry
-    from ai_backends.training import train_model
+    from ai_backends.api.app import create_app
+    from ai_backends.classify.training import train_model
+    from ai_backends.mlops.registry import ModelRegistry
 
     uri = f"sqlite:///{tmp_path / 'registry.db'}"
     ModelRegistry(uri, tmp_path).register_trained(train_model(tmp_path / "m", tmp_path))
@@ -34,7 +34,7 @@ def test_models_lists_versions_aliases_and_production(app_config: dict[str, Any]
 
 def test_models_with_mlflow_down_is_a_503_problem(app_config: dict[str, Any]) -> None:
     """An MLflow server that does not answer gives a 503 problem naming it, with Retry-After."""
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     url = f"http://127.0.0.1:{free_port()}"
     client = create_app({**app_config, "MLFLOW_TRACKING_URI": url}).test_client()

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from ai_backends.factory import create_app
+from ai_backends.api.app import create_app
+from ai_backends.api.context import services_of
 from tests.metrics import metric, sample
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,7 @@ def test_metrics_count_cache_lookups_and_classifications(client: Any) -> None:
 
 
 def test_log_lines_are_json_with_the_request_id(client: Any, caplog: Any) -> None:
-    from ai_backends.logs import JsonFormatter, RequestIdFilter
+    from ai_backends.core.logs import JsonFormatter, RequestIdFilter
 
     caplog.handler.addFilter(RequestIdFilter())
     with caplog.at_level(logging.INFO, logger="ai_backends.access"):
@@ -79,7 +80,7 @@ def test_api_keys_guard_everything_but_public_routes(app_config: dict[str, Any],
 
 def test_rate_limit_answers_429_with_retry_after(app_config: dict[str, Any]) -> None:
     app = create_app({**app_config, "RATE_LIMIT_PER_MINUTE": 2})
-    limiter = app.extensions["ai_backends.rate_limiter"]
+    limiter = services_of(app).rate_limiter
     assert limiter.hit("llm", "client-a") is None
     assert limiter.hit("llm", "client-a") is None
     retry_after = limiter.hit("llm", "client-a")
@@ -103,5 +104,5 @@ def test_rate_limiter_lets_requests_through_when_redis_is_down(
 
     app = create_app({**app_config, "RATE_LIMIT_PER_MINUTE": 1,
                       "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
-    limiter = app.extensions["ai_backends.rate_limiter"]
+    limiter = services_of(app).rate_limiter
     assert [limiter.hit("llm", "c") for _ in range(3)] == [None, None, None]

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import redis
 
-from ai_backends.config import load_config
-from ai_backends.embeddings import Embedder
-from ai_backends.errors import Unavailable
-from ai_backends.semantic_cache import SemanticCache, scope_of
+from ai_backends.cache.embeddings import Embedder
+from ai_backends.cache.semantic import SemanticCache, scope_of
+from ai_backends.core.config import load_config
+from ai_backends.core.errors import Unavailable
 
 pytestmark = pytest.mark.integration
 PARAMS = {"max_tokens": 8, "temperature": 0.0, "seed": None}

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from ai_backends.config import load_config
-from ai_backends.registry import ONNX_MODEL, PRODUCTION, SKLEARN_MODEL, ModelRegistry
-from ai_backends.training import REFERENCE_FILE, TrainedModel
+from ai_backends.api.context import services_of
+from ai_backends.classify.training import REFERENCE_FILE, TrainedModel
+from ai_backends.core.config import load_config
+from ai_backends.mlops.registry import ONNX_MODEL, PRODUCTION, SKLEARN_MODEL, ModelRegistry
 
 
 @pytest.fixture
@@ -35,9 +36,9 @@ def app_config(app_config: dict[str, Any], trained: tuple[TrainedModel, Path]) -
 @pytest.fixture
 def registry_app(app_config: dict[str, Any], registry_uri: str) -> Iterator[Any]:
     """An app whose registry is the session's MLflow store; aliases re-resolved every time."""
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     app = create_app({**app_config, "MLFLOW_TRACKING_URI": registry_uri,
                       "REGISTRY_REFRESH_SECONDS": 0})
     yield app
-    app.extensions["ai_backends.classification"].cache.clear()
+    services_of(app).classification.cache.clear()

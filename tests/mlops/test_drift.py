@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from sklearn.datasets import load_iris
 
-from ai_backends.classifier import FEATURES
-from ai_backends.predlog import PredictionLog
-from ai_backends.schemas.mlops import DriftReport, ShiftedClassification
+from ai_backends.classify.model import FEATURES
+from ai_backends.classify.predlog import PredictionLog
+from ai_backends.mlops.schemas import DriftReport, ShiftedClassification
 from tests.metrics import metric
 
 pytestmark = pytest.mark.integration
@@ -148,6 +148,6 @@ def test_shift_bounds_are_validated(client: Any, shifts: dict[str, Any]) -> None
 @pytest.mark.parametrize(("share", "status"), [
     (0.0, "NO_DRIFT"), (0.2, "LOW"), (0.4, "MEDIUM"), (0.6, "HIGH"), (1.0, "HIGH")])
 def test_monitoring_status_rules(share: float, status: str) -> None:
-    from ai_backends.drift import monitoring_status
+    from ai_backends.mlops.drift import monitoring_status
 
     assert monitoring_status(share) == status

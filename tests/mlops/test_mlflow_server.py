@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
-from ai_backends.config import load_config
-from ai_backends.registry import ONNX_MODEL, SKLEARN_MODEL, ModelRegistry
-from ai_backends.stack import MLFLOW_UI_ENV
-from ai_backends.training import REFERENCE_FILE, TrainedModel
+from ai_backends.classify.training import REFERENCE_FILE, TrainedModel
+from ai_backends.core.config import load_config
+from ai_backends.core.stack import MLFLOW_UI_ENV
+from ai_backends.mlops.registry import ONNX_MODEL, SKLEARN_MODEL, ModelRegistry
 from tests.conftest import free_port
 from tests.mlops.test_registry import SETOSA, run_cli
 
@@ -84,7 +84,7 @@ def test_register_serve_and_manage_through_a_real_server(
     # Artifacts went to the server, not to a local path.
     assert registry.download_uri(ONNX_MODEL, "1").startswith("mlflow-artifacts:")
 
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     app = create_app({**app_config, "MLFLOW_TRACKING_URI": mlflow_url,
                       "REGISTRY_REFRESH_SECONDS": 0})

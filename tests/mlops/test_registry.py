@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from ai_backends.errors import Unavailable
-from ai_backends.registry import ONNX_MODEL, PRODUCTION, SKLEARN_MODEL
-from ai_backends.registry_cli import main as cli
-from ai_backends.schemas.mlops import RegistryClassification
+from ai_backends.core.errors import Unavailable
+from ai_backends.mlops.cli import main as cli
+from ai_backends.mlops.registry import ONNX_MODEL, PRODUCTION, SKLEARN_MODEL
+from ai_backends.mlops.schemas import RegistryClassification
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -99,7 +99,7 @@ def test_alias_move_changes_the_answer_and_is_in_the_history(registry_app: Any,
 
 def test_resolved_alias_is_reused_within_the_refresh_interval(app_config: dict[str, Any],
                                                               registry: Any) -> None:
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     app = create_app({**app_config, "MLFLOW_TRACKING_URI": registry.tracking_uri,
                       "REGISTRY_REFRESH_SECONDS": 3600})
@@ -171,7 +171,7 @@ def test_cli_tables_json_and_errors(registry: Any) -> None:
 
 def test_mlflow_down_is_a_quick_503_and_the_rest_keeps_working(
         app_config: dict[str, Any]) -> None:
-    from ai_backends.factory import create_app
+    from ai_backends.api.app import create_app
 
     app = create_app({**app_config,
                       "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"})
@@ -205,7 +205,7 @@ def test_health_reports_the_embedded_registry(registry_app: Any) -> None:
 def test_bootstrap_sees_whether_the_registry_has_the_models(registry_uri: str,
                                                             tmp_path: Path,
                                                             monkeypatch: Any) -> None:
-    from ai_backends import bootstrap
+    from ai_backends.core import bootstrap
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry_uri)
     assert bootstrap._embedded_registry_complete() is True
@@ -217,8 +217,8 @@ def test_bootstrap_sees_whether_the_registry_has_the_models(registry_uri: str,
 
 
 def test_stack_starts_the_mlflow_ui_only_for_the_embedded_store() -> None:
-    from ai_backends.config import load_config
-    from ai_backends.stack import processes
+    from ai_backends.core.config import load_config
+    from ai_backends.core.stack import processes
 
     embedded = {p.name: p.argv for p in processes(load_config({"MLFLOW_TRACKING_URI": None}))}
     argv = embedded["mlflow"]
@@ -234,7 +234,7 @@ def test_registry_loader_refuses_pickle_and_untrusted_skops_types(tmp_path: Path
     import skops.io
     from sklearn.preprocessing import FunctionTransformer
 
-    from ai_backends.registry_serving import _load_skops
+    from ai_backends.mlops.serving import _load_skops
 
     with pytest.raises(Unavailable, match="only skops"):
         _load_skops(tmp_path, {"serialization_format": "pickle", "pickled_model": "model.pkl"})
@@ -243,12 +243,10 @@ def test_registry_loader_refuses_pickle_and_untrusted_skops_types(tmp_path: Path
         _load_skops(tmp_path, {"serialization_format": "skops", "pickled_model": "model.skops"})
 
 
-def test_registry_model_is_a_model_runtime(registry: Any) -> None:
-    from ai_backends.registry_serving import RegistryModel
-    from ai_backends.runtime import ModelRuntime
-
+def test_registry_model_loads_and_predicts(registry: Any) -> None:
+    from ai_backends.mlops.serving import RegistryModel
     runtime = RegistryModel(ONNX_MODEL, "onnx", "1", registry)
-    assert isinstance(runtime, ModelRuntime) and not runtime.ready()
+    assert not runtime.ready()
     runtime.load()
     assert runtime.ready() and runtime.version == "1"
     assert runtime.classes == ["setosa", "versicolor", "virginica"]

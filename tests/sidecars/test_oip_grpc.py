@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from sklearn.datasets import load_iris
 
-from ai_backends.classifier import OnnxClassifier
+from ai_backends.classify.model import OnnxClassifier
 from ai_backends.oip.generated import inference_pb2 as pb
 from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 from sklearn.datasets import load_iris
 
-from ai_backends.classifier import OnnxClassifier
+from ai_backends.classify.model import OnnxClassifier
 
 from .servers import Sidecar, start_http_sidecar
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from ai_backends.factory import create_app
-from ai_backends.schemas.sidecars import BenchmarkResponse, SidecarClassification
+from ai_backends.api.app import create_app
+from ai_backends.api.context import services_of
+from ai_backends.oip.schemas import BenchmarkResponse, SidecarClassification
 from tests.metrics import metric
 
 from .servers import Sidecar
@@ -35,7 +36,7 @@ def make_client(app_config: dict[str, Any]) -> Iterator[Callable[..., Any]]:
 
     yield make
     for app in apps:  # drop what /classify cached under this test's key prefix
-        app.extensions["ai_backends.classification"].cache.clear()
+        services_of(app).classification.cache.clear()
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_classify_via_sidecar_matches_classify(client_up: Any, protocol: str) ->
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_sidecar_classifications_are_logged(client_up: Any, app_config: dict[str, Any],
                                             protocol: str) -> None:
-    from ai_backends.predlog import PredictionLog
+    from ai_backends.classify.predlog import PredictionLog
 
     response = client_up.post(f"/api/v1/classify-{protocol}", json=VIRGINICA)
     rows = PredictionLog(f"{app_config['DATA_DIR']}/predictions.csv").read()

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from flask import Flask
 
-from ai_backends.cache import ExactCache
-from ai_backends.classification import cache_key
-from ai_backends.classifier import OnnxClassifier, check_features
-from ai_backends.errors import InvalidInput, Unavailable
-from ai_backends.jsonenc import NumpyJSONProvider, to_jsonable
+from ai_backends.cache.exact import ExactCache
+from ai_backends.classify.model import OnnxClassifier, check_features
+from ai_backends.classify.service import cache_key
+from ai_backends.core.errors import InvalidInput, Unavailable
+from ai_backends.core.jsonenc import NumpyJSONProvider, to_jsonable
 
 pytestmark = pytest.mark.unit
 

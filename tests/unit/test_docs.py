@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ai_backends.config import SETTINGS
+from ai_backends.core.config import SETTINGS
 
 pytestmark = pytest.mark.unit
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()

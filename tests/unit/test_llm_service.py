@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ai_backends.errors import InvalidInput
+from ai_backends.core.errors import InvalidInput
 from ai_backends.llm import GenerationParams
 from ai_backends.llm.backends import default_model_path, to_role_messages
 from ai_backends.llm.service import GenerationService, check_params, single_turn

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ai_backends.errors import Conflict, InvalidInput, Unavailable
-from ai_backends.mcp_backends import error_from_problem
-from ai_backends.mcp_server import describe_error, invalid_input
-from ai_backends.schemas.classification import IrisFeatures
+from ai_backends.classify.schemas import IrisFeatures
+from ai_backends.core.errors import Conflict, InvalidInput, Unavailable
+from ai_backends.mcp.backends import error_from_problem
+from ai_backends.mcp.server import describe_error, invalid_input
 
 pytestmark = pytest.mark.unit
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ai_backends.cache_evaluation import choose_threshold, evaluate, pair_scores, read_pairs
-from ai_backends.config import SETTINGS, load_config
-from ai_backends.embeddings import Embedder
-from ai_backends.nearmiss import near_miss_reason
+from ai_backends.cache.embeddings import Embedder
+from ai_backends.cache.evaluation import choose_threshold, evaluate, pair_scores, read_pairs
+from ai_backends.cache.nearmiss import near_miss_reason
+from ai_backends.core.config import SETTINGS, load_config
 
 pytestmark = pytest.mark.unit
 PAIRS = Path(__file__).resolve().parent.parent / "data" / "semantic_pairs.csv"

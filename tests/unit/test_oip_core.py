@@ -8,8 +8,8 @@ import grpc
 import numpy as np
 import pytest
 
-from ai_backends.classifier import OnnxClassifier
-from ai_backends.errors import (
+from ai_backends.classify.model import OnnxClassifier
+from ai_backends.core.errors import (
     BadRequest,
     Conflict,
     InvalidInput,
@@ -19,9 +19,9 @@ from ai_backends.errors import (
 )
 from ai_backends.oip import converters
 from ai_backends.oip.clients import features_input
+from ai_backends.oip.compare import latency_stats
 from ai_backends.oip.dataplane import DataPlane, InferInput
 from ai_backends.oip.grpc_sidecar import status_code
-from ai_backends.sidecars import latency_stats
 
 pytestmark = pytest.mark.unit
 

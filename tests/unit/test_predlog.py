@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ai_backends.predlog import COLUMNS, PredictionLog
+from ai_backends.classify.predlog import COLUMNS, PredictionLog
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ai_backends.schemas.chat import ChatRequest
-from ai_backends.schemas.generation import GenerateRequest
+from ai_backends.chat.schemas import ChatRequest
+from ai_backends.llm.schemas import GenerateRequest
 
 pytestmark = pytest.mark.unit
 

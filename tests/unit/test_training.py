@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ai_backends.classifier import OnnxClassifier
-from ai_backends.training import train, write_atomic
+from ai_backends.classify.model import OnnxClassifier
+from ai_backends.classify.training import train, write_atomic
 
 pytestmark = pytest.mark.unit
 

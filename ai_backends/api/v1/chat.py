@@ -12,11 +12,11 @@ from typing import Any
 from flask import Response
 from flask_openapi3 import Tag
 
-from ...chat import ChatTurn, history_dicts, memory_stats
-from ...extensions import chat as chat_service
-from ...extensions import semantic_chat
-from ...llm import Generation
-from ...schemas.chat import (
+from ai_backends.api.context import services
+from ai_backends.api.streaming import ndjson_stream
+from ai_backends.api.v1 import bp
+from ai_backends.chat.memory import ChatTurn, history_dicts, memory_stats
+from ai_backends.chat.schemas import (
     CacheClearQuery,
     CacheClearResponse,
     CacheStatsResponse,
@@ -27,9 +27,8 @@ from ...schemas.chat import (
     SemanticChatResponse,
     SessionPath,
 )
-from ...schemas.common import problem_responses
-from ..streaming import ndjson_stream
-from . import bp
+from ai_backends.core.schemas import problem_responses
+from ai_backends.llm import Generation
 
 CHAT_TAG = Tag(name="chat", description="Conversations with memory, and cached answers")
 CACHE_TAG = Tag(name="cache", description="Analytics and administration of the chat caches")
@@ -52,7 +51,7 @@ def turn_dict(turn: ChatTurn) -> dict[str, Any]:
 @bp.post("/chat", tags=[CHAT_TAG], responses={200: ChatResponse, **POST_ERRORS})
 def chat(body: ChatRequest) -> dict[str, Any] | Response:
     """Send a message in a conversation; the session remembers its recent turns."""
-    service = chat_service()
+    service = services().chat()
     if not body.stream:
         return turn_dict(service.chat(body.prompt, body.session_id, body.params()))
     _, pieces = service.chat_stream(body.prompt, body.session_id, body.params())
@@ -76,7 +75,7 @@ def chat(body: ChatRequest) -> dict[str, Any] | Response:
         responses={200: ChatHistory, **problem_responses(404, 422, 503)})
 def chat_history(path: SessionPath) -> dict[str, Any]:
     """The stored messages of a session, oldest first."""
-    service = chat_service()
+    service = services().chat()
     messages = service.messages(path.session_id)
     return {
         "session_id": path.session_id,
@@ -90,7 +89,7 @@ def chat_history(path: SessionPath) -> dict[str, Any]:
            responses={204: None, **problem_responses(404, 422, 503)})
 def forget_chat(path: SessionPath) -> tuple[str, int]:
     """Forget a session's history."""
-    chat_service().forget(path.session_id)
+    services().chat().forget(path.session_id)
     return "", 204
 
 
@@ -98,7 +97,7 @@ def forget_chat(path: SessionPath) -> tuple[str, int]:
          responses={200: SemanticChatResponse, **POST_ERRORS})
 def chat_semantic(body: SemanticChatRequest) -> dict[str, Any]:
     """Answer a question, reusing a cached answer to the same or a similar question."""
-    response, model, info = semantic_chat().answer(body.prompt, body.params())
+    response, model, info = services().semantic_chat().answer(body.prompt, body.params())
     return {"response": response, "model": model, "cache_info": info.__dict__}
 
 
@@ -106,11 +105,11 @@ def chat_semantic(body: SemanticChatRequest) -> dict[str, Any]:
         responses={200: CacheStatsResponse, **problem_responses(503)})
 def cache_stats() -> dict[str, Any]:
     """Hits, misses, hit rates, similarity of hits, entries, latency and time saved."""
-    return semantic_chat().statistics()
+    return services().semantic_chat().statistics()
 
 
 @bp.delete("/cache", tags=[CACHE_TAG],
            responses={200: CacheClearResponse, **problem_responses(422, 503)})
 def clear_cache(query: CacheClearQuery) -> dict[str, Any]:
     """Clear the exact cache, the semantic cache, or both (which=all, the default)."""
-    return semantic_chat().clear(query.which)
+    return services().semantic_chat().clear(query.which)

@@ -7,15 +7,15 @@ from typing import Any
 from flask import g
 from flask_openapi3 import Tag
 
-from ...extensions import classification
-from ...schemas.classification import (
+from ai_backends.api.context import services
+from ai_backends.api.v1 import bp
+from ai_backends.classify.schemas import (
     ClassifyRequest,
     ClassifyResponse,
     DetailedClassification,
     IrisFeatures,
 )
-from ...schemas.common import problem_responses
-from . import bp
+from ai_backends.core.schemas import problem_responses
 
 TAG = Tag(name="classification", description="Iris classification with the ONNX model")
 ERRORS = problem_responses(400, 413, 415, 422, 503)
@@ -24,7 +24,7 @@ ERRORS = problem_responses(400, 413, 415, 422, 503)
 @bp.post("/classify", tags=[TAG], responses={200: ClassifyResponse, **ERRORS})
 def classify(body: ClassifyRequest) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Classify one flower, or a batch with {"samples": [...]}; exact answers are cached."""
-    predictions = classification().classify(body.rows(), "classify", g.request_id)
+    predictions = services().classification.classify(body.rows(), "classify", g.request_id)
     hits = sum(p.cache_hit for p in predictions)
     cache_header = "HIT" if hits == len(predictions) else ("PARTIAL" if hits else "MISS")
     headers = {"X-Cache": cache_header}
@@ -42,4 +42,4 @@ def classify(body: ClassifyRequest) -> tuple[dict[str, Any], int, dict[str, str]
 @bp.post("/classify-detailed", tags=[TAG], responses={200: DetailedClassification, **ERRORS})
 def classify_detailed(body: IrisFeatures) -> dict[str, Any]:
     """Classify one flower and show the raw NumPy arrays, serialized by the JSON provider."""
-    return classification().classify_detailed(body.as_row(), g.request_id)
+    return services().classification.classify_detailed(body.as_row(), g.request_id)

@@ -8,18 +8,18 @@ from flask import current_app, g, send_file
 from flask_openapi3 import Tag
 from werkzeug.wrappers import Response
 
-from ...errors import InvalidInput, NotFound
-from ...extensions import classification, drift
-from ...schemas.common import problem_responses
-from ...schemas.mlops import (
+from ai_backends.api.context import services
+from ai_backends.api.v1 import bp
+from ai_backends.core.errors import InvalidInput, NotFound
+from ai_backends.core.schemas import problem_responses
+from ai_backends.mlops.schemas import (
     DriftQuery,
     DriftReport,
     ShiftedClassification,
     ShiftedRequest,
     html_response,
 )
-from ...shift import classify_shifted
-from . import bp
+from ai_backends.mlops.shift import classify_shifted
 
 TAG = Tag(name="drift", description="Drift monitoring with Evidently, and drift simulation")
 
@@ -32,7 +32,7 @@ def drift_report(query: DriftQuery) -> dict[str, Any]:
     if query.limit > maximum:
         raise InvalidInput(f"limit must be at most {maximum} (DRIFT_MAX_SAMPLES)", errors=[
             {"field": "limit", "message": f"at most {maximum}", "type": "less_than_equal"}])
-    return drift().report(query.limit)
+    return services().drift.report(query.limit)
 
 
 @bp.get("/drift-report/html", tags=[TAG], responses={
@@ -40,7 +40,7 @@ def drift_report(query: DriftQuery) -> dict[str, Any]:
     **problem_responses(404)})
 def drift_report_html() -> Response:
     """The HTML page of the latest drift report (open it in a browser)."""
-    path = drift().html_path
+    path = services().drift.html_path
     if not path.exists():
         raise NotFound("no drift report yet; GET /api/v1/drift-report first")
     return send_file(path, mimetype="text/html", max_age=0)
@@ -51,5 +51,5 @@ def drift_report_html() -> Response:
 def classify_shifted_route(body: ShiftedRequest) -> dict[str, Any]:
     """Classify a flower and a shifted copy (default sepal_length +1.5, petal_width x1.3);
     only the shifted copy is logged, so drift reports see it."""
-    return classify_shifted(classification(), body.model_dump(exclude={"shifts"}),
+    return classify_shifted(services().classification, body.model_dump(exclude={"shifts"}),
                             body.shift_map(), g.request_id)

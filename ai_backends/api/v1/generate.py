@@ -7,13 +7,14 @@ from typing import Any
 from flask import Response
 from flask_openapi3 import Tag
 
-from ...errors import BadRequest
-from ...extensions import llm
-from ...llm.injection import analyze
-from ...llm.prompts import GENERATE_SYSTEM_PROMPT, SECURE_SYSTEM_PROMPT
-from ...llm.service import single_turn
-from ...schemas.common import problem_responses
-from ...schemas.generation import (
+from ai_backends.api.context import services
+from ai_backends.api.streaming import ndjson_stream
+from ai_backends.api.v1 import bp
+from ai_backends.core.errors import BadRequest
+from ai_backends.core.schemas import problem_responses
+from ai_backends.llm.injection import analyze
+from ai_backends.llm.prompts import GENERATE_SYSTEM_PROMPT, SECURE_SYSTEM_PROMPT
+from ai_backends.llm.schemas import (
     MAX_PROMPT_CHARS,
     GenerateRequest,
     GenerateResponse,
@@ -21,8 +22,7 @@ from ...schemas.generation import (
     SecureGenerateResponse,
     generation_dict,
 )
-from ..streaming import ndjson_stream
-from . import bp
+from ai_backends.llm.service import single_turn
 
 TAG = Tag(name="generation", description="Text generation with the local LLM")
 ERRORS = problem_responses(400, 413, 415, 422, 503)
@@ -33,8 +33,8 @@ def generate(body: GenerateRequest) -> dict[str, Any] | Response:
     """Complete a prompt; with "stream": true the answer arrives as NDJSON lines."""
     messages = single_turn(GENERATE_SYSTEM_PROMPT, body.prompt)
     if body.stream:
-        return ndjson_stream(llm().stream(messages, body.params()), generation_dict)
-    return generation_dict(llm().generate(messages, body.params()))
+        return ndjson_stream(services().llm.stream(messages, body.params()), generation_dict)
+    return generation_dict(services().llm.generate(messages, body.params()))
 
 
 @bp.post("/generate-secure", tags=[TAG], responses={200: SecureGenerateResponse, **ERRORS})
@@ -55,5 +55,5 @@ def generate_secure(body: SecureGenerateRequest) -> dict[str, Any] | Response:
         return {**generation_dict(result), "security_analysis": report}
 
     if body.stream:
-        return ndjson_stream(llm().stream(messages, body.params()), final)
-    return final(llm().generate(messages, body.params()))
+        return ndjson_stream(services().llm.stream(messages, body.params()), final)
+    return final(services().llm.generate(messages, body.params()))

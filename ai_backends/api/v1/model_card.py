@@ -6,10 +6,10 @@ from typing import Any
 
 from flask_openapi3 import Tag
 
-from ...extensions import classification
-from ...schemas.common import problem_responses
-from ...schemas.model_card import ModelCard
-from . import bp
+from ai_backends.api.context import services
+from ai_backends.api.v1 import bp
+from ai_backends.classify.model_card import ModelCard
+from ai_backends.core.schemas import problem_responses
 
 TAG = Tag(name="classification", description="Iris classification with the ONNX model")
 
@@ -17,4 +17,4 @@ TAG = Tag(name="classification", description="Iris classification with the ONNX 
 @bp.get("/model-card", tags=[TAG], responses={200: ModelCard, **problem_responses(503)})
 def model_card() -> dict[str, Any]:
     """The served classifier's training metadata: type, version, parameters, accuracy."""
-    return dict(classification().model.metadata)
+    return dict(services().classification.model.metadata)

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask_openapi3 import Tag
 
-from ...extensions import registry_serving
-from ...health import describe_url
-from ...schemas.common import problem_responses
-from ...schemas.models import ModelList
-from . import bp
+from ai_backends.api.context import services
+from ai_backends.api.v1 import bp
+from ai_backends.core.health import describe_url
+from ai_backends.core.schemas import problem_responses
+from ai_backends.mlops.model_schemas import ModelList
 
 TAG = Tag(name="registry", description="Inference with models from the MLflow registry")
 
@@ -18,6 +18,6 @@ TAG = Tag(name="registry", description="Inference with models from the MLflow re
 @bp.get("/models", tags=[TAG], responses={200: ModelList, **problem_responses(503)})
 def list_models() -> dict[str, Any]:
     """Registered models with their versions and aliases (production is the one served)."""
-    service = registry_serving()
+    service = services().registry
     return {"models": service.registry.list_models(),
             "tracking_uri": describe_url(service.tracking_uri)}

@@ -7,11 +7,11 @@ from typing import Any
 from flask import g
 from flask_openapi3 import Tag
 
-from ...extensions import registry_serving
-from ...schemas.classification import IrisFeatures
-from ...schemas.common import problem_responses
-from ...schemas.mlops import RegistryClassification, RegistryQuery
-from . import bp
+from ai_backends.api.context import services
+from ai_backends.api.v1 import bp
+from ai_backends.classify.schemas import IrisFeatures
+from ai_backends.core.schemas import problem_responses
+from ai_backends.mlops.schemas import RegistryClassification, RegistryQuery
 
 # RFC 9745 Deprecation header (a structured date): MLflow deprecated stages in favour of
 # aliases in version 2.9, December 2023.
@@ -29,7 +29,7 @@ def classify_registry(
     # One selector is used: version, else stage, else alias (model_registry_info says which).
     alias = None if query.version is not None or query.stage else query.alias
     stage = None if query.version is not None else query.stage
-    answer = registry_serving().classify(body.as_row(), query.model_format, alias,
+    answer = services().registry.classify(body.as_row(), query.model_format, alias,
                                          query.version, stage, g.request_id)
     headers = {}
     if stage:

@@ -7,11 +7,11 @@ from typing import Any
 from flask import g
 from flask_openapi3 import Tag
 
-from ...extensions import sidecars
-from ...schemas.classification import IrisFeatures
-from ...schemas.common import problem_responses
-from ...schemas.sidecars import BenchmarkRequest, BenchmarkResponse, SidecarClassification
-from . import bp
+from ai_backends.api.context import services
+from ai_backends.api.v1 import bp
+from ai_backends.classify.schemas import IrisFeatures
+from ai_backends.core.schemas import problem_responses
+from ai_backends.oip.schemas import BenchmarkRequest, BenchmarkResponse, SidecarClassification
 
 TAG = Tag(name="sidecars",
           description="The same classifier behind the Open Inference Protocol sidecars")
@@ -21,16 +21,16 @@ ERRORS = problem_responses(400, 413, 415, 422, 503)
 @bp.post("/classify-http", tags=[TAG], responses={200: SidecarClassification, **ERRORS})
 def classify_http(body: IrisFeatures) -> dict[str, Any]:
     """Classify one flower on the REST sidecar (JSON tensors over HTTP/1.1)."""
-    return sidecars().classify("http", body.as_row(), g.request_id)
+    return services().sidecars.classify("http", body.as_row(), g.request_id)
 
 
 @bp.post("/classify-grpc", tags=[TAG], responses={200: SidecarClassification, **ERRORS})
 def classify_grpc(body: IrisFeatures) -> dict[str, Any]:
     """Classify one flower on the gRPC sidecar (raw tensor bytes over HTTP/2)."""
-    return sidecars().classify("grpc", body.as_row(), g.request_id)
+    return services().sidecars.classify("grpc", body.as_row(), g.request_id)
 
 
 @bp.post("/classify-benchmark", tags=[TAG], responses={200: BenchmarkResponse, **ERRORS})
 def classify_benchmark(body: BenchmarkRequest) -> dict[str, Any]:
     """Time the same request on both sidecars, interleaved, warm-up excluded."""
-    return sidecars().benchmark(body.as_row(), body.iterations)
+    return services().sidecars.benchmark(body.as_row(), body.iterations)

@@ -8,13 +8,13 @@ from typing import Any
 
 from flask_openapi3 import Tag
 
-from ...errors import NotFound
-from ...extensions import llm
-from ...llm.prompts import GENERATE_SYSTEM_PROMPT
-from ...llm.service import single_turn
-from ...schemas.common import problem_responses
-from ...schemas.generation import V2GenerateRequest, V2GenerateResponse
-from . import bp
+from ai_backends.api.context import services
+from ai_backends.api.v2 import bp
+from ai_backends.core.errors import NotFound
+from ai_backends.core.schemas import problem_responses
+from ai_backends.llm.prompts import GENERATE_SYSTEM_PROMPT
+from ai_backends.llm.schemas import V2GenerateRequest, V2GenerateResponse
+from ai_backends.llm.service import single_turn
 
 TAG = Tag(name="generation v2", description="Text generation with response metadata")
 API_VERSION = "v2"
@@ -25,7 +25,7 @@ API_VERSION = "v2"
 def generate(body: V2GenerateRequest) -> dict[str, Any]:
     """Complete a prompt; metadata says which model answered, how fast, how many tokens."""
     started = time.perf_counter()
-    service = llm()
+    service = services().llm
     if body.model_version is not None and body.model_version != service.model:
         raise NotFound(f"model {body.model_version!r} is not served; this service runs "
                        f"{service.model!r} on {service.backend}")

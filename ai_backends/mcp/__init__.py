@@ -1,0 +1,1 @@
+"""The Model Context Protocol server: the service's capabilities as MCP tools."""

@@ -1,0 +1,170 @@
+"""The model management command line (``scripts/manage_models.py``): tables or ``--json``.
+
+Every command prints a readable table, or JSON with ``--json``; an error prints one line
+``error: <reason>`` on stderr and exits non-zero (1 for a failure, 2 for bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ai_backends.core.config import load_config
+from ai_backends.core.errors import ServiceError
+from ai_backends.mlops.registry import STAGES, ModelRegistry
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line options."""
+    parser = argparse.ArgumentParser(
+        prog="manage_models.py", description="Inspect and manage the MLflow model registry.")
+    commands = parser.add_mutually_exclusive_group(required=True)
+    commands.add_argument("--list", action="store_true",
+                          help="models, versions, aliases, stages and accuracy")
+    commands.add_argument("--compare", metavar="NAME", help="versions of NAME side by side")
+    commands.add_argument("--alias", nargs=3, metavar=("NAME", "VERSION", "ALIAS"),
+                          help="point ALIAS of NAME at VERSION (recorded in --history)")
+    commands.add_argument("--remove-alias", nargs=2, metavar=("NAME", "ALIAS"),
+                          help="remove ALIAS from NAME (recorded in --history)")
+    commands.add_argument("--lineage", nargs=2, metavar=("NAME", "VERSION"),
+                          help="run, params, metrics, data hash, commit and artifacts")
+    commands.add_argument("--transition", nargs=3, metavar=("NAME", "VERSION", "STAGE"),
+                          help=f"deprecated: set a stage ({', '.join(STAGES)}); also moves "
+                               "the alias of the same name")
+    commands.add_argument("--history", metavar="NAME", help="every alias move of NAME")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: configuration)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
+         err: TextIO | None = None) -> int:
+    """Run one command; return the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    config = load_config()
+    if args.tracking_uri:
+        config["MLFLOW_TRACKING_URI"] = args.tracking_uri
+    registry = ModelRegistry.from_config(config)
+    try:
+        result, render = _dispatch(registry, args, err)
+    except ServiceError as exc:
+        print(f"error: {exc.detail}", file=err)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2, default=str), file=out)
+    else:
+        print(render(result), file=out)
+    return 0
+
+
+def _dispatch(registry: ModelRegistry, args: argparse.Namespace,
+              err: TextIO) -> tuple[Any, Any]:
+    if args.list:
+        return registry.list_models(), _render_list
+    if args.compare:
+        return registry.compare(args.compare), _render_compare
+    if args.alias:
+        name, version, alias = args.alias
+        return registry.set_alias(name, _version(version), alias), _render_move
+    if args.remove_alias:
+        name, alias = args.remove_alias
+        return registry.remove_alias(name, alias), _render_move
+    if args.lineage:
+        name, version = args.lineage
+        return registry.lineage(name, _version(version)), _render_lineage
+    if args.transition:
+        name, version, stage = args.transition
+        message = ("stages are deprecated in MLflow; use --alias NAME VERSION ALIAS "
+                   "(this transition also moves the matching alias)")
+        print(f"warning: {message}", file=err)
+        return registry.transition(name, _version(version), stage), _render_move
+    return registry.history(args.history), _render_history
+
+
+def _version(text: str) -> str:
+    if not text.isdigit() or int(text) < 1:
+        from ai_backends.core.errors import InvalidInput
+
+        raise InvalidInput(f"VERSION must be a positive whole number, not {text!r}")
+    return str(int(text))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain text table with aligned columns."""
+    cells = [[("-" if value is None or value == "" else str(value)) for value in row]
+             for row in rows]
+    widths = [max(len(str(h)), *(len(row[i]) for row in cells)) if cells else len(str(h))
+              for i, h in enumerate(headers)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _render_list(models: list[dict[str, Any]]) -> str:
+    if not models:
+        return "no registered models (train with: scripts/train_iris_model.py --register)"
+    rows = [(model["name"], v["version"], ", ".join(v["aliases"]), v["stage"], v["accuracy"],
+             v["data_hash"], v["git_commit"], v["created"])
+            for model in models for v in model["versions"]]
+    return table(("model", "version", "aliases", "stage", "accuracy", "data", "commit",
+                  "created"), rows)
+
+
+def _render_compare(versions: list[dict[str, Any]]) -> str:
+    metric_names = sorted({name for v in versions for name in v["metrics"]})
+    param_names = [p for p in ("n_estimators", "max_depth", "seed")
+                   if any(p in v["params"] for v in versions)]
+    rows = [(v["version"], ", ".join(v["aliases"]), v["stage"],
+             *(_number(v["metrics"].get(m)) for m in metric_names),
+             *(v["params"].get(p) for p in param_names), v["data_hash"], v["created"])
+            for v in versions]
+    return table(("version", "aliases", "stage", *metric_names, *param_names, "data",
+                  "created"), rows)
+
+
+def _number(value: Any) -> str | None:
+    return None if value is None else f"{value:.4g}"
+
+
+def _render_move(entry: dict[str, Any]) -> str:
+    if entry.get("alias") is None:
+        return f"{entry['name']} version {entry['version']} is now in stage {entry['stage']}"
+    before = entry["from_version"] or "(none)"
+    after = entry["to_version"] or "(removed)"
+    stage = f" (stage {entry['stage']})" if entry.get("stage") else ""
+    return (f"{entry['model']} alias {entry['alias']}: version {before} -> {after}{stage}, "
+            f"by {entry['who']} at {entry['time']}")
+
+
+def _render_lineage(info: dict[str, Any]) -> str:
+    pairs = [
+        ("model", f"{info['name']} version {info['version']}"),
+        ("aliases", ", ".join(info["aliases"])),
+        ("stage", info["stage"]),
+        ("created", info["created"]),
+        ("description", info["description"]),
+        ("source", info["source"]),
+        ("run", f"{info['run_id']} ({info['run_name']}, experiment {info['experiment_id']})"),
+        ("run artifacts", info["run_artifact_uri"]),
+        ("data hash", info["data_hash"]),
+        ("git commit", info["git_commit"]),
+        ("run artifacts list", ", ".join(info["artifacts"])),
+        ("model files", ", ".join(info["model_files"])),
+    ]
+    pairs += [(f"metric {k}", _number(v)) for k, v in sorted(info["metrics"].items())]
+    pairs += [(f"param {k}", v) for k, v in sorted(info["params"].items())]
+    return table(("field", "value"), pairs)
+
+
+def _render_history(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return "no alias moves recorded"
+    rows = [(e["time"], e["alias"], e["action"], e["from_version"], e["to_version"], e["who"],
+             e["note"]) for e in entries]
+    return table(("time", "alias", "action", "from", "to", "who", "note"), rows)
