@@ -4,7 +4,7 @@ Run as a separate process by ``test_oip_interop.py``: tritonclient registers its
 ``inference`` protobuf package, which cannot live in one process with ours. Prints one JSON
 object with what each protocol answered.
 
-Usage: python tests/sidecars/oip_interop_client.py HTTP_HOST:PORT GRPC_HOST:PORT
+Usage: python tests/oip/oip_interop_client.py HTTP_HOST:PORT GRPC_HOST:PORT
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The browser is Debian's ``chromium`` (``CHROMIUM_PATH``, default ``/usr/bin/chromium``),
 else the one Playwright installed itself; with neither, every e2e test is skipped with
-the reason. Failed tests leave a screenshot in ``tests/e2e/artifacts/``.
+the reason. Failed tests leave a screenshot in ``tests/console/artifacts/``.
 ``CONSOLE_SCREENSHOTS=1`` also saves one picture per panel into ``docs/screenshots/``.
 """
 
@@ -153,7 +153,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(autouse=True)
 def screenshot_on_failure(request: pytest.FixtureRequest, page: Any) -> Iterator[None]:
-    """Save the browser page of a failed test under tests/e2e/artifacts/."""
+    """Save the browser page of a failed test under tests/console/artifacts/."""
     yield
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
@@ -169,7 +169,7 @@ def screenshot_on_failure(request: pytest.FixtureRequest, page: Any) -> Iterator
 @pytest.fixture(scope="session")
 def sidecars(model_dir: Path) -> Iterator[dict[str, str]]:
     """The real REST and gRPC sidecars on free ports, as API settings pointing at them."""
-    from tests.sidecars.servers import start_grpc_sidecar, start_http_sidecar
+    from tests.oip.servers import start_grpc_sidecar, start_http_sidecar
 
     http = start_http_sidecar(model_dir)
     try:

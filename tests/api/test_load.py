@@ -16,7 +16,7 @@ import requests
 from ai_backends.classify.predlog import COLUMNS, PredictionLog
 from tests.conftest import free_port
 from tests.servers import gunicorn_argv, running
-from tests.sidecars.servers import Sidecar, start_grpc_sidecar, start_http_sidecar
+from tests.oip.servers import Sidecar, start_grpc_sidecar, start_http_sidecar
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
