@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from ai_backends.api.limits import LIMITED_PREFIXES
 from ai_backends.classify.training import REFERENCE_FILE
 from tests.conftest import free_port
-from tests.servers import gunicorn_argv, running
 from tests.oip.servers import start_grpc_sidecar, start_http_sidecar
+from tests.servers import gunicorn_argv, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.security, pytest.mark.slow]
 

@@ -15,8 +15,8 @@ import requests
 
 from ai_backends.classify.predlog import COLUMNS, PredictionLog
 from tests.conftest import free_port
-from tests.servers import gunicorn_argv, running
 from tests.oip.servers import Sidecar, start_grpc_sidecar, start_http_sidecar
+from tests.servers import gunicorn_argv, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
