@@ -9,7 +9,7 @@ import pytest
 from ai_backends.cache.embeddings import Embedder
 from ai_backends.cache.evaluation import choose_threshold, evaluate, pair_scores, read_pairs
 from ai_backends.cache.nearmiss import near_miss_reason
-from ai_backends.core.config import SETTINGS, load_config
+from ai_backends.core.config import Settings, load_config
 
 pytestmark = pytest.mark.unit
 PAIRS = Path(__file__).resolve().parent.parent / "data" / "semantic_pairs.csv"
@@ -52,7 +52,7 @@ def test_labelled_set_is_large_and_balanced() -> None:
 def test_default_threshold_serves_no_wrong_answer_on_the_labelled_set() -> None:
     pairs = read_pairs(PAIRS)
     scores = pair_scores(pairs, Embedder(load_config()["EMBEDDING_MODEL_DIR"]))
-    default = SETTINGS["SEMANTIC_CACHE_THRESHOLD"].default
+    default = Settings.model_fields["SEMANTIC_CACHE_THRESHOLD"].default
     result = evaluate(pairs, scores, [default])[0]
     assert choose_threshold(pairs, scores) == pytest.approx(default)
     assert result.false_hit_rate == 0.0
