@@ -54,12 +54,9 @@ def api(chat_app: Any) -> Any:
 def restarted(chat_config: dict[str, Any], chat_app: Any) -> Any:
     """A fresh app on the same Redis (as after an API restart), sharing the loaded model."""
     from ai_backends.api.app import create_app
+    from ai_backends.services import build_services
 
-    app = create_app(chat_config)
-    services_of(app).llm = services_of(chat_app).llm
-    app.extensions["ai_backends.chat.memory"].llm = services_of(chat_app).llm
-    app.extensions["ai_backends.semantic_chat"].llm = services_of(chat_app).llm
-    return app
+    return create_app(services=build_services(chat_config, llm=services_of(chat_app).llm))
 
 
 def say(api: Any, prompt: str, session_id: str | None = None) -> dict[str, Any]:
