@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess  # nosec B404 - git archive and the Dockerfile's own build step
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +63,30 @@ def test_the_build_context_leaves_local_state_out() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     for entry in (".venv", ".git", "data/*", "models/*.onnx"):
         assert entry in ignored, entry
+
+
+@pytest.mark.slow  # trains the model and assembles the embedding model: about 15 s
+def test_the_build_step_makes_every_model_from_a_clean_checkout(tmp_path: Path) -> None:
+    """Run the Dockerfile's own model-building RUN line on the files a build context holds."""
+    git = shutil.which("git")
+    if not git or not (ROOT / ".git").exists():
+        pytest.skip("needs the git checkout (the build context is what git tracks)")
+    context = tmp_path / "context"
+    context.mkdir()
+    archive = subprocess.run([git, "archive", "HEAD"], cwd=ROOT, capture_output=True,  # nosec
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(context)], input=archive, check=True)  # nosec
+    [step] = [args for word, args in _instructions()
+              if word == "RUN" and "train_iris_model.py" in args]
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("MODEL_DIR", "DATA_DIR", "EMBEDDING_MODEL_DIR", "VIRTUAL_ENV")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    build = step.split("&& find")[0]  # the clean-up after it works on the image's paths
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", build],
+                          cwd=context, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)  # nosec B603
+    assert done.returncode == 0, done.stdout + done.stderr
+    for produced in ("models/iris_classifier.onnx", "models/iris_classifier_metadata.json",
+                     "data/reference_iris.csv", "models/all-MiniLM-L6-v2/model.onnx",
+                     "models/all-MiniLM-L6-v2/tokenizer.json"):
+        assert (context / produced).exists(), produced
