@@ -145,10 +145,12 @@ HIT_BODY = "'{\"sepal_length\":5.1,\"sepal_width\":3.5,\"petal_length\":1.4,\"pe
 
 def wrk(url: str, body: str, seconds: int, connections: int) -> tuple[int, float]:
     """Run wrk against ``url``; (completed requests, requests/s)."""
-    script = Path(tempfile.mkdtemp()) / "post.lua"
-    script.write_text(WRK_SCRIPT % body)
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script),
-                          url], capture_output=True, text=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "post.lua"
+        script.write_text(WRK_SCRIPT % body)
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s",
+                              str(script), url], capture_output=True, text=True,
+                             check=True).stdout
     if "Non-2xx" in out:
         raise RuntimeError(f"wrk saw errors:\n{out}")
     done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -165,10 +167,10 @@ def bench_classify(seconds: int) -> dict[str, Any]:
         port = free_port()
         data_dir = tempfile.mkdtemp(prefix="bench-capacity-data-")
         shutil.copy(ROOT / "data" / "reference_iris.csv", data_dir)
+        metrics_dir = tempfile.mkdtemp(prefix="bench-capacity-metrics-")
         env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WEB_WORKERS": "2",
                "WEB_THREADS": "4", "REDIS_URL": redis_url, "DATA_DIR": data_dir,
-               "LOG_LEVEL": "WARNING", "API_KEYS": "", "PROMETHEUS_MULTIPROC_DIR":
-               tempfile.mkdtemp(prefix="bench-capacity-metrics-")}
+               "LOG_LEVEL": "WARNING", "API_KEYS": "", "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "app:app"],
             cwd=ROOT, env=env, start_new_session=True,
@@ -210,6 +212,7 @@ def bench_classify(seconds: int) -> dict[str, Any]:
             os.killpg(server.pid, 15)
             server.wait(timeout=20)
             shutil.rmtree(data_dir, ignore_errors=True)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return results
 
 
