@@ -140,3 +140,27 @@ def test_keys_are_required_and_a_made_up_key_reads_nothing(api: Any) -> None:
     assert api.get("/api/v1/cache/stats", headers={"X-API-Key": "key-mallory"}
                    ).status_code == 401
     assert api.get("/api/v1/chat/abcdefgh123", headers={"X-API-Key": "bob"}).status_code == 401
+
+
+def test_a_tenant_keeps_at_most_its_cap_of_sessions(tenant_config: dict[str, Any],
+                                                    tenant_app: Any) -> None:
+    from ai_backends.api.app import create_app
+    from ai_backends.services import build_services
+
+    capped = create_app(services=build_services(
+        {**tenant_config, "CHAT_MAX_SESSIONS_PER_TENANT": 2}, llm=services_of(tenant_app).llm))
+    api = capped.test_client()
+    bob_session = f"bob-keeps-{uuid.uuid4().hex[:8]}"
+    api.post("/api/v1/chat", json={"prompt": "Hi.", "session_id": bob_session, **SHORT},
+             headers=BOB)
+    sessions = [f"alice-{i}-{uuid.uuid4().hex[:8]}" for i in range(3)]
+    for session in sessions:
+        response = api.post("/api/v1/chat", json={"prompt": "Hi.", "session_id": session,
+                                                  **SHORT}, headers=ALICE)
+        assert response.status_code == 200
+    # The least recently active of alice's sessions went; bob's, under his own cap, stayed.
+    assert api.get(f"/api/v1/chat/{sessions[0]}", headers=ALICE).status_code == 404
+    assert [api.get(f"/api/v1/chat/{s}", headers=ALICE).status_code
+            for s in sessions[1:]] == [200, 200]
+    assert api.get(f"/api/v1/chat/{bob_session}", headers=BOB).status_code == 200
+    assert services_of(capped).chat().session_count("alice") == 2
