@@ -94,8 +94,11 @@ def build_services(config: Mapping[str, Any] | None = None,
     classify_cache = ExactCache("classify", client, f"{prefix}classify:",
                                 settings["CACHE_TTL_SECONDS"], enabled=settings["CACHE_ENABLED"],
                                 max_entries=settings["CLASSIFY_CACHE_MAX_ENTRIES"])
-    http_sidecar = HttpSidecarClient(settings["HTTP_SIDECAR_URL"], settings["SIDECAR_TIMEOUT"])
-    grpc_sidecar = GrpcSidecarClient(settings["GRPC_SIDECAR_TARGET"], settings["SIDECAR_TIMEOUT"])
+    sidecar_key = settings["SIDECAR_API_KEY"]
+    http_sidecar = HttpSidecarClient(settings["HTTP_SIDECAR_URL"], settings["SIDECAR_TIMEOUT"],
+                                     api_key=sidecar_key)
+    grpc_sidecar = GrpcSidecarClient(settings["GRPC_SIDECAR_TARGET"], settings["SIDECAR_TIMEOUT"],
+                                     api_key=sidecar_key)
     if llm is None:
         llm = service_from_config(settings)  # nothing loads until first use
     embedder = Embedder(settings["EMBEDDING_MODEL_DIR"])

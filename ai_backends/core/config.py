@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     SIDECAR_MAX_REQUEST_BYTES: int = Field(
         16 * 1024 * 1024,
         description="Largest inference request either sidecar accepts, in bytes.")
+    SIDECAR_API_KEY: str = Field(
+        "",
+        description=("Key the sidecars require and the API sends; needed to bind a sidecar "
+                     "beyond loopback."))
     SIDECAR_GRACE_SECONDS: int = Field(
         5,
         description="Seconds a stopping sidecar gives in-flight calls.")

