@@ -108,9 +108,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
-    """End with a loud list of what did not run and why (skips are easy to miss)."""
-    skipped = terminalreporter.stats.get("skipped", [])
+def pytest_unconfigure(config: Any) -> None:
+    """End with a loud list of what did not run and why (skips are easy to miss).
+
+    After everything else pytest prints, so it is the last thing on the screen.
+    """
+    terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
+    skipped = terminalreporter.stats.get("skipped", []) if terminalreporter else []
     if not skipped:
         return
     reasons: dict[str, int] = {}
