@@ -124,6 +124,10 @@ class Settings(BaseSettings):
         description="Fewest logged classifications a drift report accepts (409 below).")
     DRIFT_MAX_SAMPLES: int = Field(10_000, description="Largest limit a drift report accepts.")
     MLFLOW_UI_PORT: int = Field(5004, description="Port of the MLflow UI that run.py starts.")
+    MLFLOW_UI_PASSWORD: str = Field(
+        "",
+        description=("Password of the MLflow UI's 'admin' login; with API_KEYS set the UI "
+                     "starts only with one."))
     MLFLOW_HTTP_REQUEST_TIMEOUT: int = Field(
         5,
         description="Seconds one MLflow server request may take (MLflow's default is 120).")
