@@ -1,6 +1,8 @@
 """Run the test suite: ``python3 run_tests.py [--type unit|integration|e2e|security|all]``.
 
 Sets up the virtualenv and model assets first when needed, so it works on a fresh clone.
+For the browser tests it installs Debian's Chromium when there is none and it can (root and
+apt-get, as .ci/run does); when it cannot, the summary says loudly which tests did not run.
 """
 
 import argparse
@@ -23,6 +25,8 @@ def main() -> int:
     parser.add_argument("--type", choices=sorted(MARKERS), default="all")
     parser.add_argument("--coverage", action="store_true", help="measure coverage of ai_backends")
     parser.add_argument("--verbose", "-v", action="store_true")
+    parser.add_argument("--no-browser-install", action="store_true",
+                        help="do not install Chromium for the browser tests")
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
     args = parser.parse_args()
     if not bootstrap.in_venv():
@@ -31,6 +35,11 @@ def main() -> int:
         bootstrap.reexec(python, [__file__, *sys.argv[1:]])
 
     import pytest
+
+    if args.type in ("all", "e2e") and not args.no_browser_install:
+        missing = bootstrap.ensure_browser()
+        if missing:
+            print(f"\n!!! the browser (e2e) tests will not run: {missing}\n", flush=True)
 
     argv = ["-v"] if args.verbose else []
     marker = MARKERS[args.type]

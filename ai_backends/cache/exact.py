@@ -8,12 +8,17 @@ Three choices worth knowing:
   so each thread keeps its own redis-py connection and talks on it directly: the client
   object's pool, retry and event layers cost about twice the command itself here
   (``benchmarks/bench_request_cost.py``). The hiredis parser is used when installed.
+- Bounded: every entry expires after ``ttl`` and at most ``max_entries`` are kept. Each
+  insert also records its keys in a sorted set by insertion time (``<prefix>#index``, no
+  TTL, so ``volatile-lru`` never evicts it) and removes the oldest entries beyond the cap,
+  all in one Lua script (one round trip, atomic).
 - Redis failures never fail a request. After an error the cache stays off for a short
   back-off (a circuit breaker), so a dead Redis costs one timeout, not one per request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,6 +35,25 @@ from ai_backends.core import metrics
 log = logging.getLogger(__name__)
 
 BREAKER_SECONDS = 2.0
+INDEX_SUFFIX = "#index"
+
+# KEYS: the index, then the entries; ARGV: ttl, cap, now, then one value per entry.
+_INSERT_CAPPED = """
+local ttl, cap, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 2], 'EX', ttl)
+  redis.call('ZADD', KEYS[1], now, KEYS[i])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+local excess = redis.call('ZCARD', KEYS[1]) - cap
+if excess > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[1], excess)
+  for j = 1, #oldest, 2 do redis.call('UNLINK', oldest[j]) end
+  return excess
+end
+return 0
+"""
+_INSERT_SHA = hashlib.sha1(_INSERT_CAPPED.encode()).hexdigest()
 
 
 def _decode(value: bytes | str | None) -> Any:
@@ -64,10 +88,12 @@ class ExactCache:
     """Exact-match cache of JSON values, keyed by strings; degrades to misses when Redis fails."""
 
     def __init__(self, name: str, client: redis.Redis | None, prefix: str, ttl: int,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, max_entries: int = 0) -> None:
         self.name = name
         self.prefix = prefix
         self.ttl = ttl
+        self.max_entries = max_entries  # 0: only the TTL bounds the cache
+        self.index_key = prefix + INDEX_SUFFIX
         self._client = client if enabled else None
         self._down_until = 0.0
         self._lock = threading.Lock()
@@ -104,27 +130,48 @@ class ExactCache:
         if not items or self._client is None or not self.available:
             return
         try:
-            self._run(*(("SET", self.prefix + key, _encode(value), "EX", self.ttl)
-                        for key, value in items.items()))
+            if self.max_entries > 0:
+                self._insert_capped(items)
+            else:
+                self._run(*(("SET", self.prefix + key, _encode(value), "EX", self.ttl)
+                            for key, value in items.items()))
         except redis.RedisError as exc:  # any Redis failure leaves the value uncached
             self._trip(exc)
 
-    def count(self) -> int:
-        """How many entries are stored under this cache's prefix."""
-        return sum(1 for _ in self._keys())
+    def _insert_capped(self, items: dict[str, Any]) -> None:
+        keys = [self.index_key, *(self.prefix + key for key in items)]
+        args = [self.ttl, self.max_entries, time.time(), *map(_encode, items.values())]
+        try:
+            self._run(("EVALSHA", _INSERT_SHA, len(keys), *keys, *args))
+        except redis.exceptions.NoScriptError:  # first use on this server
+            self._run(("EVAL", _INSERT_CAPPED, len(keys), *keys, *args))
 
-    def clear(self) -> int:
-        """Remove every entry under this cache's prefix; return how many were removed."""
-        keys = list(self._keys())
-        if self._client is None or not keys:
+    def count(self, under: str = "") -> int:
+        """How many entries are stored under this cache's prefix (and then ``under``)."""
+        return sum(1 for _ in self._keys(under))
+
+    def clear(self, under: str = "") -> int:
+        """Remove every entry under the prefix (and then ``under``); how many were removed."""
+        keys = list(self._keys(under))
+        if self._client is None:
             return 0
-        return sum(int(self._client.unlink(*keys[start:start + 1000]))
-                   for start in range(0, len(keys), 1000))
+        removed = 0
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start:start + 1000]
+            pipe = self._client.pipeline(transaction=False)
+            pipe.unlink(*chunk)
+            pipe.zrem(self.index_key, *chunk)
+            removed += int(pipe.execute()[0])
+        if not under:
+            self._client.delete(self.index_key)
+        return removed
 
-    def _keys(self) -> Iterator[bytes]:
+    def _keys(self, under: str = "") -> Iterator[bytes]:
         if self._client is None:
             return iter(())
-        return self._client.scan_iter(match=_glob_escape(self.prefix) + "*", count=1000)
+        index = self.index_key.encode()
+        found = self._client.scan_iter(match=_glob_escape(self.prefix + under) + "*", count=1000)
+        return (key for key in found if key != index)
 
     def _run(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Send ``commands`` in one round trip on this thread's connection; read every reply."""

@@ -36,7 +36,7 @@ import numpy as np
 import redis
 
 from ai_backends.cache.nearmiss import near_miss_reason
-from ai_backends.core.errors import Unavailable
+from ai_backends.core.redis import store_errors, store_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ CANDIDATES = 8  # nearest entries checked against the threshold and the near-mis
 EVENT_STREAM_LENGTH = 10_000  # workers further behind than this reload from scratch
 LOAD_BATCH = 1000
 EVICTION_POLICIES = ("lru", "lfu")
+STORE = "semantic cache"
 
 # Numbers events contiguously (stream id = counter value), so a reader can see a gap.
 _APPEND_EVENT = """
@@ -187,7 +188,7 @@ class SemanticCache:
                 break
             return result
         except redis.RedisError as exc:
-            raise Unavailable(f"semantic cache store unreachable: {exc}") from exc
+            raise store_unavailable(STORE, exc) from exc
 
     def search(self, vector: np.ndarray, scope: str, k: int = CANDIDATES
                ) -> list[tuple[int, float, str]]:
@@ -236,7 +237,7 @@ class SemanticCache:
             self.evict()
             return ids
         except redis.RedisError as exc:
-            raise Unavailable(f"semantic cache store unreachable: {exc}") from exc
+            raise store_unavailable(STORE, exc) from exc
 
     def evict(self) -> list[int]:
         """Remove entries past their TTL, then the least used ones above ``max_entries``."""
@@ -279,11 +280,36 @@ class SemanticCache:
             self.sync()
             return count
         except redis.RedisError as exc:
-            raise Unavailable(f"semantic cache store unreachable: {exc}") from exc
+            raise store_unavailable(STORE, exc) from exc
 
     def count(self) -> int:
         """Entries in the cache (all scopes)."""
         return int(self.redis.zcard(self._key("usage")))
+
+    def count_scopes(self, scope_prefix: str) -> int:
+        """Entries whose scope starts with ``scope_prefix`` (e.g. one tenant's)."""
+        with store_errors(STORE):
+            self.sync()
+        with self._lock:
+            return sum(meta.scope.startswith(scope_prefix) for meta in self._meta.values())
+
+    def clear_scopes(self, scope_prefix: str) -> int:
+        """Remove the entries whose scope starts with ``scope_prefix``; how many there were."""
+        with store_errors(STORE):
+            self.sync()
+            with self._lock:
+                ids = [i for i, meta in self._meta.items() if meta.scope.startswith(scope_prefix)]
+            if not ids:
+                return 0
+            pipe = self.redis.pipeline()
+            for entry_id in ids:
+                pipe.delete(self._entry_key(entry_id))
+            pipe.zrem(self._key("created"), *ids)
+            pipe.zrem(self._key("usage"), *ids)
+            pipe.execute()
+            self._emit("del", ids)
+            self.sync()
+        return len(ids)
 
     def get(self, entry_id: int) -> CachedAnswer | None:
         """One entry by id, or None when it is gone."""

@@ -2,7 +2,8 @@
 
 Counted per chat-semantic request: which tier answered (exact, semantic, none), the best
 similarity, how long the request took, and how long the cached answer originally took to
-generate (the time a hit saved).
+generate (the time a hit saved). Counters are kept per owner (a tenant, or the shared
+scope when tenants share the chat caches): one hash per owner.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import redis
 
-from ai_backends.core.errors import Unavailable
+from ai_backends.core.redis import store_errors
 
 OUTCOMES = ("exact_hit", "semantic_hit", "miss")
 
@@ -24,36 +25,40 @@ class CacheStats:
         self.redis: Any = client
         self.key = key
 
-    def record(self, outcome: str, latency_ms: float, similarity: float | None = None,
-               near_miss: bool = False, saved_ms: float = 0.0) -> None:
+    def key_of(self, owner: str) -> str:
+        """The hash of one owner's counters."""
+        return f"{self.key}:{owner}"
+
+    def record(self, owner: str, outcome: str, latency_ms: float,
+               similarity: float | None = None, near_miss: bool = False,
+               saved_ms: float = 0.0) -> None:
         """Count one request; failures are ignored (analytics never fail a request)."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
+        key = self.key_of(owner)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hincrby(self.key, f"{outcome}_count", 1)
-        pipe.hincrbyfloat(self.key, f"{outcome}_latency_ms", latency_ms)
+        pipe.hincrby(key, f"{outcome}_count", 1)
+        pipe.hincrbyfloat(key, f"{outcome}_latency_ms", latency_ms)
         if outcome == "semantic_hit" and similarity is not None:
-            pipe.hincrbyfloat(self.key, "semantic_hit_similarity", similarity)
+            pipe.hincrbyfloat(key, "semantic_hit_similarity", similarity)
         if near_miss:
-            pipe.hincrby(self.key, "near_miss_count", 1)
+            pipe.hincrby(key, "near_miss_count", 1)
         if saved_ms > 0:
-            pipe.hincrbyfloat(self.key, "time_saved_ms", saved_ms)
+            pipe.hincrbyfloat(key, "time_saved_ms", saved_ms)
         try:
             pipe.execute()
         except redis.RedisError:
             pass
 
-    def snapshot(self) -> dict[str, float]:
-        """The raw counters."""
-        try:
-            raw = self.redis.hgetall(self.key)
-        except redis.RedisError as exc:
-            raise Unavailable(f"cache statistics store unreachable: {exc}") from exc
+    def snapshot(self, owner: str) -> dict[str, float]:
+        """The raw counters of ``owner``."""
+        with store_errors("cache statistics"):
+            raw = self.redis.hgetall(self.key_of(owner))
         return {k.decode(): float(v) for k, v in raw.items()}
 
-    def reset(self) -> None:
-        """Start counting from zero."""
-        self.redis.delete(self.key)
+    def reset(self, owner: str) -> None:
+        """Start counting ``owner``'s requests from zero."""
+        self.redis.delete(self.key_of(owner))
 
 
 def summarize(counters: dict[str, float], exact_entries: int, semantic_entries: int,

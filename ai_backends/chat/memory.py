@@ -7,12 +7,18 @@
 - ``ChatService.chat`` holds a per-session Redis lock from reading the history to appending
   the answer, so two requests on one session run one after the other: nothing is lost and
   no two turns interleave. Other sessions are not blocked.
+- Every session belongs to a tenant (``core/tenancy.py``): its keys carry the tenant, so a
+  tenant that names another tenant's session id finds nothing (404) and cannot delete it.
+- Bounded: a session expires ``ttl_seconds`` after its last message, holds at most
+  ``2 * turns`` messages, and a tenant keeps at most ``max_sessions``; beyond that its least
+  recently active session is forgotten (a sorted set per tenant, by last activity).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,7 +38,8 @@ from langchain_core.messages import (
 )
 
 from ai_backends.chat.prompts import CHAT_SYSTEM_PROMPT
-from ai_backends.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from ai_backends.core.errors import Conflict, InvalidInput, NotFound
+from ai_backends.core.redis import store_errors
 from ai_backends.llm import Generation, GenerationParams
 
 if TYPE_CHECKING:
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
 LOCK_WAIT_SECONDS = 60.0  # default wait of a second request on a busy session
+STORE = "chat memory"
 
 
 def check_session_id(session_id: str) -> str:
@@ -122,8 +130,10 @@ class ChatService:
 
     def __init__(self, client: redis.Redis, llm: LLMService, prefix: str, turns: int,
                  ttl_seconds: int, history_tokens: int,
-                 lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
-        self.redis = client
+                 lock_wait_seconds: float = LOCK_WAIT_SECONDS, max_sessions: int = 0) -> None:
+        # redis-py's annotations mix sync and async return types; treat replies as Any.
+        self.redis: Any = client
+        self.max_sessions = max_sessions  # per tenant; 0: only the TTL bounds them
         self.llm = llm
         self.prefix = prefix
         self.turns = turns
@@ -134,33 +144,43 @@ class ChatService:
         # turn ends before (it waits for the model, then generates, each within the wait).
         self.lock_seconds = int(2 * lock_wait_seconds + 30)
 
-    def history_of(self, session_id: str) -> RedisChatHistory:
-        """The stored history of a (validated) session."""
-        key = f"{self.prefix}{check_session_id(session_id)}"
-        return RedisChatHistory(self.redis, key, 2 * self.turns, self.ttl_seconds)
+    def session_key(self, tenant: str, session_id: str) -> str:
+        """The Redis key of a tenant's session (its meta and lock keys append to it)."""
+        return f"{self.prefix}{tenant}:{check_session_id(session_id)}"
 
-    def chat(self, prompt: str, session_id: str | None, params: GenerationParams) -> ChatTurn:
+    def sessions_key(self, tenant: str) -> str:
+        """The sorted set of a tenant's sessions by last activity."""
+        return f"{self.prefix}{tenant}:#sessions"
+
+    def history_of(self, tenant: str, session_id: str) -> RedisChatHistory:
+        """The stored history of a (validated) session of ``tenant``."""
+        return RedisChatHistory(self.redis, self.session_key(tenant, session_id),
+                                2 * self.turns, self.ttl_seconds)
+
+    def chat(self, tenant: str, prompt: str, session_id: str | None, params: GenerationParams
+             ) -> ChatTurn:
         """Answer ``prompt`` in the context of the session (a new one when id is None)."""
         session_id = session_id or new_session_id()
-        history = self.history_of(session_id)
-        with self._session_lock(session_id):
+        history = self.history_of(tenant, session_id)
+        with self._session_lock(history):
             messages = self._context(history, prompt)
             generation = self.llm.generate(messages, params)
-            return self._remember(history, session_id, prompt, generation)
+            return self._remember(tenant, history, session_id, prompt, generation)
 
-    def chat_stream(self, prompt: str, session_id: str | None, params: GenerationParams
+    def chat_stream(self, tenant: str, prompt: str, session_id: str | None,
+                    params: GenerationParams
                     ) -> tuple[str, Generator[str | ChatTurn, None, None]]:
         """Like ``chat`` but yields text pieces, then the ChatTurn; returns the session id."""
         session_id = session_id or new_session_id()
-        history = self.history_of(session_id)
+        history = self.history_of(tenant, session_id)
 
         def pieces() -> Generator[str | ChatTurn, None, None]:
-            with self._session_lock(session_id):  # held until the stream ends or is closed
+            with self._session_lock(history):  # held until the stream ends or is closed
                 source = self.llm.stream(self._context(history, prompt), params)
                 try:
                     for item in source:
                         if isinstance(item, Generation):
-                            yield self._remember(history, session_id, prompt, item)
+                            yield self._remember(tenant, history, session_id, prompt, item)
                         else:
                             yield item
                 finally:  # a client that leaves stops the generation and frees the session
@@ -170,65 +190,80 @@ class ChatService:
 
         return session_id, pieces()
 
-    def messages(self, session_id: str) -> list[BaseMessage]:
-        """The stored history of a session; NotFound when there is none."""
-        history = self.history_of(session_id)
-        try:
+    def messages(self, tenant: str, session_id: str) -> list[BaseMessage]:
+        """The stored history of a tenant's session; NotFound when there is none."""
+        history = self.history_of(tenant, session_id)
+        with store_errors(STORE):
             messages = history.messages
-        except redis.RedisError as exc:
-            raise Unavailable(f"chat memory store unreachable: {exc}") from exc
         if not messages:
             raise NotFound(f"no chat session {session_id!r} (never started, or expired)")
         return messages
 
-    def total_messages(self, session_id: str) -> int:
+    def total_messages(self, tenant: str, session_id: str) -> int:
         """Messages exchanged in the session so far."""
-        return self.history_of(session_id).total_messages()
+        with store_errors(STORE):
+            return self.history_of(tenant, session_id).total_messages()
 
-    def forget(self, session_id: str) -> None:
-        """Delete a session's history; NotFound when there is none."""
-        history = self.history_of(session_id)
-        try:
+    def forget(self, tenant: str, session_id: str) -> None:
+        """Delete a tenant's session; NotFound when there is none."""
+        history = self.history_of(tenant, session_id)
+        with store_errors(STORE):
             if not history.exists():
                 raise NotFound(f"no chat session {session_id!r} (never started, or expired)")
             history.clear()
-        except redis.RedisError as exc:
-            raise Unavailable(f"chat memory store unreachable: {exc}") from exc
+            self.redis.zrem(self.sessions_key(tenant), session_id)
+
+    def session_count(self, tenant: str) -> int:
+        """Sessions the tenant holds now (active within the TTL)."""
+        with store_errors(STORE):
+            return int(self.redis.zcount(self.sessions_key(tenant),
+                                         time.time() - self.ttl_seconds, "+inf"))
 
     def _context(self, history: RedisChatHistory, prompt: str) -> list[BaseMessage]:
         """System prompt, the recent turns that fit the token budget, the new message."""
-        try:
+        with store_errors(STORE):
             past = history.messages
-        except redis.RedisError as exc:
-            raise Unavailable(f"chat memory store unreachable: {exc}") from exc
         recent = trim_messages(past, max_tokens=self.history_tokens,
                                token_counter="approximate", strategy="last",
                                start_on="human", end_on="ai")
         return [SystemMessage(content=CHAT_SYSTEM_PROMPT), *recent,
                 HumanMessage(content=prompt)]
 
-    def _remember(self, history: RedisChatHistory, session_id: str, prompt: str,
+    def _remember(self, tenant: str, history: RedisChatHistory, session_id: str, prompt: str,
                   generation: Generation) -> ChatTurn:
         answer = AIMessage(content=generation.text,
                            response_metadata={"model": generation.model,
                                               "backend": generation.backend})
-        try:
+        with store_errors(STORE):
             history.add_messages([HumanMessage(content=prompt), answer])
+            self._track(tenant, session_id)
             stored = history.messages
             total = history.total_messages()
-        except redis.RedisError as exc:
-            raise Unavailable(f"chat memory store unreachable: {exc}") from exc
         return ChatTurn(generation.text, session_id, total, memory_stats(stored), generation)
 
+    def _track(self, tenant: str, session_id: str) -> None:
+        """Note the session's activity; forget the tenant's least active beyond the cap."""
+        index, now = self.sessions_key(tenant), time.time()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(index, {session_id: now})
+        pipe.zremrangebyscore(index, "-inf", now - self.ttl_seconds)  # expired by themselves
+        pipe.expire(index, self.ttl_seconds)
+        pipe.zcard(index)
+        excess = int(pipe.execute()[-1]) - self.max_sessions
+        if self.max_sessions <= 0 or excess <= 0:
+            return
+        dropped = [raw.decode() for raw, _ in self.redis.zpopmin(index, excess)]
+        keys = [self.session_key(tenant, sid) for sid in dropped]
+        self.redis.delete(*keys, *(f"{key}:meta" for key in keys))
+
     @contextmanager
-    def _session_lock(self, session_id: str) -> Iterator[None]:
-        lock = self.redis.lock(f"{self.prefix}{session_id}:lock", timeout=self.lock_seconds,
+    def _session_lock(self, history: RedisChatHistory) -> Iterator[None]:
+        lock = self.redis.lock(f"{history.key}:lock", timeout=self.lock_seconds,
                                blocking_timeout=self.lock_wait_seconds)
-        try:
+        with store_errors(STORE):
             acquired = lock.acquire()
-        except redis.RedisError as exc:
-            raise Unavailable(f"chat memory store unreachable: {exc}") from exc
         if not acquired:
+            session_id = history.key.rsplit(":", 1)[-1]
             raise Conflict(f"session {session_id!r} is busy with another message; retry")
         try:
             yield

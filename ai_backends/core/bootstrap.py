@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 
 # Runs pip and our own scripts with fixed arguments.
 import subprocess  # nosec B404
@@ -137,3 +138,49 @@ def _embedded_registry_complete() -> bool:
     except sqlite3.Error:
         return False
     return set(REGISTERED_MODELS) <= names
+
+
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome")
+DEBIAN_CHROMIUM = "/usr/bin/chromium"
+
+
+def find_browser() -> str | None:
+    """A Chromium the browser tests can drive (``CHROMIUM_PATH``, the OS, Playwright's)."""
+    configured = os.environ.get("CHROMIUM_PATH")
+    if configured:
+        return configured if Path(configured).exists() else None
+    if Path(DEBIAN_CHROMIUM).exists():
+        return DEBIAN_CHROMIUM
+    for name in BROWSER_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    cache = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH",
+                                Path.home() / ".cache" / "ms-playwright"))
+    own = sorted(cache.glob("chromium*/chrome-linux*/chrome"))  # Playwright's own download
+    return str(own[-1]) if own else None
+
+
+def ensure_browser() -> str:
+    """Install Debian's Chromium when none is found and we may (root, apt-get), as .ci/run does.
+
+    Returns '' when a browser is there, else why the browser tests will not run.
+    """
+    if find_browser():
+        return ""
+    if os.environ.get("CHROMIUM_PATH"):
+        return f"CHROMIUM_PATH={os.environ['CHROMIUM_PATH']} does not exist"
+    apt = shutil.which("apt-get")
+    if not apt or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return ("no Chromium, and it cannot be installed from here (needs root and apt-get): "
+                "install the 'chromium' package, set CHROMIUM_PATH, or run "
+                "'playwright install chromium'")
+    print("no Chromium found: installing Debian's chromium for the browser tests (about a "
+          "minute)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        _run([apt, "update", "-qq"], env=env)
+        _run([apt, "install", "-y", "-qq", "chromium"], env=env)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        return f"installing chromium with apt-get failed ({exc})"
+    return "" if find_browser() else "apt-get installed chromium but no browser was found"

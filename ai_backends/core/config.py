@@ -58,11 +58,37 @@ class Settings(BaseSettings):
     OLLAMA_MODEL: str = Field("tinyllama", description="Model name on the Ollama server.")
     API_KEYS: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description=("Comma-separated API keys; when set, every endpoint but health, metrics, "
-                     "docs and the console needs one (X-API-Key)."))
+        description=("Comma-separated API keys, each 'tenant:key' or a bare key (a tenant of "
+                     "its own); when set, every endpoint but health, metrics, docs and the "
+                     "console needs one (X-API-Key)."))
     RATE_LIMIT_PER_MINUTE: int = Field(
         30,
         description="LLM requests per client per minute (0: off).")
+    BENCHMARK_RATE_LIMIT_PER_MINUTE: int = Field(
+        6,
+        description="classify-benchmark requests per client per minute (0: off).")
+    TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=("Comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the "
+                     "client; empty: the peer address is the client."))
+    SHARED_CHAT_CACHE: bool = Field(
+        False,
+        description="Share the chat caches and their statistics between tenants.")
+    CLASSIFY_CACHE_MAX_ENTRIES: int = Field(
+        100_000,
+        description="Classification cache entries kept (oldest removed beyond).")
+    CHAT_EXACT_CACHE_MAX_ENTRIES: int = Field(
+        10_000,
+        description="Exact chat-cache entries kept (oldest removed beyond).")
+    CHAT_MAX_SESSIONS_PER_TENANT: int = Field(
+        1_000,
+        description="Chat sessions kept per tenant (least recently active removed beyond).")
+    EMBEDDED_REDIS_MAXMEMORY: str = Field(
+        "256mb",
+        description="maxmemory of the embedded Redis (a backstop behind the entry caps).")
+    EMBEDDED_REDIS_MAXMEMORY_POLICY: str = Field(
+        "volatile-lru",
+        description="Eviction policy of the embedded Redis at maxmemory (keys with a TTL only).")
     LOG_FORMAT: str = Field("json", description="json (one object per line) or text.")
     HEALTH_PROBE_TIMEOUT: float = Field(0.3, description="Seconds each /health probe may take.")
     LOG_LEVEL: str = Field("INFO", description="Python logging level.")
@@ -83,6 +109,10 @@ class Settings(BaseSettings):
     SIDECAR_MAX_REQUEST_BYTES: int = Field(
         16 * 1024 * 1024,
         description="Largest inference request either sidecar accepts, in bytes.")
+    SIDECAR_API_KEY: str = Field(
+        "",
+        description=("Key the sidecars require and the API sends; needed to bind a sidecar "
+                     "beyond loopback."))
     SIDECAR_GRACE_SECONDS: int = Field(
         5,
         description="Seconds a stopping sidecar gives in-flight calls.")
@@ -94,6 +124,10 @@ class Settings(BaseSettings):
         description="Fewest logged classifications a drift report accepts (409 below).")
     DRIFT_MAX_SAMPLES: int = Field(10_000, description="Largest limit a drift report accepts.")
     MLFLOW_UI_PORT: int = Field(5004, description="Port of the MLflow UI that run.py starts.")
+    MLFLOW_UI_PASSWORD: str = Field(
+        "",
+        description=("Password of the MLflow UI's 'admin' login; with API_KEYS set the UI "
+                     "starts only with one."))
     MLFLOW_HTTP_REQUEST_TIMEOUT: int = Field(
         5,
         description="Seconds one MLflow server request may take (MLflow's default is 120).")
@@ -148,7 +182,7 @@ class Settings(BaseSettings):
         1500,
         description="Token budget of the history sent to the model (oldest turns dropped).")
 
-    @field_validator("API_KEYS", mode="before")
+    @field_validator("API_KEYS", "TRUSTED_PROXIES", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):

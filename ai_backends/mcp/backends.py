@@ -20,6 +20,7 @@ from ai_backends.core.errors import (
     ServiceError,
     Unavailable,
 )
+from ai_backends.core.tenancy import DEFAULT_TENANT
 from ai_backends.llm.schemas import GenerateRequest
 from ai_backends.mlops.registry import ModelRegistry, current_user
 
@@ -97,12 +98,13 @@ class LocalBackend:
         """A turn through the ``ChatService`` (Redis memory, then the LLM)."""
         from ai_backends.api.v1.chat import turn_dict
 
-        turn = self.services.chat().chat(request.prompt, request.session_id, request.params())
+        turn = self.services.chat().chat(DEFAULT_TENANT, request.prompt, request.session_id,
+                                         request.params())
         return turn_dict(turn)
 
     def cache_stats(self) -> dict[str, Any]:
         """The statistics of the ``SemanticChatService`` (counted in Redis)."""
-        return self.services.semantic_chat().statistics()
+        return self.services.semantic_chat().statistics(DEFAULT_TENANT)
 
     def drift_report(self, limit: int) -> dict[str, Any]:
         """Run the ``DriftService`` with the route's own limit check."""

@@ -19,6 +19,7 @@ from ai_backends.classify.model import MODEL_NAME
 from ai_backends.core.errors import InvalidInput, ServiceError, Unavailable
 from ai_backends.core.health import ProbeResult
 from ai_backends.oip import converters
+from ai_backends.oip.access import KEY_HEADER, KEY_METADATA
 from ai_backends.oip.dataplane import (
     INPUT_DATATYPE,
     INPUT_NAME,
@@ -65,9 +66,11 @@ class HttpSidecarClient:
 
     protocol = "http"
 
-    def __init__(self, base_url: str, timeout: float, model: str = MODEL_NAME) -> None:
+    def __init__(self, base_url: str, timeout: float, model: str = MODEL_NAME,
+                 api_key: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.api_key = api_key
         self.infer_url = f"{self.base_url}/v2/models/{model}/infer"
         self._session: requests.Session | None = None
         self._lock = threading.Lock()
@@ -78,7 +81,10 @@ class HttpSidecarClient:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = requests.Session()
+                    session = requests.Session()
+                    if self.api_key:
+                        session.headers[KEY_HEADER] = self.api_key
+                    self._session = session
         return self._session
 
     def infer(self, features: np.ndarray) -> SidecarAnswer:
@@ -135,10 +141,12 @@ class GrpcSidecarClient:
 
     protocol = "grpc"
 
-    def __init__(self, target: str, timeout: float, model: str = MODEL_NAME) -> None:
+    def __init__(self, target: str, timeout: float, model: str = MODEL_NAME,
+                 api_key: str = "") -> None:
         self.target = target
         self.timeout = timeout
         self.model = model
+        self.metadata = ((KEY_METADATA, api_key),) if api_key else None
         self._stub: Any = None
         self._lock = threading.Lock()
 
@@ -156,7 +164,8 @@ class GrpcSidecarClient:
         """Classify a float32 [n, 4] batch on the gRPC sidecar."""
         request = converters.request_to_proto(self.model, [features_input(features)], raw=True)
         try:
-            response = self.stub.ModelInfer(request, timeout=self.timeout)
+            response = self.stub.ModelInfer(request, timeout=self.timeout,
+                                            metadata=self.metadata)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
         return _answer(converters.outputs_from_proto(response), response.model_version)
@@ -165,7 +174,8 @@ class GrpcSidecarClient:
         """True when the ServerReady RPC says ready."""
         try:
             response = self.stub.ServerReady(pb.ServerReadyRequest(),
-                                             timeout=timeout or self.timeout)
+                                             timeout=timeout or self.timeout,
+                                             metadata=self.metadata)
         except grpc.RpcError:
             return False
         return bool(response.ready)

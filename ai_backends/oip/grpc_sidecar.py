@@ -33,6 +33,7 @@ from ai_backends.core.errors import (
     Unavailable,
 )
 from ai_backends.oip import converters
+from ai_backends.oip.access import KeyInterceptor, check_exposure
 from ai_backends.oip.dataplane import DataPlane
 from ai_backends.oip.generated import inference_pb2 as pb
 from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
@@ -127,7 +128,7 @@ class GrpcSidecar:
 
 def create_grpc_server(
     plane: DataPlane, address: str, threads: int, max_message_bytes: int,
-    share_port: bool = False,
+    share_port: bool = False, api_key: str = "",
 ) -> GrpcSidecar:
     """The gRPC sidecar bound to ``address``: inference, health checking and reflection.
 
@@ -141,6 +142,7 @@ def create_grpc_server(
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.so_reuseport", int(share_port)),
         ],
+        interceptors=[KeyInterceptor(api_key)] if api_key else None,
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(plane), server)
     health_servicer = health.HealthServicer()
@@ -201,6 +203,12 @@ def serve(config: dict[str, Any] | None = None) -> int:
     settings = config or load_config()
     logging.basicConfig(level=settings["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        check_exposure("the gRPC sidecar", settings["GRPC_SIDECAR_HOST"],
+                       settings["SIDECAR_API_KEY"])
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 1
     processes = settings["GRPC_SIDECAR_PROCESSES"]
     if processes <= 1:
         try:
@@ -217,7 +225,8 @@ def _serve_one(settings: dict[str, Any], share_port: bool) -> None:
     plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
     address = f"{settings['GRPC_SIDECAR_HOST']}:{settings['GRPC_SIDECAR_PORT']}"
     sidecar = create_grpc_server(plane, address, settings["GRPC_SIDECAR_THREADS"],
-                                 settings["SIDECAR_MAX_REQUEST_BYTES"], share_port)
+                                 settings["SIDECAR_MAX_REQUEST_BYTES"], share_port,
+                                 settings["SIDECAR_API_KEY"])
     sidecar.server.start()
     log.info("gRPC sidecar on %s (pid %d, %d threads, model ready: %s)", address, os.getpid(),
              settings["GRPC_SIDECAR_THREADS"], plane.ready())

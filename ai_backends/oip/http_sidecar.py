@@ -20,6 +20,7 @@ from ai_backends.classify.model import OnnxClassifier
 from ai_backends.core.config import load_config
 from ai_backends.core.errors import BadRequest, InvalidInput, ServiceError, Unavailable
 from ai_backends.oip import converters
+from ai_backends.oip.access import DENIED, KEY_HEADER, check_exposure, key_matches
 from ai_backends.oip.dataplane import DataPlane
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,20 @@ def _split_body() -> tuple[Any, bytes]:
         raise BadRequest("the request body is not valid JSON") from exc
 
 
-def create_http_app(plane: DataPlane, max_request_bytes: int = 16 * 1024 * 1024) -> Flask:
-    """The WSGI app of the REST sidecar around ``plane``."""
+def create_http_app(plane: DataPlane, max_request_bytes: int = 16 * 1024 * 1024,
+                    api_key: str = "") -> Flask:
+    """The WSGI app of the REST sidecar around ``plane``; ``api_key`` guards all but health."""
     app = Flask("ai_backends.oip.http")
     app.config["MAX_CONTENT_LENGTH"] = max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the protocol's field order
+
+    @app.before_request
+    def require_key() -> Response | None:
+        if not api_key or request.path.startswith("/v2/health/"):
+            return None
+        if key_matches(request.headers.get(KEY_HEADER, ""), api_key):
+            return None
+        return _error(401, DENIED)
 
     @app.get("/v2/health/live")
     def server_live() -> Response:
@@ -151,13 +161,19 @@ def run_gunicorn(app: Flask, options: dict[str, Any]) -> None:
 def serve(config: dict[str, Any] | None = None) -> None:
     """Run the REST sidecar under gunicorn until SIGTERM or Ctrl-C (the entry point)."""
     settings = config or load_config()
+    try:
+        check_exposure("the REST sidecar", settings["HTTP_SIDECAR_HOST"],
+                       settings["SIDECAR_API_KEY"])
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc  # exit status 1, the reason on stderr
     plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
 
     def load_model(worker: Any) -> None:  # noqa: ARG001 - gunicorn hook signature
         # Each worker loads its own ONNX session after the fork, before taking requests.
         plane.ready()
 
-    run_gunicorn(create_http_app(plane, settings["SIDECAR_MAX_REQUEST_BYTES"]), {
+    run_gunicorn(create_http_app(plane, settings["SIDECAR_MAX_REQUEST_BYTES"],
+                                 settings["SIDECAR_API_KEY"]), {
         "bind": f"{settings['HTTP_SIDECAR_HOST']}:{settings['HTTP_SIDECAR_PORT']}",
         # Sync workers: one request per process at a time, a new connection per request.
         # Threaded workers keep connections alive, and then every connection of a client

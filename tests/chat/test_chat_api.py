@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from ai_backends.api.context import services_of
+from ai_backends.core.tenancy import DEFAULT_TENANT
 from tests.metrics import metric
 
 pytestmark = pytest.mark.integration
@@ -294,8 +295,8 @@ def test_a_session_busy_for_too_long_gives_409(chat_config: dict[str, Any], chat
                                                redis_url: str) -> None:
     app = restarted({**chat_config, "LLM_TIMEOUT_SECONDS": 0.2}, chat_app)
     session = f"held-{uuid.uuid4().hex[:8]}"
-    lock = redis.Redis.from_url(redis_url).lock(
-        f"{chat_config['REDIS_KEY_PREFIX']}chat:{session}:lock", timeout=10)
+    key = services_of(app).chat().session_key(DEFAULT_TENANT, session)
+    lock = redis.Redis.from_url(redis_url).lock(f"{key}:lock", timeout=10)
     assert lock.acquire()  # another worker is in the middle of a turn of this session
     try:
         response = app.test_client().post("/api/v1/chat", json={

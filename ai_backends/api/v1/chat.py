@@ -1,7 +1,8 @@
 """Chat with memory, cached single-turn chat and cache analytics.
 
 POST /api/v1/chat, GET and DELETE /api/v1/chat/<session_id>, POST /api/v1/chat-semantic,
-GET /api/v1/cache/stats, DELETE /api/v1/cache.
+GET /api/v1/cache/stats, DELETE /api/v1/cache. Every route passes the caller's tenant
+(``auth.tenant()``): sessions, cache entries and statistics are the tenant's own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from flask import Response
 from flask_openapi3 import Tag
 
+from ai_backends.api.auth import tenant
 from ai_backends.api.context import services
 from ai_backends.api.streaming import ndjson_stream
 from ai_backends.api.v1 import bp
@@ -53,8 +55,8 @@ def chat(body: ChatRequest) -> dict[str, Any] | Response:
     """Send a message in a conversation; the session remembers its recent turns."""
     service = services().chat()
     if not body.stream:
-        return turn_dict(service.chat(body.prompt, body.session_id, body.params()))
-    _, pieces = service.chat_stream(body.prompt, body.session_id, body.params())
+        return turn_dict(service.chat(tenant(), body.prompt, body.session_id, body.params()))
+    _, pieces = service.chat_stream(tenant(), body.prompt, body.session_id, body.params())
     finished: list[ChatTurn] = []
 
     def chunks() -> Iterator[str | Generation]:
@@ -76,11 +78,11 @@ def chat(body: ChatRequest) -> dict[str, Any] | Response:
 def chat_history(path: SessionPath) -> dict[str, Any]:
     """The stored messages of a session, oldest first."""
     service = services().chat()
-    messages = service.messages(path.session_id)
+    messages = service.messages(tenant(), path.session_id)
     return {
         "session_id": path.session_id,
         "messages": history_dicts(messages),
-        "conversation_length": service.total_messages(path.session_id),
+        "conversation_length": service.total_messages(tenant(), path.session_id),
         "memory_stats": memory_stats(messages),
     }
 
@@ -89,7 +91,7 @@ def chat_history(path: SessionPath) -> dict[str, Any]:
            responses={204: None, **problem_responses(404, 422, 503)})
 def forget_chat(path: SessionPath) -> tuple[str, int]:
     """Forget a session's history."""
-    services().chat().forget(path.session_id)
+    services().chat().forget(tenant(), path.session_id)
     return "", 204
 
 
@@ -97,7 +99,8 @@ def forget_chat(path: SessionPath) -> tuple[str, int]:
          responses={200: SemanticChatResponse, **POST_ERRORS})
 def chat_semantic(body: SemanticChatRequest) -> dict[str, Any]:
     """Answer a question, reusing a cached answer to the same or a similar question."""
-    response, model, info = services().semantic_chat().answer(body.prompt, body.params())
+    response, model, info = services().semantic_chat().answer(tenant(), body.prompt,
+                                                              body.params())
     return {"response": response, "model": model, "cache_info": info.__dict__}
 
 
@@ -105,11 +108,11 @@ def chat_semantic(body: SemanticChatRequest) -> dict[str, Any]:
         responses={200: CacheStatsResponse, **problem_responses(503)})
 def cache_stats() -> dict[str, Any]:
     """Hits, misses, hit rates, similarity of hits, entries, latency and time saved."""
-    return services().semantic_chat().statistics()
+    return services().semantic_chat().statistics(tenant())
 
 
 @bp.delete("/cache", tags=[CACHE_TAG],
            responses={200: CacheClearResponse, **problem_responses(422, 503)})
 def clear_cache(query: CacheClearQuery) -> dict[str, Any]:
     """Clear the exact cache, the semantic cache, or both (which=all, the default)."""
-    return services().semantic_chat().clear(query.which)
+    return services().semantic_chat().clear(tenant(), query.which)
