@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # Inference sidecars (Open Inference Protocol): the servers' own settings...
     HTTP_SIDECAR_HOST: str = Field("127.0.0.1", description="Address the REST sidecar binds to.")
     HTTP_SIDECAR_PORT: int = Field(5002, description="Port of the REST sidecar.")
+    HTTP_SIDECAR_SERVER: str = Field(
+        "granian", description="HTTP server of the REST sidecar: granian or gunicorn.")
     HTTP_SIDECAR_WORKERS: int = Field(
         2,
         description="gunicorn worker processes of the REST sidecar.")
