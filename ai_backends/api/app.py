@@ -11,7 +11,7 @@ from flask_openapi3 import Info, OpenAPI
 from werkzeug.wrappers import Response
 
 from ai_backends import __version__
-from ai_backends.api import admission, auth, limits, observability, problems
+from ai_backends.api import auth, limits, observability, problems
 from ai_backends.api.context import SERVICES_KEY
 from ai_backends.core.jsonenc import NumpyJSONProvider
 from ai_backends.core.logs import configure_logging
@@ -83,7 +83,6 @@ def create_app(config: Mapping[str, Any] | None = None,
     problems.init_app(app)
     app.extensions[SERVICES_KEY] = services
     limits.init_app(app)
-    admission.init_app(app)  # after the rate limit: a refused request takes no slot
 
     from ai_backends.api.health import bp as health_bp
     from ai_backends.api.v1 import bp as v1_bp
