@@ -24,8 +24,11 @@ class Settings(BaseSettings):
 
     HOST: str = Field("127.0.0.1", description="Address the API binds to; widen it explicitly.")
     PORT: int = Field(5001, description="Port of the API.")
-    WEB_WORKERS: int = Field(3, description="gunicorn worker processes of the API.")
-    WEB_THREADS: int = Field(4, description="Threads per gunicorn worker.")
+    WEB_SERVER: str = Field(
+        "granian",
+        description="HTTP server of the API under run.py: granian (measured faster) or gunicorn.")
+    WEB_WORKERS: int = Field(2, description="Worker processes of the API (one per core).")
+    WEB_THREADS: int = Field(4, description="Request threads per API worker.")
     MODEL_DIR: str = Field(
         str(ROOT / "models"),
         description="Folder of the ONNX model and its metadata.")
@@ -95,6 +98,8 @@ class Settings(BaseSettings):
     # Inference sidecars (Open Inference Protocol): the servers' own settings...
     HTTP_SIDECAR_HOST: str = Field("127.0.0.1", description="Address the REST sidecar binds to.")
     HTTP_SIDECAR_PORT: int = Field(5002, description="Port of the REST sidecar.")
+    HTTP_SIDECAR_SERVER: str = Field(
+        "granian", description="HTTP server of the REST sidecar: granian or gunicorn.")
     HTTP_SIDECAR_WORKERS: int = Field(
         2,
         description="gunicorn worker processes of the REST sidecar.")
@@ -146,6 +151,10 @@ class Settings(BaseSettings):
     LLM_THREADS: int = Field(
         0,
         description="CPU threads of the embedded model (0: all cores, max 4).")
+    LLM_CONCURRENCY: int = Field(
+        0,
+        description=("LLM requests one API worker admits at once, 503 past it (0: WEB_THREADS "
+                     "- 1, so classification always keeps a thread)."))
     LLM_CONTEXT_TOKENS: int = Field(
         4096,
         description="Context window of the embedded model in tokens.")

@@ -1,8 +1,8 @@
 """One supervisor for the whole stack: starts every process, shows their logs, stops them all.
 
-``python run.py`` ends here. The API runs under gunicorn (production mode); other processes
-(sidecars, the MLflow UI) are added to ``processes``. Ctrl-C or SIGTERM stops them all
-gracefully and leaves nothing behind.
+``python run.py`` ends here. The API runs under granian or gunicorn (``core/webserver.py``);
+other processes (sidecars, the MLflow UI) are added to ``processes``. Ctrl-C or SIGTERM
+stops them all gracefully and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from typing import IO
 
 from ai_backends.core.config import ROOT, load_config
 from ai_backends.core.redis import embedded_redis_url
-
-STOP_GRACE_SECONDS = 15
+from ai_backends.core.webserver import STOP_GRACE_SECONDS, api_command, fresh_metrics_dir
 
 
 @dataclass
@@ -37,13 +36,8 @@ def processes(config: dict[str, object]) -> list[Process]:
     """The processes of the stack for ``config``."""
     python = sys.executable
     return [
-        Process("api", [
-            python, "-m", "gunicorn", "app:app",
-            "--bind", f"{config['HOST']}:{config['PORT']}",
-            "--workers", str(config["WEB_WORKERS"]),
-            "--threads", str(config["WEB_THREADS"]),
-            "--graceful-timeout", str(STOP_GRACE_SECONDS),
-        ]),
+        Process("api", api_command(config),
+                env={"PROMETHEUS_MULTIPROC_DIR": str(fresh_metrics_dir(config))}),
         # The Open Inference Protocol sidecars; they read their settings from the environment.
         Process("http-sidecar", [python, "http_server.py"]),
         Process("grpc-sidecar", [python, "grpc_server.py"]),

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ai_backends.core import metrics
-from ai_backends.core.errors import InvalidInput
+from ai_backends.core.errors import InvalidInput, Unavailable
 from ai_backends.core.health import ProbeResult
 from ai_backends.llm import Generation, GenerationParams
 from ai_backends.llm.backends import (
@@ -56,7 +56,7 @@ class GenerationService:
 
     def __init__(self, mode: str = "auto", ollama_url: str | None = None,
                  ollama_model: str = "tinyllama", model_path: str = "", threads: int = 0,
-                 context_tokens: int = 4096, timeout: float = 60.0) -> None:
+                 context_tokens: int = 4096, timeout: float = 60.0, slots: int = 0) -> None:
         if mode not in MODES:
             raise ValueError(f"LLM_BACKEND must be one of {', '.join(MODES)}, not {mode!r}")
         if mode == OLLAMA and not ollama_url:
@@ -68,6 +68,11 @@ class GenerationService:
         self._chosen: ChatBackend | None = None
         self._reason = ""
         self._lock = threading.Lock()
+        # Generations admitted at once in this process (0: unbounded). A generation holds
+        # its request thread until its last token; bounding them keeps a thread free for
+        # everything else (classification, health, cached answers).
+        self.slots = slots
+        self._slots = threading.BoundedSemaphore(slots) if slots > 0 else None
 
     def _resolve(self) -> ChatBackend:
         """The backend in use; decided on the first call."""
@@ -110,7 +115,20 @@ class GenerationService:
         except Exception:
             metrics.LLM_REQUESTS.labels(backend.name, "error").inc()
             raise
-        return _measured(pieces, backend.name)
+        return self._admitted(_measured(pieces, backend.name))
+
+    def _admitted(self, pieces: Iterator[str | Generation]) -> Iterator[str | Generation]:
+        """Run ``pieces`` in a generation slot, from its first piece until it ends or closes."""
+        if self._slots is None:
+            yield from pieces
+            return
+        if not self._slots.acquire(blocking=False):
+            raise Unavailable(f"all {self.slots} generation slots of this worker are busy; "
+                              "classification keeps its own thread", retry_after=2)
+        try:
+            yield from pieces
+        finally:
+            self._slots.release()
 
     def probe(self, timeout: float) -> ProbeResult:
         """Health of the backend in use, without loading the embedded model."""
@@ -160,4 +178,10 @@ def service_from_config(config: Mapping[str, Any]) -> GenerationService:
         mode=config["LLM_BACKEND"], ollama_url=config["OLLAMA_BASE_URL"],
         ollama_model=config["OLLAMA_MODEL"], model_path=config["LLM_MODEL_PATH"],
         threads=config["LLM_THREADS"], context_tokens=config["LLM_CONTEXT_TOKENS"],
-        timeout=config["LLM_TIMEOUT_SECONDS"])
+        timeout=config["LLM_TIMEOUT_SECONDS"], slots=generation_slots(config))
+
+
+def generation_slots(config: Mapping[str, Any]) -> int:
+    """Generations one worker admits at once: LLM_CONCURRENCY, or one less than its threads."""
+    configured = int(config["LLM_CONCURRENCY"])
+    return configured if configured > 0 else max(1, int(config["WEB_THREADS"]) - 1)

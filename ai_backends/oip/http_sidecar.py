@@ -158,14 +158,38 @@ def run_gunicorn(app: Flask, options: dict[str, Any]) -> None:
     Server().run()
 
 
+def sidecar_app() -> Flask:
+    """The REST sidecar's app with its model loaded, from the settings (a server's factory)."""
+    settings = load_config()
+    plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
+    plane.ready()  # load the ONNX session in this worker before it takes requests
+    return create_http_app(plane, settings["SIDECAR_MAX_REQUEST_BYTES"],
+                           settings["SIDECAR_API_KEY"])
+
+
 def serve(config: dict[str, Any] | None = None) -> None:
-    """Run the REST sidecar under gunicorn until SIGTERM or Ctrl-C (the entry point)."""
+    """Run the REST sidecar until SIGTERM or Ctrl-C (the entry point).
+
+    granian by default (``HTTP_SIDECAR_SERVER``): measured at about half gunicorn's CPU per
+    request here (``benchmarks/bench_sidecars.py``); gunicorn with sync workers otherwise.
+    """
     settings = config or load_config()
     try:
         check_exposure("the REST sidecar", settings["HTTP_SIDECAR_HOST"],
                        settings["SIDECAR_API_KEY"])
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc  # exit status 1, the reason on stderr
+    host, port = settings["HTTP_SIDECAR_HOST"], settings["HTTP_SIDECAR_PORT"]
+    if settings["HTTP_SIDECAR_SERVER"] == "granian":
+        from granian.constants import Interfaces
+        from granian.server import Server
+
+        Server(f"{__name__}:sidecar_app", address=host, port=port,
+               interface=Interfaces.WSGI, factory=True,
+               workers=settings["HTTP_SIDECAR_WORKERS"], blocking_threads=1,
+               respawn_failed_workers=True, log_access=False,
+               workers_kill_timeout=settings["SIDECAR_GRACE_SECONDS"]).serve()
+        return
     plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
 
     def load_model(worker: Any) -> None:  # noqa: ARG001 - gunicorn hook signature
@@ -174,7 +198,7 @@ def serve(config: dict[str, Any] | None = None) -> None:
 
     run_gunicorn(create_http_app(plane, settings["SIDECAR_MAX_REQUEST_BYTES"],
                                  settings["SIDECAR_API_KEY"]), {
-        "bind": f"{settings['HTTP_SIDECAR_HOST']}:{settings['HTTP_SIDECAR_PORT']}",
+        "bind": f"{host}:{port}",
         # Sync workers: one request per process at a time, a new connection per request.
         # Threaded workers keep connections alive, and then every connection of a client
         # can land on the same process while the other idles.

@@ -1,0 +1,142 @@
+"""The API and the bare Flask floor under each HTTP server, side by side, in one run.
+
+    python benchmarks/bench_servers.py [--seconds 5] [--rounds 2] [--connections 8 32]
+
+For each server setting (gunicorn threaded, gunicorn sync, granian WSGI) it serves two apps
+on free loopback ports: the API (``app:app``, POST /api/v1/classify with a new random row
+every request, i.e. cache misses) and the bare Flask app of ``benchmarks/bare_flask.py``.
+Rounds are interleaved (every setting once, then again) so a noisy neighbour hits all of
+them alike. For each run it prints requests/s, p50/p99 from wrk, errors, and the server's
+CPU time per request, read from ``/proc/<pid>/stat`` of the server and all its children:
+the figure that stays put while absolute throughput moves with the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess  # nosec B404 - starts our own servers and wrk with fixed arguments
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_classify import _free_port, bench_wrk, parse_wrk  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SETTINGS = {
+    "gunicorn 3 workers x 4 threads": ["gunicorn", "--workers", "3", "--threads", "4"],
+    "gunicorn 2 sync workers": ["gunicorn", "--workers", "2", "--worker-class", "sync"],
+    "granian 2 workers + 4 threads": ["granian", "--workers", "2", "--blocking-threads", "4"],
+}
+APPS = {"API /api/v1/classify (miss)": "app:app", "bare Flask": "benchmarks.bare_flask:app"}
+
+
+def command(server: list[str], target: str, port: int) -> list[str]:
+    """The argv that serves ``target`` on ``port`` with ``server`` settings."""
+    kind, *options = server
+    if kind == "gunicorn":
+        return [sys.executable, "-m", "gunicorn", target, "--bind", f"127.0.0.1:{port}",
+                *options]
+    return [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log", *options, target]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and every live descendant."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+        todo.extend(children.get(current, []))
+    return total
+
+
+@contextmanager
+def serving(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server, wait until it answers, stop it afterwards."""
+    port = int(argv[argv.index("--port") + 1] if "--port" in argv
+               else argv[argv.index("--bind") + 1].rsplit(":", 1)[1])
+    server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def measure(server: list[str], target: str, connections: int, seconds: int,
+            env: dict[str, str]) -> dict[str, float]:
+    """One wrk run against a fresh server; throughput, latency and CPU per request."""
+    port = _free_port()
+    with serving(command(server, target, port), env) as process:
+        url = f"http://127.0.0.1:{port}/api/v1/classify"
+        bench_wrk(url, connections, 1, miss=True)  # warm-up: workers up, connections open
+        before = tree_cpu_seconds(process.pid)
+        result = parse_wrk(bench_wrk(url, connections, seconds, miss=True))
+        spent = tree_cpu_seconds(process.pid) - before
+    requests_done = result.get("rps", 0.0) * seconds
+    result["cpu_us"] = spent / requests_done * 1e6 if requests_done else float("nan")
+    return result
+
+
+def main() -> None:
+    """Run every server x app x connection count, interleaved, and print a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    args = parser.parse_args()
+    env = {**os.environ, "LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_MINUTE": "0",
+           "REDIS_KEY_PREFIX": f"bench-servers-{os.getpid()}:"}
+    results: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+    for _ in range(args.rounds):
+        for app_name, target in APPS.items():
+            for connections in args.connections:
+                for name, server in SETTINGS.items():
+                    run = measure(server, target, connections, args.seconds, env)
+                    results.setdefault((app_name, name, connections), []).append(run)
+                    print(f"# {app_name} | {name} | {connections} conn: "
+                          f"{run.get('rps', 0):,.0f} req/s, p99 {run.get('99%', 0):.1f} ms, "
+                          f"{run['cpu_us']:.0f} µs CPU/request", file=sys.stderr)
+    print(f"{os.cpu_count()} cores, {args.rounds} interleaved rounds of {args.seconds} s; "
+          "median of rounds\n")
+    print("| app | server | connections | req/s | p50 ms | p99 ms | errors | CPU µs/request |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (app_name, name, connections), runs in results.items():
+        def median(key: str, runs: list[dict[str, float]] = runs) -> float:
+            return statistics.median(run.get(key, float("nan")) for run in runs)
+
+        print(f"| {app_name} | {name} | {connections} | {median('rps'):,.0f} | "
+              f"{median('50%'):.1f} | {median('99%'):.1f} | {median('errors'):.0f} | "
+              f"{median('cpu_us'):.0f} |")
+
+
+if __name__ == "__main__":
+    main()
