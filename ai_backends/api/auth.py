@@ -35,8 +35,8 @@ def _require_key() -> Response | None:
         return None
     if request.method == "OPTIONS" or key_is_valid(presented_key(), keys):
         return None
-    response = problem(401, "Unauthorized", "send a valid API key in the X-API-Key header",
-                       "unauthorized")
+    response = problem(401, "Unauthorized", "send a valid API key in the X-API-Key header "
+                       "or as Authorization: Bearer <key>", "unauthorized")
     response.headers["WWW-Authenticate"] = 'Bearer realm="ai-backends"'
     return response
 

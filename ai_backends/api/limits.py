@@ -9,7 +9,8 @@ from ai_backends.api.context import services
 from ai_backends.api.problems import problem
 
 # Generation is the expensive path; classification is cheap enough not to need a limit.
-LIMITED_PREFIXES = ("/api/v1/generate", "/api/v2/generate", "/api/v1/chat")
+LIMITED_PREFIXES = ("/api/v1/generate", "/api/v2/generate", "/api/v1/chat",
+                    "/v1/chat/completions", "/v1/completions")
 
 
 def _check_limit() -> Response | None:
