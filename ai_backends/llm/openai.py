@@ -23,6 +23,7 @@ from ai_backends.cache.embeddings import MAX_INPUT_TOKENS, MODEL_NAME, Embedder
 from ai_backends.core.errors import BadRequest, InvalidInput, NotFound, Unavailable
 from ai_backends.llm import Generation, GenerationParams
 from ai_backends.llm.injection import analyze
+from ai_backends.llm.prompts import GENERATE_SYSTEM_PROMPT
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -226,13 +227,13 @@ class OpenAICompat:
     # --- completions --------------------------------------------------------------------
     def complete(self, model: str, prompt: str, params: GenerationParams,
                  screen: bool | None = None) -> ChatOutcome:
-        """Complete a prompt, sent to the chat model as one user message."""
-        return self.chat(model, [Turn("user", prompt)], params, screen, cache=False)
+        """Complete a prompt as /api/v1/generate does: its system prompt, then the prompt."""
+        return self.chat(model, _completion_turns(prompt), params, screen, cache=False)
 
     def complete_stream(self, model: str, prompt: str, params: GenerationParams,
                         screen: bool | None = None) -> ChatStream:
         """Stream the completion of a prompt."""
-        return self.chat_stream(model, [Turn("user", prompt)], params, screen, cache=False)
+        return self.chat_stream(model, _completion_turns(prompt), params, screen, cache=False)
 
     # --- embeddings ---------------------------------------------------------------------
     def embeddings(self, model: str, texts: list[str], encoding_format: str,
@@ -266,6 +267,11 @@ class OpenAICompat:
         total = sum(counts)
         return {"object": "list", "data": data, "model": EMBEDDING_MODEL,
                 "usage": {"prompt_tokens": total, "total_tokens": total}}
+
+
+def _completion_turns(prompt: str) -> list[Turn]:
+    """A completion's conversation: the generate endpoint's system prompt and the prompt."""
+    return [Turn("system", GENERATE_SYSTEM_PROMPT), Turn("user", prompt)]
 
 
 def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:

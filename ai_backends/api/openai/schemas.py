@@ -236,7 +236,7 @@ class ChatCompletionRequest(SamplingFields):
 
 
 class CompletionRequest(SamplingFields):
-    """``POST /v1/completions``: a prompt, sent to the chat model as one user message."""
+    """``POST /v1/completions``: a prompt, answered as ``/api/v1/generate`` answers it."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "model": "SmolLM2-135M-Instruct", "prompt": "Name three primary colours.",
