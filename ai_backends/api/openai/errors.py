@@ -12,6 +12,7 @@ are kept.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Flask, Response, request
@@ -38,6 +39,10 @@ ERROR_TABLE: dict[int, tuple[int, str, str | None]] = {
 # Members of a problem body that stay inside the error object (the screen's verdict, ids).
 KEPT_MEMBERS = ("request_id", "security_analysis", "errors")
 _REFUSED = "is not supported by this server"
+_CONTEXT = "model context"  # what the backends say of a prompt their context cannot hold
+_NAME = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|\d+)$")
+# Segments pydantic adds to an error's location for the branches of a union (str | list).
+_UNION_BRANCHES = {"str", "int", "float", "bool", "list", "dict", "none", "nullable"}
 
 
 def openai_error(problem: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -49,10 +54,11 @@ def openai_error(problem: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     message = str(problem.get("detail") or problem.get("title") or "error")
     param = problem.get("param")
     if errors:
+        errors = [{**e, "field": _field(e["field"])} for e in errors]
         message = "; ".join(_error_text(e) for e in errors)
         first = errors[0]["field"]
         param = param or (None if first == "body" else first)
-        if any(e.get("type") == "too_long" for e in errors):
+        if any(e.get("type") == "too_long" and _CONTEXT in e["message"] for e in errors):
             # The prompt does not fit the model: OpenAI's own code for that case.
             code, param = "context_length_exceeded", "messages"
             message = str(problem.get("detail") or message)
@@ -63,6 +69,13 @@ def openai_error(problem: dict[str, Any]) -> tuple[int, dict[str, Any]]:
              "code": problem.get("code") or code}
     error.update({name: problem[name] for name in KEPT_MEMBERS if problem.get(name)})
     return sent, {"error": error}
+
+
+def _field(dotted: str) -> str:
+    """A parameter path without pydantic's union-branch segments ("stop.list[str].0")."""
+    parts = [part for part in dotted.split(".")
+             if _NAME.match(part) and part not in _UNION_BRANCHES]
+    return ".".join(parts) or "body"
 
 
 def _error_text(error: dict[str, Any]) -> str:

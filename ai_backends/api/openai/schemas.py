@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from ai_backends.llm import GenerationParams
 from ai_backends.llm.openai import MAX_EMBEDDING_INPUTS, MAX_MESSAGE_CHARS, Turn
 from ai_backends.llm.schemas import MaxTokens, Seed
+from ai_backends.llm.schemas import _well_formed as well_formed
 from ai_backends.llm.service import MAX_STOP_SEQUENCES, TEMPERATURE_LIMIT
 
 DEFAULT_MAX_TOKENS = 256
@@ -28,6 +29,27 @@ SSE_RESPONSE = {
 }
 
 
+# Text of a message: lone surrogates (valid JSON, not text) become U+FFFD.
+MessageText = Annotated[str, BeforeValidator(well_formed), Field(max_length=MAX_MESSAGE_CHARS)]
+# A prompt or an embedding input: some text that is not only whitespace.
+InputText = Annotated[str, BeforeValidator(well_formed),
+                      Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=r"\S")]
+StopText = Annotated[str, Field(min_length=1, max_length=200)]
+# Refused parameters: the schema documents what is accepted, the validators below refuse
+# the rest with a message that says why (a bare type error would not).
+EmptyList = Annotated[list[Any], WithJsonSchema({"type": "array", "maxItems": 0})]
+Nothing = Annotated[Any, WithJsonSchema({"type": "null"})]
+OnePrompt = Annotated[list[str], WithJsonSchema({
+    "type": "array", "minItems": 1, "maxItems": 1,
+    "items": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_CHARS,
+              "pattern": r"\S"}})]
+
+
+def _only(*values: Any) -> dict[str, Any]:
+    """JSON Schema of a refused parameter: the values that are accepted (documents the refusal)."""
+    return {"enum": list(values)}
+
+
 def _refuse(name: str, why: str) -> ValueError:
     return ValueError(f"{name} is not supported by this server: {why}")
 
@@ -38,7 +60,7 @@ class TextPart(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["text"]
-    text: str = Field(max_length=MAX_MESSAGE_CHARS)
+    text: MessageText
 
 
 class OpenAIMessage(BaseModel):
@@ -48,8 +70,15 @@ class OpenAIMessage(BaseModel):
 
     role: Literal["system", "developer", "user", "assistant"] = Field(
         description="Tool messages are refused (no tool calling here)")
-    content: str | list[TextPart] = Field(description="Text, or a list of text parts")
-    name: str | None = Field(None, description="Refused: the models here have no names")
+    content: MessageText | list[TextPart] = Field(description="Text, or a list of text parts")
+    name: Nothing = Field(None, description="Refused: the models here have no participant names")
+
+    @field_validator("name")
+    @classmethod
+    def _no_name(cls, value: Any) -> Any:
+        if value is not None:
+            raise _refuse("name", "the chat template has no participant names")
+        return value
 
     @field_validator("content")
     @classmethod
@@ -57,13 +86,6 @@ class OpenAIMessage(BaseModel):
         text = value if isinstance(value, str) else "".join(part.text for part in value)
         if len(text) > MAX_MESSAGE_CHARS:
             raise ValueError(f"a message holds at most {MAX_MESSAGE_CHARS} characters")
-        return value
-
-    @field_validator("name")
-    @classmethod
-    def _no_name(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise _refuse("name", "the chat template has no participant names")
         return value
 
     def turn(self) -> Turn:
@@ -100,30 +122,27 @@ class SamplingFields(BaseModel):
                                       description=f"Default {DEFAULT_TEMPERATURE}; 0 is greedy")
     top_p: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False,
                                 description=f"Nucleus sampling; default {DEFAULT_TOP_P}")
-    stop: str | list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+    stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOP_SEQUENCES)] | None = Field(
         None, description=f"Up to {MAX_STOP_SEQUENCES} texts that end the answer")
     seed: Seed | None = Field(None, description="With temperature 0, the same answer each time")
     stream: bool = Field(False, description="Answer as server-sent events")
-    stream_options: StreamOptions | None = None
-    n: int | None = Field(None, description="Only 1")
-    logprobs: Any = Field(None, description="Refused unless false or null")
-    presence_penalty: float | None = Field(None, description="Only 0")
-    frequency_penalty: float | None = Field(None, description="Only 0")
-    logit_bias: dict[str, Any] | None = Field(None, description="Refused unless empty")
+    stream_options: StreamOptions | None = Field(
+        None, description="With stream: true; a non-streamed answer always carries usage")
+    n: int | None = Field(None, description="Only 1", json_schema_extra=_only(1, None))
+    logprobs: bool | None = Field(None, description="Refused unless false or null",
+                                  json_schema_extra=_only(False, None))
+    presence_penalty: float | None = Field(None, description="Only 0",
+                                           json_schema_extra=_only(0, None))
+    frequency_penalty: float | None = Field(None, description="Only 0",
+                                            json_schema_extra=_only(0, None))
+    logit_bias: dict[str, Any] | None = Field(
+        None, description="Refused unless empty",
+        json_schema_extra={"anyOf": [{"type": "object", "maxProperties": 0}, {"type": "null"}]})
     user: str | None = Field(None, max_length=256,
                              description="End-user id; accepted for compatibility, logged nowhere")
     screen_injection: bool | None = Field(
         None, description="Extension: screen user text for prompt injection (default: "
                           "OPENAI_SCREEN_INJECTION); a blocked request gets a 400")
-
-    @field_validator("stop")
-    @classmethod
-    def _few_stops(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(value, list) and len(value) > MAX_STOP_SEQUENCES:
-            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
-        if isinstance(value, str) and not 0 < len(value) <= 200:
-            raise ValueError("a stop sequence has 1 to 200 characters")
-        return value
 
     @field_validator("n")
     @classmethod
@@ -170,12 +189,6 @@ class SamplingFields(BaseModel):
         """Whether a streamed answer ends with a usage chunk."""
         return bool(self.stream_options and self.stream_options.include_usage)
 
-    @model_validator(mode="after")
-    def _options_need_stream(self) -> SamplingFields:
-        if self.stream_options is not None and not self.stream:
-            raise ValueError("stream_options is only allowed with stream: true")
-        return self
-
 
 class ChatCompletionRequest(SamplingFields):
     """``POST /v1/chat/completions``: a conversation to continue."""
@@ -186,14 +199,19 @@ class ChatCompletionRequest(SamplingFields):
                      {"role": "user", "content": "What is overfitting?"}]}]})
 
     messages: list[OpenAIMessage] = Field(min_length=1, max_length=500)
-    max_completion_tokens: MaxTokens | None = Field(None, description="Same as max_tokens")
+    max_completion_tokens: MaxTokens | None = Field(
+        None, description="Same as max_tokens; wins when both are sent")
     response_format: ResponseFormat | None = Field(None, description='Only {"type": "text"}')
-    tools: list[Any] | None = Field(None, description="Refused unless empty")
-    tool_choice: Any = Field(None, description='Refused unless "none"')
+    tools: EmptyList | None = Field(
+        None, description="Refused unless empty")
+    tool_choice: str | None = Field(None, description='Refused unless "none"',
+                                    json_schema_extra=_only("none", None))
     parallel_tool_calls: bool | None = Field(None, description="Accepted without tools")
-    functions: list[Any] | None = Field(None, description="Refused unless empty")
-    function_call: Any = Field(None, description='Refused unless "none"')
-    top_logprobs: int | None = Field(None, description="Refused")
+    functions: EmptyList | None = Field(
+        None, description="Refused unless empty")
+    function_call: str | None = Field(None, description='Refused unless "none"',
+                                      json_schema_extra=_only("none", None))
+    top_logprobs: Nothing = Field(None, description="Refused")
     semantic_cache: bool | None = Field(
         None, description="Extension: answer a single question through the semantic cache "
                           "(default: OPENAI_SEMANTIC_CACHE); cache_info says what happened")
@@ -205,26 +223,19 @@ class ChatCompletionRequest(SamplingFields):
             raise _refuse("tool calling", "the models here are not trained to call tools")
         return value
 
+    @field_validator("top_logprobs")
+    @classmethod
+    def _no_top_logprobs(cls, value: Any) -> Any:
+        if value is not None:
+            raise _refuse("top_logprobs", "the backends do not report token probabilities")
+        return value
+
     @field_validator("tool_choice", "function_call")
     @classmethod
     def _no_tool_choice(cls, value: Any) -> Any:
         if value not in (None, "none"):
             raise _refuse("tool_choice", 'only "none"')
         return value
-
-    @field_validator("top_logprobs")
-    @classmethod
-    def _no_top_logprobs(cls, value: int | None) -> int | None:
-        if value is not None:
-            raise _refuse("top_logprobs", "the backends do not report token probabilities")
-        return value
-
-    @model_validator(mode="after")
-    def _one_limit(self) -> ChatCompletionRequest:
-        if (self.max_tokens is not None and self.max_completion_tokens is not None
-                and self.max_tokens != self.max_completion_tokens):
-            raise ValueError("max_tokens and max_completion_tokens differ; send one")
-        return self
 
     def limit(self) -> int:
         """The most tokens to generate (max_completion_tokens or max_tokens)."""
@@ -242,10 +253,13 @@ class CompletionRequest(SamplingFields):
         "model": "SmolLM2-135M-Instruct", "prompt": "Name three primary colours.",
         "max_tokens": 24, "temperature": 0}]})
 
-    prompt: str | list[str] = Field(description="One prompt (a list of exactly one is accepted)")
-    echo: bool | None = Field(None, description="Refused unless false")
-    suffix: str | None = Field(None, description="Refused (no fill-in-the-middle)")
-    best_of: int | None = Field(None, description="Only 1")
+    prompt: InputText | OnePrompt = Field(
+        description="One prompt (a list of exactly one is accepted)")
+    echo: bool | None = Field(None, description="Refused unless false",
+                              json_schema_extra=_only(False, None))
+    suffix: str | None = Field(None, description="Refused (no fill-in-the-middle)",
+                               json_schema_extra=_only("", None))
+    best_of: int | None = Field(None, description="Only 1", json_schema_extra=_only(1, None))
 
     @field_validator("prompt")
     @classmethod
@@ -293,11 +307,12 @@ class EmbeddingRequest(BaseModel):
         "encoding_format": "float"}]})
 
     model: str = Field(min_length=1, max_length=200, description="all-MiniLM-L6-v2")
-    input: str | list[str] = Field(
+    input: InputText | Annotated[list[InputText], Field(min_length=1,
+                                                        max_length=MAX_EMBEDDING_INPUTS)] = Field(
         description=f"A text or up to {MAX_EMBEDDING_INPUTS} texts (token arrays are refused)")
     encoding_format: Literal["float", "base64"] = Field(
         "float", description="base64: little-endian float32 bytes")
-    dimensions: int | None = Field(None, description="Only 384")
+    dimensions: int | None = Field(None, description="Only 384", json_schema_extra=_only(384, None))
     user: str | None = Field(None, max_length=256, description="Accepted, logged nowhere")
 
     @field_validator("input")
