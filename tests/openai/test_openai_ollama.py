@@ -65,3 +65,17 @@ def test_ollama_down_is_an_openai_503_with_retry_after(app_config: dict[str, Any
     error = answer.get_json()["error"]
     assert (error["type"], error["code"]) == ("server_error", "service_unavailable")
     assert int(answer.headers["Retry-After"]) >= 1
+
+
+def test_failure_mid_stream_is_a_last_error_event(app_config: dict[str, Any]) -> None:
+    with running("break") as server:
+        client = _client(app_config, server.url)
+        answer = client.post("/v1/chat/completions", json={
+            "model": "tinyllama", "stream": True,
+            "messages": [{"role": "user", "content": "Say hello"}]})
+        events = [e for e in answer.get_data(as_text=True).split("\n\n") if e]
+    assert answer.status_code == 200  # the status line was sent before the failure
+    assert "data: [DONE]" not in events
+    last = json.loads(events[-1][6:])
+    assert last["error"]["code"] == "service_unavailable"
+    assert "Ollama" in last["error"]["message"]
