@@ -28,6 +28,7 @@ from ai_backends.core.errors import Unavailable
 from ai_backends.core.health import Dependency
 from ai_backends.core.ratelimit import RateLimiter
 from ai_backends.core.redis import connect, embedded_redis_url, redis_probe
+from ai_backends.llm.openai import OpenAICompat
 from ai_backends.llm.service import GenerationService, service_from_config
 from ai_backends.oip.clients import GrpcSidecarClient, HttpSidecarClient
 from ai_backends.oip.compare import SidecarService
@@ -54,6 +55,8 @@ class Services:
     rate_limiter: RateLimiter
     chat_memory: ChatService | None
     cached_chat: SemanticChatService | None
+    embedder: Embedder
+    openai: OpenAICompat
     dependencies: dict[str, Dependency] = field(default_factory=dict)
 
     def chat(self) -> ChatService:
@@ -103,6 +106,7 @@ def build_services(config: Mapping[str, Any] | None = None,
         llm = service_from_config(settings)  # nothing loads until first use
     embedder = Embedder(settings["EMBEDDING_MODEL_DIR"])
 
+    cached_chat = _cached_chat(settings, client, llm, embedder)
     services = Services(
         config=settings,
         redis_url=redis_url,
@@ -116,7 +120,10 @@ def build_services(config: Mapping[str, Any] | None = None,
             client, prefix, settings["RATE_LIMIT_PER_MINUTE"],
             {"benchmark": settings["BENCHMARK_RATE_LIMIT_PER_MINUTE"]}),
         chat_memory=_chat_memory(settings, client, llm),
-        cached_chat=_cached_chat(settings, client, llm, embedder),
+        cached_chat=cached_chat,
+        embedder=embedder,
+        openai=OpenAICompat(llm, embedder, cached_chat, settings["OPENAI_SCREEN_INJECTION"],
+                            settings["OPENAI_SEMANTIC_CACHE"]),
     )
     services.dependencies = {
         "model": Dependency(model.probe, required=True),

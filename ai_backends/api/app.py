@@ -13,12 +13,14 @@ from werkzeug.wrappers import Response
 from ai_backends import __version__
 from ai_backends.api import auth, limits, observability, problems
 from ai_backends.api.context import SERVICES_KEY
+from ai_backends.api.openai import errors as openai_errors
 from ai_backends.core.jsonenc import NumpyJSONProvider
 from ai_backends.core.logs import configure_logging
 from ai_backends.core.schemas import Problem, problem_responses
 from ai_backends.services import Services, build_services
 
-SECURITY_SCHEMES = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+SECURITY_SCHEMES = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                    "bearer": {"type": "http", "scheme": "bearer"}}
 DOCS_PATH = "/openapi/swagger"
 SPEC_PATH = "/openapi/openapi.json"
 
@@ -40,7 +42,7 @@ class ServiceAPI(OpenAPI):
                 responses = operation["responses"]
                 if not path.startswith(auth.PUBLIC_PREFIXES):
                     # Keys are optional (API_KEYS); the empty requirement says "or none".
-                    operation["security"] = [{"apiKey": []}, {}]
+                    operation["security"] = [{"apiKey": []}, {"bearer": []}, {}]
                     responses.update(problem_responses(401))
                 if method == "post" and path.startswith(limits.LIMITED_PREFIXES):
                     responses.update(problem_responses(429))
@@ -50,6 +52,7 @@ class ServiceAPI(OpenAPI):
                     responses["422"] = validation
                 else:
                     del responses["422"]
+        openai_errors.document(self.spec_json)  # /v1: OpenAI's error bodies, not problems
 
 
 def create_app(config: Mapping[str, Any] | None = None,
@@ -83,6 +86,7 @@ def create_app(config: Mapping[str, Any] | None = None,
     problems.init_app(app)
     app.extensions[SERVICES_KEY] = services
     limits.init_app(app)
+    openai_errors.init_app(app)  # problems under /v1/ leave in OpenAI's error shape
 
     from ai_backends.api.health import bp as health_bp
     from ai_backends.api.v1 import bp as v1_bp
@@ -93,6 +97,10 @@ def create_app(config: Mapping[str, Any] | None = None,
     from ai_backends.api.v2 import bp as v2_bp
 
     app.register_api(v2_bp)
+
+    from ai_backends.api.openai import bp as openai_bp
+
+    app.register_api(openai_bp)
 
     from ai_backends.console import (
         bp as console_bp,  # the browser console at /, not part of the spec

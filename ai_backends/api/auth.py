@@ -107,8 +107,8 @@ def _require_key() -> Response | None:
         return None
     except LookupError:
         pass
-    response = problem(401, "Unauthorized", "send a valid API key in the X-API-Key header",
-                       "unauthorized")
+    response = problem(401, "Unauthorized", "send a valid API key in the X-API-Key header "
+                       "or as Authorization: Bearer <key>", "unauthorized")
     response.headers["WWW-Authenticate"] = 'Bearer realm="ai-backends"'
     return response
 

@@ -14,7 +14,8 @@ from ai_backends.api.context import services
 from ai_backends.api.problems import problem
 
 # Generation is the expensive path; classification is cheap enough not to need a limit.
-LLM_PREFIXES = ("/api/v1/generate", "/api/v2/generate", "/api/v1/chat")
+LLM_PREFIXES = ("/api/v1/generate", "/api/v2/generate", "/api/v1/chat",
+                "/v1/chat/completions", "/v1/completions")
 BENCHMARK_PREFIXES = ("/api/v1/classify-benchmark",)
 LIMITED_PREFIXES = LLM_PREFIXES + BENCHMARK_PREFIXES
 WHAT = {"llm": "LLM requests", "benchmark": "benchmark requests"}

@@ -77,7 +77,8 @@ def _unexpected(exc: Exception) -> Response:
 
 def _check_json_body() -> Response | None:
     """Bodies must be JSON: 415 for another media type, 400 when the JSON does not parse."""
-    if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith("/api/"):
+    if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith(
+            ("/api/", "/v1/")):
         return None
     has_body = bool(request.content_length) or "chunked" in request.headers.get(
         "Transfer-Encoding", ""

@@ -20,6 +20,7 @@ from ai_backends.core.health import ProbeResult
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384
+MAX_INPUT_TOKENS = 512  # the tokenizer's model_max_length; longer inputs are cut by the model
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "config.json", "vocab.txt")
 REQUIRED_FILES = ("model.onnx", *TOKENIZER_FILES)
@@ -62,6 +63,7 @@ class Embedder:
         self.model_dir = Path(model_dir)
         self.threads = threads
         self._model: Any = None
+        self._tokenizer: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -88,6 +90,18 @@ class Embedder:
         vectors = np.asarray(list(self._model.embed(texts)), dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens of each text as the model reads them ([CLS] and [SEP] included, no cut)."""
+        if self._tokenizer is None:
+            assemble_model_dir(self.model_dir)
+            from tokenizers import Tokenizer  # fastembed's own dependency
+
+            tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            self._tokenizer = tokenizer
+        return [len(encoding.ids) for encoding in self._tokenizer.encode_batch(texts)]
 
     def embed_one(self, text: str) -> np.ndarray:
         """Embed one text."""

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description=("Comma-separated API keys, each 'tenant:key' or a bare key (a tenant of "
                      "its own); when set, every endpoint but health, metrics, docs and the "
-                     "console needs one (X-API-Key)."))
+                     "console needs one (X-API-Key or Authorization: Bearer)."))
     RATE_LIMIT_PER_MINUTE: int = Field(
         30,
         description="LLM requests per client per minute (0: off).")
@@ -190,6 +190,13 @@ class Settings(BaseSettings):
     CHAT_HISTORY_TOKENS: int = Field(
         1500,
         description="Token budget of the history sent to the model (oldest turns dropped).")
+    # OpenAI-compatible surface (/v1/*, ai_backends/api/openai); requests may override both.
+    OPENAI_SCREEN_INJECTION: bool = Field(
+        False,
+        description="Screen user messages on /v1/* for prompt injection (block when detected).")
+    OPENAI_SEMANTIC_CACHE: bool = Field(
+        False,
+        description="Answer single-question /v1/chat/completions through the semantic cache.")
 
     @field_validator("API_KEYS", "TRUSTED_PROXIES", mode="before")
     @classmethod

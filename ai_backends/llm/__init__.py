@@ -23,6 +23,8 @@ class GenerationParams:
     max_tokens: int = 256
     temperature: float = 0.7
     seed: int | None = None  # deterministic when set; temperature 0 gives greedy decoding
+    top_p: float = 0.95  # nucleus sampling: keep the smallest set of tokens with this mass
+    stop: tuple[str, ...] = ()  # generation ends before the first of these texts
 
 
 @dataclass(frozen=True)

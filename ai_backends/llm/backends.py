@@ -78,6 +78,44 @@ def to_role_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
     return converted
 
 
+class StopScanner:
+    """Cuts generated text before the first stop sequence, also one split across tokens.
+
+    ``feed`` returns the text that is safe to show: a tail that could still become a stop
+    sequence is held back until the next piece decides it.
+    """
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [stop for stop in stops if stop]
+        self.text = ""  # everything released so far (the answer once generation ends)
+        self._pending = ""
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        """Add a decoded piece; return the text that can be released now."""
+        if self.stopped:
+            return ""
+        pending = self._pending + piece
+        cuts = [pending.find(stop) for stop in self.stops if stop in pending]
+        if cuts:
+            self.stopped = True
+            self._pending = ""
+            return self._release(pending[:min(cuts)])
+        hold = max((k for stop in self.stops for k in range(1, len(stop))
+                    if pending.endswith(stop[:k])), default=0)
+        self._pending = pending[len(pending) - hold:] if hold else ""
+        return self._release(pending[:len(pending) - hold])
+
+    def flush(self) -> str:
+        """Release the held-back tail (generation ended without a stop sequence)."""
+        tail, self._pending = self._pending, ""
+        return self._release(tail)
+
+    def _release(self, text: str) -> str:
+        self.text += text
+        return text
+
+
 class LlamaCppBackend:
     """SmolLM2 (or any chat GGUF) run in-process by llama.cpp, loaded once and lazily.
 
@@ -209,33 +247,33 @@ class LlamaCppBackend:
         # Without an explicit seed, draw one: llama.cpp otherwise reuses the last seed set.
         llama.set_seed(params.seed if params.seed is not None else secrets.randbelow(2**31))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = StopScanner([*stop_texts, *params.stop])
         completion: list[int] = []
-        text = ""
         finish = "length"
-        for token in llama.generate(prompt, temp=params.temperature, top_k=40, top_p=0.95,
-                                    min_p=0.05, repeat_penalty=1.0):
+        for token in llama.generate(prompt, temp=params.temperature, top_k=40,
+                                    top_p=params.top_p, min_p=0.05, repeat_penalty=1.0):
             if token in self._stop_ids:
                 finish = "stop"
                 break
             completion.append(token)
             piece = decoder.decode(llama.detokenize([token], prev_tokens=prompt + completion[:-1]))
             if piece:
-                text += piece
-                if any(stop in text for stop in stop_texts):
+                ready = stops.feed(piece)
+                if ready:
+                    yield ready
+                if stops.stopped:
                     finish = "stop"
                     break
-                yield piece
             if len(completion) >= max_tokens:
                 break
             if time.perf_counter() > deadline:
                 raise Unavailable(f"embedded LLM did not finish within {timeout:g}s",
                                   retry_after=max(1, int(timeout // 4)))
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            text += tail
-            yield tail
-        for stop in stop_texts:
-            text = text.split(stop, 1)[0]
+        if not stops.stopped:
+            rest = stops.feed(decoder.decode(b"", final=True)) + stops.flush()
+            if rest:
+                yield rest
+        text = stops.text
         yield Generation(text=text, backend=self.name, model=self.model,
                          prompt_tokens=len(prompt), completion_tokens=len(completion),
                          latency_ms=(time.perf_counter() - started) * 1000,
@@ -306,7 +344,9 @@ class OllamaBackend:
             self._chat = ChatOllama(model=self.model, base_url=self.base_url,
                                     client_kwargs={"timeout": self.timeout})
         options: dict[str, Any] = {"num_predict": params.max_tokens,
-                                   "temperature": params.temperature}
+                                   "temperature": params.temperature, "top_p": params.top_p}
+        if params.stop:
+            options["stop"] = list(params.stop)
         if params.seed is not None:
             options["seed"] = params.seed
         text, usage, finish = "", None, "stop"

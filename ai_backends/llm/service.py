@@ -27,6 +27,8 @@ MODES = ("auto", OLLAMA, LLAMACPP)
 MAX_TOKENS_LIMIT = 1024
 TEMPERATURE_LIMIT = 2.0
 SEED_LIMIT = 2**31 - 1
+MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 200
 # How long "auto" waits for Ollama's /api/tags before settling on the embedded model.
 AUTO_PROBE_SECONDS = 1.0
 
@@ -40,6 +42,12 @@ def check_params(params: GenerationParams) -> None:
         errors.append(("temperature", f"must be between 0 and {TEMPERATURE_LIMIT:g}"))
     if params.seed is not None and not 0 <= params.seed <= SEED_LIMIT:
         errors.append(("seed", f"must be between 0 and {SEED_LIMIT}"))
+    if not 0.0 < params.top_p <= 1.0:
+        errors.append(("top_p", "must be above 0 and at most 1"))
+    if len(params.stop) > MAX_STOP_SEQUENCES or not all(
+            0 < len(stop) <= MAX_STOP_CHARS for stop in params.stop):
+        errors.append(("stop", f"at most {MAX_STOP_SEQUENCES} non-empty texts of at most "
+                               f"{MAX_STOP_CHARS} characters"))
     if errors:
         raise InvalidInput("invalid generation parameters: " + ", ".join(f for f, _ in errors),
                            errors=[{"field": f, "message": m, "type": "out_of_range"}
