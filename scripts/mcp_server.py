@@ -1,8 +1,8 @@
-"""Run the MCP server: stdio by default, ``--http`` for streamable HTTP, ``--url`` for an API."""
+"""Run the MCP server (stdio; ``--http``; ``--url`` for an API); ``ai-backends-mcp``."""
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
+import sys
 
 from ai_backends.mcp.server import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

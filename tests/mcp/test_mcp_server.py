@@ -77,6 +77,8 @@ def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
         "REDIS_KEY_PREFIX": f"test-mcp-{uuid.uuid4().hex[:8]}:",
         "HTTP_SIDECAR_URL": f"http://127.0.0.1:{free_port()}",
         "GRPC_SIDECAR_TARGET": f"127.0.0.1:{free_port()}",
+        # The scripts import the installed project; this checkout's code is what is tested.
+        "PYTHONPATH": str(ROOT),
     }
 
 
