@@ -1,8 +1,6 @@
 """Run the MCP server (stdio; ``--http``; ``--url`` for an API); ``ai-backends-mcp``."""
 
-import sys
-
 from ai_backends.mcp.server import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
