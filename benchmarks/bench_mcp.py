@@ -88,6 +88,7 @@ def main() -> None:
             "DATA_DIR": data_dir,
             "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
             "REDIS_KEY_PREFIX": f"bench-mcp-{uuid.uuid4().hex[:8]}:",
+            "PYTHONPATH": str(ROOT),  # the script imports this checkout's ai_backends
         }
         service = bench_service(env, args.calls)
         mcp = anyio.run(bench_mcp, env, args.calls)

@@ -1,4 +1,4 @@
-"""Run every benchmark, write benchmarks/results.md and the README's benchmark block.
+"""Run every benchmark and write benchmarks/results.md (the docs' Benchmarks page includes it).
 
 Usage: python benchmarks/run_all.py [--quick]
 Each benchmark is a script of its own that prints Markdown; this one runs them one after
@@ -20,8 +20,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results.md"
-README = ROOT / "README.md"
-START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
 
@@ -105,11 +103,7 @@ def main() -> None:
         print(output, flush=True)
     report = "\n\n".join(sections) + "\n"
     RESULTS.write_text(report)
-    text = README.read_text()
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        README.write_text(f"{before}{START}\n{report}{END}{rest.split(END, 1)[1]}")
-    print(f"wrote {RESULTS.relative_to(ROOT)} and the README's benchmark block")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

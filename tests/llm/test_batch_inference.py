@@ -1,11 +1,9 @@
-"""scripts/batch_inference.py: samples, a full run, a failing backend, interrupt and resume."""
+"""ai-backends-batch (scripts/batch_inference.py): samples, a full run, a failing backend, interrupt and resume."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,23 +15,13 @@ from ai_backends.llm.batch import (
     run_batch,
     write_samples,
 )
+from ai_backends.llm.cli import batch
 from ai_backends.llm.service import GenerationService
 from tests.conftest import free_port
 from tests.fake_ollama import running
 
 pytestmark = pytest.mark.integration
 PARAMS = GenerationParams(max_tokens=4)
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _script(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # the script imports its _path helper
-    spec = importlib.util.spec_from_file_location(
-        "batch_inference", ROOT / "scripts" / "batch_inference.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_samples_are_readable_as_text_and_csv(tmp_path: Path) -> None:
@@ -44,13 +32,12 @@ def test_samples_are_readable_as_text_and_csv(tmp_path: Path) -> None:
 
 def test_cli_runs_every_prompt_and_writes_records(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    script = _script(monkeypatch)
-    assert script.main(["--create-samples", "--samples-dir", str(tmp_path)]) == 0
+    assert batch(["--create-samples", "--samples-dir", str(tmp_path)]) == 0
     output = tmp_path / "results.json"
     with running() as server:
         monkeypatch.setenv("LLM_BACKEND", "ollama")
         monkeypatch.setenv("OLLAMA_BASE_URL", server.url)
-        code = script.main(["--input", str(tmp_path / "sample_prompts.csv"), "--csv",
+        code = batch(["--input", str(tmp_path / "sample_prompts.csv"), "--csv",
                             "--output", str(output), "--max-tokens", "4", "--quiet"])
     assert code == 0
     body = json.loads(output.read_text())

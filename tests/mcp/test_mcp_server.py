@@ -58,8 +58,9 @@ def connect(stack: ExitStack, portal: BlockingPortal,
 
 def stdio(args: list[str], env: dict[str, str], log: Path) -> AbstractAsyncContextManager[Any]:
     """The SDK's stdio transport to ``scripts/mcp_server.py args``; server stderr to ``log``."""
-    params = StdioServerParameters(command=sys.executable, args=[SERVER, *args], env=env,
-                                   cwd=str(ROOT))
+    # The script imports the installed project; this checkout's code is what is tested.
+    params = StdioServerParameters(command=sys.executable, args=[SERVER, *args],
+                                   env={**env, "PYTHONPATH": str(ROOT)}, cwd=str(ROOT))
     return stdio_client(params, errlog=log.open("w"))
 
 
@@ -77,6 +78,7 @@ def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
         "REDIS_KEY_PREFIX": f"test-mcp-{uuid.uuid4().hex[:8]}:",
         "HTTP_SIDECAR_URL": f"http://127.0.0.1:{free_port()}",
         "GRPC_SIDECAR_TARGET": f"127.0.0.1:{free_port()}",
+        "PYTHONPATH": str(ROOT),  # for scripts/train_iris_model.py, as in stdio()
     }
 
 
