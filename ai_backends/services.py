@@ -21,7 +21,7 @@ from ai_backends.cache.stats import CacheStats
 from ai_backends.chat.cached import SemanticChatService
 from ai_backends.chat.memory import ChatService
 from ai_backends.classify.model import OnnxClassifier
-from ai_backends.classify.predlog import PredictionLog
+from ai_backends.classify.predlog import PostgresPredictionStore, open_store
 from ai_backends.classify.service import ClassificationService
 from ai_backends.core.config import load_config
 from ai_backends.core.errors import Unavailable
@@ -89,7 +89,7 @@ def build_services(config: Mapping[str, Any] | None = None,
     prefix = settings["REDIS_KEY_PREFIX"]
 
     model = OnnxClassifier(settings["MODEL_DIR"])
-    prediction_log = PredictionLog(settings["PREDICTION_LOG"])
+    prediction_log = open_store(settings)
     classify_cache = ExactCache("classify", client, f"{prefix}classify:",
                                 settings["CACHE_TTL_SECONDS"], enabled=settings["CACHE_ENABLED"])
     http_sidecar = HttpSidecarClient(settings["HTTP_SIDECAR_URL"], settings["SIDECAR_TIMEOUT"])
@@ -113,6 +113,9 @@ def build_services(config: Mapping[str, Any] | None = None,
     )
     services.dependencies = {
         "model": Dependency(model.probe, required=True),
+        # In a fleet the shared prediction store is required: without it nothing is logged.
+        "prediction_store": Dependency(
+            prediction_log.probe, required=isinstance(prediction_log, PostgresPredictionStore)),
         "redis": Dependency(redis_probe(redis_url, redis_kind)),
         "http_sidecar": Dependency(http_sidecar.probe),
         "grpc_sidecar": Dependency(grpc_sidecar.probe),
