@@ -9,7 +9,7 @@ from flask import Flask, Response, current_app, request
 
 from ai_backends.api.problems import problem
 
-PUBLIC_PREFIXES = ("/health", "/metrics", "/openapi", "/docs", "/static")
+PUBLIC_PREFIXES = ("/health", "/livez", "/readyz", "/metrics", "/openapi", "/docs", "/static")
 PUBLIC_PATHS = {"/", "/favicon.ico"}
 
 
