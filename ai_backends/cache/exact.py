@@ -26,6 +26,7 @@ from typing import Any
 import redis
 
 from ai_backends.core import metrics
+from ai_backends.core.redis import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class ExactCache:
         self.prefix = prefix
         self.ttl = ttl
         self._client = client if enabled else None
+        self._cluster = is_cluster(client)  # per-thread raw connections need one server
         self._down_until = 0.0
         self._lock = threading.Lock()
         self.last_error: str | None = None
@@ -93,7 +95,11 @@ class ExactCache:
         if not keys or self._client is None or not self.available:
             return [None] * len(keys)
         try:
-            [values] = self._run(("MGET", *(self.prefix + key for key in keys)))
+            if self._cluster:  # keys spread over slots: one MGET per slot, in parallel
+                cluster: Any = self._client
+                values = cluster.mget_nonatomic([self.prefix + key for key in keys])
+            else:
+                [values] = self._run(("MGET", *(self.prefix + key for key in keys)))
         except redis.RedisError as exc:  # any Redis failure becomes a miss
             self._trip(exc)
             return [None] * len(keys)
@@ -104,8 +110,15 @@ class ExactCache:
         if not items or self._client is None or not self.available:
             return
         try:
-            self._run(*(("SET", self.prefix + key, _encode(value), "EX", self.ttl)
-                        for key, value in items.items()))
+            commands = [("SET", self.prefix + key, _encode(value), "EX", self.ttl)
+                        for key, value in items.items()]
+            if self._cluster:
+                pipe = self._client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                pipe.execute()
+            else:
+                self._run(*commands)
         except redis.RedisError as exc:  # any Redis failure leaves the value uncached
             self._trip(exc)
 

@@ -1,6 +1,7 @@
 """Semantic cache: answers stored in Redis, found again by meaning through an in-memory index.
 
-Layout in Redis (every key under ``prefix``, e.g. ``ai-backends:semantic:``):
+Layout in Redis (every key under ``prefix`` with a hash tag, e.g. ``{ai-backends:semantic}:``,
+so that in a Redis Cluster they all live in one slot):
 
 - ``entry:<id>``  hash: prompt, response, model, params, scope, embedding (float32 bytes),
   created, last_hit, hits, generation_ms; expires after the TTL.
@@ -37,6 +38,7 @@ import redis
 
 from ai_backends.cache.nearmiss import near_miss_reason
 from ai_backends.core.errors import Unavailable
+from ai_backends.core.redis import hash_tagged
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +145,9 @@ class SemanticCache:
             raise ValueError(f"eviction must be one of {EVICTION_POLICIES}, not {eviction!r}")
         # redis-py's annotations mix sync and async return types; treat replies as Any.
         self.redis: Any = client
-        self.prefix = prefix
+        # One hash tag for every key: a transaction and the event script touch several keys,
+        # which a Redis Cluster allows only within one slot.
+        self.prefix = hash_tagged(prefix)
         self.threshold = threshold
         self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
@@ -273,7 +277,8 @@ class SemanticCache:
             pipe = self.redis.pipeline()
             for raw in ids:
                 pipe.delete(self._entry_key(int(raw)))
-            pipe.delete(self._key("created"), self._key("usage"))
+            pipe.delete(self._key("created"))  # one key per DELETE: a cluster pipeline
+            pipe.delete(self._key("usage"))  # accepts no multi-key DELETE
             pipe.execute()
             self._emit("clear", [])
             self.sync()

@@ -136,7 +136,8 @@ class ChatService:
 
     def history_of(self, session_id: str) -> RedisChatHistory:
         """The stored history of a (validated) session."""
-        key = f"{self.prefix}{check_session_id(session_id)}"
+        # The session id is the hash tag: the history and its :meta key share a cluster slot.
+        key = f"{self.prefix}{{{check_session_id(session_id)}}}"
         return RedisChatHistory(self.redis, key, 2 * self.turns, self.ttl_seconds)
 
     def chat(self, prompt: str, session_id: str | None, params: GenerationParams) -> ChatTurn:

