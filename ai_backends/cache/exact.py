@@ -26,7 +26,7 @@ from typing import Any
 import redis
 
 from ai_backends.core import metrics
-from ai_backends.core.redis import is_cluster
+from ai_backends.core.redis import REDIS_ERRORS, is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class ExactCache:
                 values = cluster.mget_nonatomic([self.prefix + key for key in keys])
             else:
                 [values] = self._run(("MGET", *(self.prefix + key for key in keys)))
-        except redis.RedisError as exc:  # any Redis failure becomes a miss
+        except REDIS_ERRORS as exc:  # any Redis failure becomes a miss
             self._trip(exc)
             return [None] * len(keys)
         return [_decode(value) for value in values]
@@ -119,7 +119,7 @@ class ExactCache:
                 pipe.execute()
             else:
                 self._run(*commands)
-        except redis.RedisError as exc:  # any Redis failure leaves the value uncached
+        except REDIS_ERRORS as exc:  # any Redis failure leaves the value uncached
             self._trip(exc)
 
     def count(self) -> int:

@@ -38,7 +38,7 @@ import redis
 
 from ai_backends.cache.nearmiss import near_miss_reason
 from ai_backends.core.errors import Unavailable
-from ai_backends.core.redis import hash_tagged
+from ai_backends.core.redis import REDIS_ERRORS, hash_tagged
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class SemanticCache:
                 result.nearest_prompt, result.near_miss = answer.prompt, None
                 break
             return result
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"semantic cache store unreachable: {exc}") from exc
 
     def search(self, vector: np.ndarray, scope: str, k: int = CANDIDATES
@@ -239,7 +239,7 @@ class SemanticCache:
             self.sync()
             self.evict()
             return ids
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"semantic cache store unreachable: {exc}") from exc
 
     def evict(self) -> list[int]:
@@ -283,7 +283,7 @@ class SemanticCache:
             self._emit("clear", [])
             self.sync()
             return count
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"semantic cache store unreachable: {exc}") from exc
 
     def count(self) -> int:

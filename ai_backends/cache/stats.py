@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from ai_backends.core.errors import Unavailable
+from ai_backends.core.redis import REDIS_ERRORS
 
 OUTCOMES = ("exact_hit", "semantic_hit", "miss")
 
@@ -40,14 +41,14 @@ class CacheStats:
             pipe.hincrbyfloat(self.key, "time_saved_ms", saved_ms)
         try:
             pipe.execute()
-        except redis.RedisError:
+        except REDIS_ERRORS:
             pass
 
     def snapshot(self) -> dict[str, float]:
         """The raw counters."""
         try:
             raw = self.redis.hgetall(self.key)
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"cache statistics store unreachable: {exc}") from exc
         return {k.decode(): float(v) for k, v in raw.items()}
 

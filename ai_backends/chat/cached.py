@@ -14,8 +14,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-import redis
-
 from ai_backends.cache.embeddings import Embedder
 from ai_backends.cache.exact import ExactCache
 from ai_backends.cache.semantic import SemanticCache, SemanticLookup, scope_of
@@ -23,6 +21,7 @@ from ai_backends.cache.stats import CacheStats, summarize
 from ai_backends.chat.prompts import SEMANTIC_CHAT_SYSTEM_PROMPT
 from ai_backends.core import metrics
 from ai_backends.core.errors import Unavailable
+from ai_backends.core.redis import REDIS_ERRORS
 from ai_backends.llm import Generation, GenerationParams
 
 if TYPE_CHECKING:
@@ -120,7 +119,7 @@ class SemanticChatService:
         try:
             exact_entries = self.exact.count()
             semantic_entries = self.semantic.count()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"cache store unreachable: {exc}") from exc
         settings = {"threshold": self.semantic.threshold,
                     "max_entries": self.semantic.max_entries,
@@ -138,7 +137,7 @@ class SemanticChatService:
                 cleared["semantic"] = self.semantic.clear()
             if which == "all":
                 self.stats.reset()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"cache store unreachable: {exc}") from exc
         return {"cleared": cleared, "which": which}
 

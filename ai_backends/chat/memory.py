@@ -33,6 +33,7 @@ from langchain_core.messages import (
 
 from ai_backends.chat.prompts import CHAT_SYSTEM_PROMPT
 from ai_backends.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from ai_backends.core.redis import REDIS_ERRORS
 from ai_backends.llm import Generation, GenerationParams
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class ChatService:
         history = self.history_of(session_id)
         try:
             messages = history.messages
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"chat memory store unreachable: {exc}") from exc
         if not messages:
             raise NotFound(f"no chat session {session_id!r} (never started, or expired)")
@@ -193,14 +194,14 @@ class ChatService:
             if not history.exists():
                 raise NotFound(f"no chat session {session_id!r} (never started, or expired)")
             history.clear()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"chat memory store unreachable: {exc}") from exc
 
     def _context(self, history: RedisChatHistory, prompt: str) -> list[BaseMessage]:
         """System prompt, the recent turns that fit the token budget, the new message."""
         try:
             past = history.messages
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"chat memory store unreachable: {exc}") from exc
         recent = trim_messages(past, max_tokens=self.history_tokens,
                                token_counter="approximate", strategy="last",
@@ -217,7 +218,7 @@ class ChatService:
             history.add_messages([HumanMessage(content=prompt), answer])
             stored = history.messages
             total = history.total_messages()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"chat memory store unreachable: {exc}") from exc
         return ChatTurn(generation.text, session_id, total, memory_stats(stored), generation)
 
@@ -227,7 +228,7 @@ class ChatService:
                                blocking_timeout=self.lock_wait_seconds)
         try:
             acquired = lock.acquire()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise Unavailable(f"chat memory store unreachable: {exc}") from exc
         if not acquired:
             raise Conflict(f"session {session_id!r} is busy with another message; retry")
@@ -236,7 +237,7 @@ class ChatService:
         finally:
             try:
                 lock.release()
-            except redis.RedisError:  # expired or Redis gone: it frees itself after timeout
+            except REDIS_ERRORS:  # expired or Redis gone: it frees itself after timeout
                 pass
 
 

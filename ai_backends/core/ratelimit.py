@@ -13,6 +13,8 @@ import time
 
 import redis
 
+from ai_backends.core.redis import REDIS_ERRORS
+
 log = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
 
@@ -38,7 +40,7 @@ class RateLimiter:
             pipe.incr(key)
             pipe.expire(key, WINDOW_SECONDS * 2)
             count = int(pipe.execute()[0])
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("rate limiter unavailable, allowing request: %s", exc)
             return None
         if count <= self.limit:

@@ -23,6 +23,10 @@ import redis
 from ai_backends.core.health import Probe, ProbeResult, describe_url
 
 log = logging.getLogger(__name__)
+# What a Redis call may raise: the cluster client also raises RedisClusterException (not a
+# RedisError), e.g. when a slot has no reachable master during a failover.
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError,
+                                             redis.exceptions.RedisClusterException)
 TIMEOUT_SECONDS = 0.5  # per Redis call of the service
 _servers: dict[str, Any] = {}  # keeps each started server alive for the process's lifetime
 
@@ -57,9 +61,22 @@ def cluster_client(url: str, timeout: float) -> redis.RedisCluster:
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
 
-    return redis.RedisCluster.from_url(
+    client = redis.RedisCluster.from_url(
         url, socket_timeout=timeout, socket_connect_timeout=timeout,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2))
+    nodes = client.nodes_manager
+    relearn = nodes.initialize
+
+    def initialize(*args: Any, **kwargs: Any) -> Any:
+        # "no node reachable" while relearning the slot map is a connection error: callers
+        # degrade as for a single server, and the next call tries again.
+        try:
+            return relearn(*args, **kwargs)
+        except redis.exceptions.RedisClusterException as exc:
+            raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from exc
+
+    nodes.initialize = initialize  # type: ignore[method-assign]
+    return client
 
 
 def is_cluster(client: object) -> bool:
