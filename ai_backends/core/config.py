@@ -114,6 +114,17 @@ class Settings(BaseSettings):
         description="Fewest logged classifications a drift report accepts (409 below).")
     DRIFT_MAX_SAMPLES: int = Field(10_000, description="Largest limit a drift report accepts.")
     MLFLOW_UI_PORT: int = Field(5004, description="Port of the MLflow UI that run.py starts.")
+    MLFLOW_SERVER_BACKEND_STORE: str = Field(
+        "",
+        description="Backend store of the MLflow server run.py starts, e.g. "
+                    "postgresql+psycopg://... (default: the embedded SQLite file).")
+    MLFLOW_SERVER_ARTIFACTS: str = Field(
+        "",
+        description="Shared artifact location that server serves (a folder every host of "
+                    "the server sees, or s3://...; default: DATA_DIR/mlartifacts).")
+    MLFLOW_SERVER_HOST: str = Field(
+        "127.0.0.1",
+        description="Address the MLflow server run.py starts binds to.")
     MLFLOW_HTTP_REQUEST_TIMEOUT: int = Field(
         5,
         description="Seconds one MLflow server request may take (MLflow's default is 120).")

@@ -57,16 +57,27 @@ MLFLOW_UI_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
 
 
 def _mlflow_ui(config: dict[str, object]) -> list[Process]:
-    """The MLflow UI on the embedded store; none when MLFLOW_TRACKING_URI is a server."""
+    """The MLflow server: on ``MLFLOW_SERVER_BACKEND_STORE`` (e.g. PostgreSQL, for a fleet)
+    when set, else a UI on the embedded store; none when the store is another server."""
     uri = str(config["MLFLOW_TRACKING_URI"])
-    if uri.startswith(("http://", "https://")):
+    backend = str(config.get("MLFLOW_SERVER_BACKEND_STORE") or "")
+    if not backend and uri.startswith(("http://", "https://")):
         return []
-    artifacts = os.path.join(str(config["DATA_DIR"]), "mlartifacts")
-    return [Process("mlflow", [
+    return [mlflow_server(config)]
+
+
+def mlflow_server(config: dict[str, object]) -> Process:
+    """The ``mlflow server`` process: its backend store, its (shared) artifact location,
+    proxied to clients so no replica needs access to the artifact store itself."""
+    backend = str(config.get("MLFLOW_SERVER_BACKEND_STORE") or config["MLFLOW_TRACKING_URI"])
+    artifacts = str(config.get("MLFLOW_SERVER_ARTIFACTS")
+                    or os.path.join(str(config["DATA_DIR"]), "mlartifacts"))
+    return Process("mlflow", [
         sys.executable, "-m", "mlflow", "server",
-        "--host", "127.0.0.1", "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
-        "--backend-store-uri", uri, "--artifacts-destination", artifacts,
-    ], env=MLFLOW_UI_ENV)]
+        "--host", str(config.get("MLFLOW_SERVER_HOST") or "127.0.0.1"),
+        "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
+        "--backend-store-uri", backend, "--artifacts-destination", artifacts,
+    ], env=MLFLOW_UI_ENV)
 
 
 def _pump(name: str, stream: IO[str], lock: threading.Lock) -> None:
