@@ -326,9 +326,13 @@ class PostgresPredictionStore:
     def _connect(self, timeout: float) -> Any:
         import psycopg
 
+        # A lost link must fail the call, not hang it: unacknowledged data aborts the socket
+        # after tcp_user_timeout, and keepalives notice a silent peer on an idle one.
         return psycopg.connect(self.url, autocommit=True,
                                connect_timeout=max(1, round(timeout)),
-                               options="-c statement_timeout=5000")
+                               tcp_user_timeout=max(500, int(timeout * 1000)),
+                               keepalives=1, keepalives_idle=5, keepalives_interval=2,
+                               keepalives_count=2, options="-c statement_timeout=5000")
 
     def _connection(self) -> Any:
         """This thread's connection (made on first use and again in a forked child)."""
