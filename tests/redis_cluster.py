@@ -68,7 +68,7 @@ def start_cluster(folder: Path, host: str = "127.0.0.1", masters: int = 3, repli
                  "--repl-diskless-sync-delay", "0", "--cluster-replica-validity-factor", "0",
                  "--save", "", "--appendonly", "no", "--dir", str(workdir),
                  "--logfile", str(workdir / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         for port in nodes.ports:
             _wait_ping(prefix, host, port)
         subprocess.run(  # nosec B603
