@@ -15,10 +15,13 @@ server, so gunicorn workers share one cache exactly as they would share an exter
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 import redis
+from redis.commands.core import Script
+from redis.connection import Encoder
 
 from ai_backends.core.health import Probe, ProbeResult, describe_url
 
@@ -50,7 +53,7 @@ def connect(url: str, cluster: bool = False) -> redis.Redis:
     """A client of ``url`` whose calls fail fast, so a dead Redis degrades instead of hanging;
     a cluster-aware client when ``cluster`` (``url`` is then any node of the cluster)."""
     if cluster:
-        return cluster_client(url, TIMEOUT_SECONDS)  # type: ignore[return-value]
+        return LazyRedisCluster(url, TIMEOUT_SECONDS)  # type: ignore[return-value]
     return redis.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS,
                                 socket_connect_timeout=TIMEOUT_SECONDS)
 
@@ -79,9 +82,45 @@ def cluster_client(url: str, timeout: float) -> redis.RedisCluster:
     return client
 
 
+class LazyRedisCluster:
+    """A ``RedisCluster`` made on first use, so a replica starts (and answers /livez and
+    /readyz) while the cluster is still away; until it answers, every call raises
+    ``redis.ConnectionError`` and the callers degrade as for a single server."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._client: redis.RedisCluster | None = None
+        self._lock = threading.Lock()
+
+    def _real(self) -> redis.RedisCluster:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = cluster_client(self.url, self.timeout)
+                    except redis.exceptions.RedisClusterException as exc:
+                        raise redis.ConnectionError(
+                            f"Redis Cluster unreachable: {exc}") from exc
+                client = self._client
+        return client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def get_encoder(self) -> Encoder:
+        """The encoder of the cluster client (scripts hash their text with it)."""
+        return Encoder("utf-8", "strict", False)
+
+    def register_script(self, script: str) -> Script:
+        """A Lua script that runs on the cluster once it is reachable."""
+        return Script(self, script)  # type: ignore[arg-type]
+
+
 def is_cluster(client: object) -> bool:
     """True for a cluster-aware client."""
-    return isinstance(client, redis.RedisCluster)
+    return isinstance(client, (redis.RedisCluster, LazyRedisCluster))
 
 
 def hash_tagged(prefix: str) -> str:

@@ -16,9 +16,10 @@ import pytest
 
 from ai_backends.api.app import create_app
 from ai_backends.api.context import services_of
-from tests.redis_cluster import RedisClusterNodes, master_of, start_cluster
+from tests.redis_cluster import RedisClusterNodes, free_ports, master_of, start_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
+SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 FLOWERS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.0, 3.4, 1.5, 0.2],
            [6.7, 3.1, 4.4, 1.4], [6.3, 2.8, 5.1, 1.5], [4.9, 3.0, 1.4, 0.2], [5.8, 2.7, 5.1, 1.9]]
 
@@ -112,3 +113,28 @@ def test_a_master_failover_degrades_then_recovers_without_restart(
     services_of(api).redis.set(f"{prefix}after-failover", b"1")
     assert services_of(api).redis.get(f"{prefix}after-failover") == b"1"
 
+
+
+def test_a_replica_starts_before_the_cluster_and_uses_it_once_it_is_up(
+        app_config: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> None:
+    ports = free_ports(3)
+    app = create_app({**app_config, "REDIS_URL": f"redis://127.0.0.1:{ports[0]}/0",
+                      "REDIS_CLUSTER": True, "REDIS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:8]}:"})
+    client = app.test_client()
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200  # Redis only degrades features
+    assert client.post("/api/v1/classify", json=SETOSA).status_code == 200  # a cache miss
+    assert client.get("/api/v1/cache/stats").status_code == 503
+    nodes = start_cluster(tmp_path_factory.mktemp("late-cluster"), ports=ports)
+    try:
+        deadline = time.monotonic() + 20
+        while client.get("/api/v1/cache/stats").status_code != 200:
+            assert time.monotonic() < deadline, "the app never used the cluster"
+            time.sleep(0.5)
+        client.post("/api/v1/classify", json=SETOSA)
+        deadline = time.monotonic() + 10
+        while client.post("/api/v1/classify", json=SETOSA).headers["X-Cache"] != "HIT":
+            assert time.monotonic() < deadline, "the exact cache never came back"
+            time.sleep(0.5)
+    finally:
+        nodes.stop()
