@@ -391,13 +391,15 @@ class PostgresPredictionStore:
              write_id, number)
             for number, row in enumerate(rows)
         ]
-        placeholders = ", ".join(["%s"] * len(INSERT_COLUMNS))
+        row_marks = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
+        # One statement for every row of the request: atomic in autocommit, one round trip.
         sql = (f"INSERT INTO {self.table} ({', '.join(INSERT_COLUMNS)}) "  # nosec B608
-               f"VALUES ({placeholders}) ON CONFLICT (write_id, row_no) DO NOTHING")
+               f"VALUES {', '.join([row_marks] * len(params))} "
+               "ON CONFLICT (write_id, row_no) DO NOTHING")
+        flat = [value for row in params for value in row]
 
         def insert(connection: Any) -> None:
-            with connection.transaction(), connection.cursor() as cursor:
-                cursor.executemany(sql, params)
+            connection.execute(sql, flat)
 
         self._run(insert, "write", self.write_timeout)
         _count(rows)
