@@ -98,11 +98,12 @@ class Host:
         ip("link", "set", self.links[network], "up" if up else "down")
 
     def stop(self) -> None:
-        """Stop every process started here: SIGTERM to its session, SIGKILL after 10 s."""
+        """Stop every process started here: SIGTERM to its session, SIGKILL after 3 s
+        (everything here is throwaway; MLflow and gunicorn would wait much longer)."""
         for process in self.processes:
             if process.poll() is None:
                 _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 3
         for process in self.processes:
             try:
                 process.wait(max(0.1, deadline - time.monotonic()))

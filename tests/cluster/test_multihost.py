@@ -29,6 +29,7 @@ from ai_backends.classify.training import REFERENCE_FILE, train_model
 from ai_backends.core.config import ROOT, load_config
 from ai_backends.core.stack import mlflow_server, processes
 from tests.cluster.hosts import BACK, Host, Network, namespaces_unavailable
+from tests.metrics import sample
 from tests.redis_cluster import start_cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.integration]
@@ -232,6 +233,10 @@ def test_a_drift_report_of_api2_counts_the_classifications_of_api1(fleet: Fleet)
     assert from_api1 >= 42
     endpoints = {row[0] for row in fleet.store_rows("SELECT DISTINCT endpoint FROM predictions")}
     assert {"classify", "classify-grpc", "classify-http"} <= endpoints
+    # Each replica's /metrics counts its own workers' classifications, not the fleet's.
+    counted = {api: sample(fleet.request("GET", api, "/metrics").text, "classifications_total",
+                           endpoint="classify", predicted_class="setosa") for api in fleet.apis}
+    assert counted["api1"] >= 1 and counted["api2"] == 0
     report = fleet.request("GET", "api2", "/api/v1/drift-report?limit=1000")
     assert report.status_code == 200, report.text
     summary = report.json()["data_summary"]
