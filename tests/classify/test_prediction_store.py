@@ -152,3 +152,19 @@ def test_a_retried_write_is_stored_once(database: str, monkeypatch: pytest.Monke
     assert calls["n"] == 2
     rows = [row["request_id"] for row in PostgresPredictionStore(database).read()]
     assert rows == ["warm", "twice", "twice"]
+
+
+def test_every_logging_path_of_a_replica_writes_the_shared_store(
+        database: str, app_config: dict) -> None:  # type: ignore[type-arg]
+    from ai_backends.mcp.backends import LocalBackend
+    from ai_backends.services import build_services
+
+    services = build_services({**app_config, "PREDICTION_STORE": database,
+                               "REPLICA_NAME": "api-9"})
+    store = services.classification.log
+    assert isinstance(store, PostgresPredictionStore)
+    assert services.sidecars.log is store and services.registry.log is store
+    assert services.drift.log is store
+    LocalBackend(services).classify([[5.0, 3.0, 1.0, 0.1], [6.5, 3.0, 5.5, 2.0]])  # MCP tools
+    rows = store.read()
+    assert [(r["endpoint"], r["replica"]) for r in rows] == [("mcp-classify", "api-9")] * 2
