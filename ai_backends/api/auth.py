@@ -19,7 +19,7 @@ from flask import Flask, Response, current_app, g, request
 from ai_backends.api.problems import problem
 from ai_backends.core.tenancy import DEFAULT_TENANT, parse_api_keys
 
-PUBLIC_PREFIXES = ("/health", "/metrics", "/openapi", "/docs", "/static")
+PUBLIC_PREFIXES = ("/health", "/livez", "/readyz", "/metrics", "/openapi", "/docs", "/static")
 PUBLIC_PATHS = {"/", "/favicon.ico"}
 TENANTS_KEY = "ai_backends.tenants"
 PROXIES_KEY = "ai_backends.trusted_proxies"

@@ -31,6 +31,7 @@ from typing import Any
 import redis
 
 from ai_backends.core import metrics
+from ai_backends.core.redis import REDIS_ERRORS, is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class ExactCache:
         self.max_entries = max_entries  # 0: only the TTL bounds the cache
         self.index_key = prefix + INDEX_SUFFIX
         self._client = client if enabled else None
+        self._cluster = is_cluster(client)  # per-thread raw connections need one server
         self._down_until = 0.0
         self._lock = threading.Lock()
         self.last_error: str | None = None
@@ -119,8 +121,12 @@ class ExactCache:
         if not keys or self._client is None or not self.available:
             return [None] * len(keys)
         try:
-            [values] = self._run(("MGET", *(self.prefix + key for key in keys)))
-        except redis.RedisError as exc:  # any Redis failure becomes a miss
+            if self._cluster:  # keys spread over slots: one MGET per slot, in parallel
+                cluster: Any = self._client
+                values = cluster.mget_nonatomic([self.prefix + key for key in keys])
+            else:
+                [values] = self._run(("MGET", *(self.prefix + key for key in keys)))
+        except REDIS_ERRORS as exc:  # any Redis failure becomes a miss
             self._trip(exc)
             return [None] * len(keys)
         return [_decode(value) for value in values]
@@ -130,12 +136,21 @@ class ExactCache:
         if not items or self._client is None or not self.available:
             return
         try:
-            if self.max_entries > 0:
+            commands = [("SET", self.prefix + key, _encode(value), "EX", self.ttl)
+                        for key, value in items.items()]
+            if self._cluster:
+                # The cap's script touches its index and the entries together, which a
+                # cluster spreads over slots: there, TTLs and the cluster's maxmemory policy
+                # bound the cache (docs/scale-out.md).
+                pipe = self._client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                pipe.execute()
+            elif self.max_entries > 0:
                 self._insert_capped(items)
             else:
-                self._run(*(("SET", self.prefix + key, _encode(value), "EX", self.ttl)
-                            for key, value in items.items()))
-        except redis.RedisError as exc:  # any Redis failure leaves the value uncached
+                self._run(*commands)
+        except REDIS_ERRORS as exc:  # any Redis failure leaves the value uncached
             self._trip(exc)
 
     def _insert_capped(self, items: dict[str, Any]) -> None:
@@ -159,9 +174,11 @@ class ExactCache:
         for start in range(0, len(keys), 1000):
             chunk = keys[start:start + 1000]
             pipe = self._client.pipeline(transaction=False)
-            pipe.unlink(*chunk)
-            pipe.zrem(self.index_key, *chunk)
-            removed += int(pipe.execute()[0])
+            for key in chunk:  # one key per command: a cluster spreads them over slots
+                pipe.unlink(key)
+            if not self._cluster:
+                pipe.zrem(self.index_key, *chunk)
+            removed += sum(int(count) for count in pipe.execute()[:len(chunk)])
         if not under:
             self._client.delete(self.index_key)
         return removed

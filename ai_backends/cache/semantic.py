@@ -1,6 +1,7 @@
 """Semantic cache: answers stored in Redis, found again by meaning through an in-memory index.
 
-Layout in Redis (every key under ``prefix``, e.g. ``ai-backends:semantic:``):
+Layout in Redis (every key under ``prefix`` with a hash tag, e.g. ``{ai-backends:semantic}:``,
+so that in a Redis Cluster they all live in one slot):
 
 - ``entry:<id>``  hash: prompt, response, model, params, scope, embedding (float32 bytes),
   created, last_hit, hits, generation_ms; expires after the TTL.
@@ -36,7 +37,7 @@ import numpy as np
 import redis
 
 from ai_backends.cache.nearmiss import near_miss_reason
-from ai_backends.core.redis import store_errors, store_unavailable
+from ai_backends.core.redis import REDIS_ERRORS, hash_tagged, store_errors, store_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,9 @@ class SemanticCache:
             raise ValueError(f"eviction must be one of {EVICTION_POLICIES}, not {eviction!r}")
         # redis-py's annotations mix sync and async return types; treat replies as Any.
         self.redis: Any = client
-        self.prefix = prefix
+        # One hash tag for every key: a transaction and the event script touch several keys,
+        # which a Redis Cluster allows only within one slot.
+        self.prefix = hash_tagged(prefix)
         self.threshold = threshold
         self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
@@ -187,7 +190,7 @@ class SemanticCache:
                 result.nearest_prompt, result.near_miss = answer.prompt, None
                 break
             return result
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise store_unavailable(STORE, exc) from exc
 
     def search(self, vector: np.ndarray, scope: str, k: int = CANDIDATES
@@ -236,7 +239,7 @@ class SemanticCache:
             self.sync()
             self.evict()
             return ids
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise store_unavailable(STORE, exc) from exc
 
     def evict(self) -> list[int]:
@@ -274,12 +277,13 @@ class SemanticCache:
             pipe = self.redis.pipeline()
             for raw in ids:
                 pipe.delete(self._entry_key(int(raw)))
-            pipe.delete(self._key("created"), self._key("usage"))
+            pipe.delete(self._key("created"))  # one key per DELETE: a cluster pipeline
+            pipe.delete(self._key("usage"))  # accepts no multi-key DELETE
             pipe.execute()
             self._emit("clear", [])
             self.sync()
             return count
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise store_unavailable(STORE, exc) from exc
 
     def count(self) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from ai_backends.core.redis import store_errors
+from ai_backends.core.redis import REDIS_ERRORS, store_errors
 
 OUTCOMES = ("exact_hit", "semantic_hit", "miss")
 
@@ -47,7 +47,7 @@ class CacheStats:
             pipe.hincrbyfloat(key, "time_saved_ms", saved_ms)
         try:
             pipe.execute()
-        except redis.RedisError:
+        except REDIS_ERRORS:
             pass
 
     def snapshot(self, owner: str) -> dict[str, float]:

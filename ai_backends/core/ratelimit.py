@@ -19,6 +19,8 @@ from collections.abc import Mapping
 
 import redis
 
+from ai_backends.core.redis import REDIS_ERRORS
+
 log = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
 
@@ -55,7 +57,7 @@ class RateLimiter:
             pipe.incr(key)
             pipe.expire(key, WINDOW_SECONDS * 2)
             count = int(pipe.execute()[0])
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("rate limiter unavailable, allowing request: %s", exc)
             return None
         if count <= limit:

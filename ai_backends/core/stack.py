@@ -54,8 +54,10 @@ MLFLOW_UI_ADMIN = "admin"
 
 
 def mlflow_ui_refusal(config: dict[str, object]) -> str:
-    """Why run.py does not start the MLflow UI ('' when it does)."""
-    if str(config["MLFLOW_TRACKING_URI"]).startswith(("http://", "https://")):
+    """Why run.py does not start the MLflow server ('' when it does)."""
+    server_store = str(config.get("MLFLOW_SERVER_BACKEND_STORE") or "")
+    if not server_store and str(config["MLFLOW_TRACKING_URI"]).startswith(("http://",
+                                                                              "https://")):
         return "MLFLOW_TRACKING_URI is a server: no local MLflow UI"
     if config["API_KEYS"] and not config["MLFLOW_UI_PASSWORD"]:
         return ("MLflow UI not started: API_KEYS is set, so the UI needs a login; set "
@@ -64,20 +66,30 @@ def mlflow_ui_refusal(config: dict[str, object]) -> str:
 
 
 def _mlflow_ui(config: dict[str, object]) -> list[Process]:
-    """The MLflow UI on the embedded store, on loopback; behind a login when it has a password.
+    """The MLflow server, when run.py should start one (see ``mlflow_ui_refusal``).
 
     The UI can change aliases and stages that the API serves, so with API keys on it never
     runs open: without ``MLFLOW_UI_PASSWORD`` it does not start at all.
     """
     if mlflow_ui_refusal(config):
         return []
+    return [mlflow_server(config)]
+
+
+def mlflow_server(config: dict[str, object]) -> Process:
+    """The ``mlflow server`` process: on ``MLFLOW_SERVER_BACKEND_STORE`` (e.g. PostgreSQL, for
+    a fleet) when set, else on the embedded store; its (shared) artifact location proxied
+    to clients; behind MLflow's basic-auth login when ``MLFLOW_UI_PASSWORD`` is set."""
     data_dir = str(config["DATA_DIR"])
+    backend = str(config.get("MLFLOW_SERVER_BACKEND_STORE") or config["MLFLOW_TRACKING_URI"])
+    artifacts = str(config.get("MLFLOW_SERVER_ARTIFACTS")
+                    or os.path.join(data_dir, "mlartifacts"))
     argv = [sys.executable, "-m", "mlflow", "server",
-            "--host", "127.0.0.1", "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
-            "--backend-store-uri", str(config["MLFLOW_TRACKING_URI"]),
-            "--artifacts-destination", os.path.join(data_dir, "mlartifacts")]
+            "--host", str(config.get("MLFLOW_SERVER_HOST") or "127.0.0.1"),
+            "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
+            "--backend-store-uri", backend, "--artifacts-destination", artifacts]
     env = dict(MLFLOW_UI_ENV)
-    password = str(config["MLFLOW_UI_PASSWORD"])
+    password = str(config.get("MLFLOW_UI_PASSWORD") or "")
     if password:  # MLflow's basic-auth app: every request needs the login, else 401
         ini = os.path.join(data_dir, "mlflow-auth.ini")
         os.makedirs(data_dir, exist_ok=True)
@@ -90,7 +102,7 @@ def _mlflow_ui(config: dict[str, object]) -> list[Process]:
         argv += ["--app-name", "basic-auth"]
         env.update({"MLFLOW_AUTH_CONFIG_PATH": ini, "MLFLOW_AUTH_ADMIN_PASSWORD": password,
                     "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex()})
-    return [Process("mlflow", argv, env=env)]
+    return Process("mlflow", argv, env=env)
 
 
 def _pump(name: str, stream: IO[str], lock: threading.Lock) -> None:

@@ -26,14 +26,13 @@ Evidently and pandas are imported inside ``report``: ``import evidently`` takes 
 
 from __future__ import annotations
 
-import io
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ai_backends.classify.model import FEATURES
-from ai_backends.classify.predlog import PredictionLog
+from ai_backends.classify.predlog import PredictionStore
 from ai_backends.classify.training import REFERENCE_FILE, write_atomic
 from ai_backends.core import metrics
 from ai_backends.core.errors import Conflict, Unavailable
@@ -55,23 +54,23 @@ def monitoring_status(share: float) -> str:
     return "HIGH"
 
 
-def read_log_tail(log: PredictionLog, limit: int) -> tuple[Any, int]:
-    """The last ``limit`` complete rows of the log as a DataFrame, and the total row count."""
+def read_log_tail(log: PredictionStore, limit: int) -> tuple[Any, int]:
+    """The last ``limit`` rows of the store as a DataFrame, and the total row count.
+
+    The store reads only those rows (the CSV file backwards from its end, PostgreSQL by its
+    primary key), never the whole history.
+    """
     import pandas as pd
 
     columns = [*FEATURES, PREDICTION_COLUMN]
-    data = log.snapshot()
-    if not data.strip():
-        return pd.DataFrame(columns=columns), 0
-    frame = pd.read_csv(io.BytesIO(data), usecols=columns)
-    frame = frame.dropna()
-    return frame.tail(limit).reset_index(drop=True), len(frame)
+    rows, total = log.tail(limit)
+    return pd.DataFrame(rows, columns=columns), total
 
 
 class DriftService:
     """Builds drift reports from the prediction log and the training reference."""
 
-    def __init__(self, log: PredictionLog, data_dir: str | Path, min_samples: int) -> None:
+    def __init__(self, log: PredictionStore, data_dir: str | Path, min_samples: int) -> None:
         self.log = log
         self.data_dir = Path(data_dir)
         self.min_samples = min_samples

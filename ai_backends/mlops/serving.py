@@ -17,14 +17,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ai_backends.classify.model import ClassifierOutput, check_features, onnx_session
-from ai_backends.classify.predlog import PredictionLog
+from ai_backends.classify.predlog import PredictionStore
 from ai_backends.core.errors import Unavailable
 from ai_backends.core.health import describe_url
 from ai_backends.mlops.registry import (
@@ -140,7 +139,7 @@ class Resolved:
 class RegistryService:
     """Resolves, loads and caches registry models; classifies one flower with them."""
 
-    def __init__(self, config: Mapping[str, Any], log_: PredictionLog) -> None:
+    def __init__(self, config: Mapping[str, Any], log_: PredictionStore) -> None:
         self.config = config
         self.tracking_uri: str = config["MLFLOW_TRACKING_URI"]
         self.refresh_seconds = float(config["REGISTRY_REFRESH_SECONDS"])
@@ -246,9 +245,6 @@ class RegistryService:
 
     def _log(self, row: np.ndarray, answer: dict[str, Any], model_version: str,
              request_id: str, latency_ms: float) -> None:
-        timestamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        self.log.append([(
-            timestamp, request_id, "classify-registry", *(f"{value:g}" for value in row),
-            answer["predicted_class"], f"{answer['confidence']:.6f}", model_version,
-            f"{latency_ms:.3f}", 0,
-        )])
+        self.log.record("classify-registry", request_id, [row],
+                        [{**answer, "model_version": model_version, "cache_hit": False}],
+                        latency_ms)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ai_backends.classify.model import OnnxClassifier, check_features
-from ai_backends.classify.predlog import PredictionLog
+from ai_backends.classify.predlog import PredictionStore
 from ai_backends.core import metrics
 from ai_backends.core.errors import BadRequest, ServiceError, Unavailable
 from ai_backends.oip.clients import GrpcSidecarClient, HttpSidecarClient
@@ -47,7 +47,7 @@ class SidecarService:
     """Classifies through a sidecar and compares the two protocols on the same payload."""
 
     def __init__(self, model: OnnxClassifier, http: HttpSidecarClient,
-                 grpc: GrpcSidecarClient, log: PredictionLog) -> None:
+                 grpc: GrpcSidecarClient, log: PredictionStore) -> None:
         self.model = model
         self.log = log
         self.clients: dict[str, HttpSidecarClient | GrpcSidecarClient] = {

@@ -73,3 +73,57 @@ def test_a_rotated_or_removed_log_starts_a_new_file_with_its_header(tmp_path: Pa
     path.unlink()
     log.append([ROW])
     assert len(log.read()) == 1
+
+
+def _record(log: object, n: int, request_id: str = "r") -> None:
+    answer = {"predicted_class": "setosa", "confidence": 0.9, "model_version": "v"}
+    log.record("classify", request_id, [[5.1, 3.5, 1.4, 0.2]] * n,  # type: ignore[attr-defined]
+               [answer] * n, 1.0)
+
+
+def test_log_rotates_by_size_and_tail_reads_across_files(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log.csv", max_bytes=4096, backups=2)
+    for i in range(300):
+        log.append([[f"t{i}", f"r{i}", "classify", i, 2, 3, 4, "setosa", 1.0, "v", 0.5, 1]])
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["log.csv", "log.csv.1", "log.csv.2"]  # the oldest beyond 2 backups went
+    assert all(p.stat().st_size <= 4096 for p in tmp_path.iterdir())
+    kept = sum(len(list(csv.reader(p.open()))) - 1 for p in tmp_path.iterdir())
+    rows, total = log.tail(kept + 50)  # more than the log holds: everything, exactly
+    assert [row["sepal_length"] for row in rows] == list(range(300 - kept, 300))
+    assert total == kept
+    rows, total = log.tail(10)  # the newest ten, oldest first
+    assert [row["sepal_length"] for row in rows] == list(range(290, 300))
+    assert kept * 0.8 <= total <= kept * 1.2  # estimated from the sizes
+
+
+def test_tail_reads_only_the_end_of_a_large_log(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from ai_backends.classify import predlog
+
+    log = PredictionLog(tmp_path / "log.csv")
+    for _ in range(20):
+        _record(log, 1000)
+    size = log.path.stat().st_size
+    read: list[int] = []
+    original = predlog._tail_lines
+
+    def spy(path: Path, wanted: int) -> tuple[list[bytes], int, bool, int]:
+        found = original(path, wanted)
+        read.append(found[1])
+        return found
+
+    monkeypatch.setattr(predlog, "_tail_lines", spy)
+    rows, total = log.tail(100)
+    assert len(rows) == 100
+    assert sum(read) < size / 10  # a block or two, not the 20,000 rows
+    assert 18_000 <= total <= 22_000
+
+
+def test_rows_of_one_request_are_counted_once_in_the_tail(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log.csv")
+    _record(log, 3)
+    rows, total = log.tail(1000)
+    assert total == 3 and len(rows) == 3
+    assert rows[0] == {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4,
+                       "petal_width": 0.2, "predicted_class": "setosa"}

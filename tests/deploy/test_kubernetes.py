@@ -32,7 +32,6 @@ CUSTOM_KINDS = {"InferenceService", "PrometheusRule", "ServiceMonitor"}
 KSERVE_SCHEMA = DEPLOY / "schemas" / "kserve-inferenceservice-v1beta1.json"
 # Settings that the scale-out and tenancy branches add (issue 15); once merged they are in
 # Settings and this set can go.
-PENDING_SETTINGS = {"PREDICTION_STORE", "REDIS_CLUSTER", "TRUSTED_PROXIES"}
 # Read by libraries or by the manifests themselves, not by Settings.
 OTHER_VARIABLES = {"PROMETHEUS_MULTIPROC_DIR", "MLFLOW_ARTIFACTS_DESTINATION",
                    "MLFLOW_BACKEND_STORE_URI"}
@@ -122,7 +121,7 @@ def test_mlflow_runs_on_postgresql_from_the_secret(objects: list[dict[str, Any]]
 
 
 def test_every_variable_is_a_setting_the_service_reads(objects: list[dict[str, Any]]) -> None:
-    known = set(Settings.model_fields) | PENDING_SETTINGS | OTHER_VARIABLES
+    known = set(Settings.model_fields) | OTHER_VARIABLES
     names = set(one(objects, "ConfigMap", "ai-backends-config")["data"])
     for obj in objects:
         spec = obj.get("spec", {}).get("template", {}).get("spec", {})

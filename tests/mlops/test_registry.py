@@ -250,3 +250,18 @@ def test_registry_model_loads_and_predicts(registry: Any) -> None:
     runtime.load()
     assert runtime.ready() and runtime.version == "1"
     assert runtime.classes == ["setosa", "versicolor", "virginica"]
+
+
+def test_stack_starts_the_mlflow_server_on_a_shared_backend_store_when_configured() -> None:
+    from ai_backends.core.config import load_config
+    from ai_backends.core.stack import processes
+
+    config = load_config({
+        "MLFLOW_TRACKING_URI": "http://10.0.0.5:5004",
+        "MLFLOW_SERVER_BACKEND_STORE": "postgresql+psycopg://mlflow@pg:5432/mlflow",
+        "MLFLOW_SERVER_ARTIFACTS": "/shared/mlartifacts", "MLFLOW_SERVER_HOST": "10.0.0.5"})
+    argv = {p.name: p.argv for p in processes(config)}["mlflow"]
+    assert argv[argv.index("--backend-store-uri") + 1] == (
+        "postgresql+psycopg://mlflow@pg:5432/mlflow")
+    assert argv[argv.index("--artifacts-destination") + 1] == "/shared/mlartifacts"
+    assert argv[argv.index("--host") + 1] == "10.0.0.5"
