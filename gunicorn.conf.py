@@ -15,6 +15,9 @@ _config = load_config()
 bind = f"{_config['HOST']}:{_config['PORT']}"
 workers = _config["WEB_WORKERS"]
 threads = _config["WEB_THREADS"]
+# gunicorn's threaded worker, except that requests it cannot parse (a 10 kB request line)
+# get problem+json like every other error instead of gunicorn's HTML page.
+worker_class = "ai_backends.api.gunicorn_worker.ProblemWorker"
 graceful_timeout = 15
 timeout = 120  # an LLM generation on 2 cores can take a while
 # gunicorn >= 27 opens a control socket at one fixed path per user, so a second server on

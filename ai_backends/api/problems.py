@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, g, json, request
 from pydantic import ValidationError
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from ai_backends.core.errors import ServiceError, Unavailable
 from ai_backends.core.schemas import PROBLEM_MEDIA_TYPE
@@ -76,7 +76,8 @@ def _unexpected(exc: Exception) -> Response:
 
 
 def _check_json_body() -> Response | None:
-    """Bodies must be JSON: 415 for another media type, 400 when the JSON does not parse."""
+    """Bodies must be JSON: 413 over the size limit (however the body arrived, see
+    core/wsgi.py), 415 for another media type, 400 when the JSON does not parse."""
     if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith("/api/"):
         return None
     has_body = bool(request.content_length) or "chunked" in request.headers.get(
@@ -84,6 +85,9 @@ def _check_json_body() -> Response | None:
     )
     if not has_body:
         return None
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes")
     if not request.is_json:
         return problem(415, "Unsupported Media Type",
                        f"send the body as application/json, not {request.mimetype or 'nothing'}",
@@ -92,6 +96,9 @@ def _check_json_body() -> Response | None:
         request.get_json()
     except BadRequest:  # a body over MAX_CONTENT_LENGTH raises 413 instead, handled below
         return problem(400, "Bad Request", "the request body is not valid JSON", "bad-request")
+    except RecursionError:  # '[' * 100000: the parser gives up before the stack does
+        return problem(400, "Bad Request", "the request body is nested too deeply",
+                       "bad-request")
     return None
 
 
