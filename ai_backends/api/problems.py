@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, json, request
+from flask import Flask, Response, current_app, g, json, request
 from pydantic import ValidationError
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from ai_backends.core.errors import ServiceError, Unavailable
+from ai_backends.core.health import minimal_details, redact_paths
 from ai_backends.core.schemas import PROBLEM_MEDIA_TYPE
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ def validation_problem(exc: ValidationError) -> Response:
 
 
 def _service_error(exc: ServiceError) -> Response:
-    response = problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
+    detail = redact_paths(exc.detail) if minimal_details(current_app.config) else exc.detail
+    response = problem(exc.status, exc.title, detail, exc.slug, **exc.extra)
     if isinstance(exc, Unavailable):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

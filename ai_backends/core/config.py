@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         30,
         description="LLM requests per client per minute (0: off).")
     LOG_FORMAT: str = Field("json", description="json (one object per line) or text.")
+    HEALTH_DETAILS: Literal["auto", "full", "minimal"] = Field(
+        "auto",
+        description=("full: /health and error details name files and sockets; minimal: cut "
+                     "to the file name; auto: minimal when API_KEYS is set."))
     HEALTH_PROBE_TIMEOUT: float = Field(0.3, description="Seconds each /health probe may take.")
     LOG_LEVEL: str = Field("INFO", description="Python logging level.")
     # Inference sidecars (Open Inference Protocol): the servers' own settings...
