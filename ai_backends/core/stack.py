@@ -143,7 +143,7 @@ class Child:
     popen: subprocess.Popen[str] | None = None
     started_at: float = 0.0
     restarts: int = 0
-    backoff: float = BACKOFF_FIRST_SECONDS
+    backoff: float = 0.0  # set to BACKOFF_FIRST_SECONDS by the supervisor
     restart_at: float | None = None
     failed_starts: int = 0
 
@@ -152,7 +152,7 @@ class Supervisor:
     """Runs ``specs`` as children, restarts crashed ones, stops all in stages."""
 
     def __init__(self, specs: list[Process], env: dict[str, str], state_dir: Path) -> None:
-        self.children = [Child(spec) for spec in specs]
+        self.children = [Child(spec, backoff=BACKOFF_FIRST_SECONDS) for spec in specs]
         self.env = env
         self.state_dir = state_dir
         self.lock = threading.Lock()
