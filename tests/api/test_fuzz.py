@@ -34,6 +34,7 @@ LLM_MAX_TOKENS = 4
 # The injection guard refuses some well-formed prompts (documented 400, "prompt blocked"):
 # there a schema-valid request may rightly be rejected.
 SCREENED_PATHS = ("/api/v1/generate-secure",)
+REQUEST_TIMEOUT = 90
 
 
 @pytest.fixture(scope="module", params=["gunicorn", "app.py"])
@@ -72,7 +73,10 @@ def fuzz_operation(operation: Any) -> None:
         if generates and isinstance(case.body, dict):
             case.body["max_tokens"] = LLM_MAX_TOKENS
         screened = operation.path.startswith(SCREENED_PATHS)
-        case.call_and_validate(excluded_checks=[positive_data_acceptance] if screened else None)
+        # A generation may wait for the model (LLM_TIMEOUT_SECONDS, 60 s) on a busy machine;
+        # schemathesis' own 10 s would fail a correct answer for being slow.
+        case.call_and_validate(excluded_checks=[positive_data_acceptance] if screened else None,
+                               timeout=REQUEST_TIMEOUT)
 
     fuzz()
 
