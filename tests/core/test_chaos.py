@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from ai_backends.classify.predlog import PredictionLog
 from ai_backends.classify.training import REFERENCE_FILE
@@ -160,6 +161,8 @@ def test_killing_each_part_under_load_loses_nothing(stack: Stack) -> None:
     assert sorted(row["request_id"] for row in rows) == classified  # nothing acknowledged lost
 
     metrics = requests.get(f"{stack.url}/metrics", timeout=5).text
+    families = {family.name for family in text_string_to_metric_families(metrics)}
+    assert {"stack_process_restarts", "http_requests"} <= families  # one valid exposition
     for name in ("grpc-sidecar", "http-sidecar", "mlflow", "redis"):
         assert f'stack_process_restarts_total{{process="{name}"}} 1.0' in metrics, name
     assert 'stack_process_restarts_total{process="api"} 0.0' in metrics  # gunicorn's own job
