@@ -84,7 +84,7 @@ def build_services(config: Mapping[str, Any] | None = None,
 
     settings = load_config(config)
     redis_url = settings["REDIS_URL"]
-    redis_kind = "external"
+    redis_kind = "embedded (redis-server, run.py)" if settings["REDIS_EMBEDDED"] else "external"
     if not redis_url:
         redis_url = embedded_redis_url(settings["DATA_DIR"], settings["EMBEDDED_REDIS_MAXMEMORY"],
                                        settings["EMBEDDED_REDIS_MAXMEMORY_POLICY"])

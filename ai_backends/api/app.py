@@ -17,6 +17,7 @@ from ai_backends.api.openai import errors as openai_errors
 from ai_backends.core.jsonenc import NumpyJSONProvider
 from ai_backends.core.logs import configure_logging
 from ai_backends.core.schemas import Problem, problem_responses
+from ai_backends.core.wsgi import CountedBody
 from ai_backends.services import Services, build_services
 
 SECURITY_SCHEMES = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -80,6 +81,7 @@ def create_app(config: Mapping[str, Any] | None = None,
     app.config["STARTED_AT"] = time.time()
     app.json = NumpyJSONProvider(app)
     app.json.sort_keys = False
+    app.wsgi_app = CountedBody(app.wsgi_app, settings["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
 
     observability.init_app(app)  # first: every later hook and log line has a request id
     auth.init_app(app)

@@ -19,7 +19,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from ai_backends import __version__
 from ai_backends.api.context import services
-from ai_backends.core.health import check_health
+from ai_backends.core.health import check_health, minimal_details, redact_paths
 from ai_backends.core.health_schemas import Health, Liveness, Readiness
 
 bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])
@@ -30,6 +30,9 @@ def health() -> tuple[dict[str, Any], int]:
     """State of the service and of every dependency, probed with short timeouts."""
     serving, dependencies = check_health(services().dependencies,
                                          current_app.config["HEALTH_PROBE_TIMEOUT"])
+    if minimal_details(current_app.config):
+        for entry in dependencies.values():
+            entry["detail"] = redact_paths(entry["detail"])
     degraded = sorted(name for name, entry in dependencies.items() if not entry["up"])
     status = "unavailable" if not serving else ("degraded" if degraded else "ok")
     body = {

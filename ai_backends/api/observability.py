@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from flask_openapi3 import OpenAPI, Tag
 
 from ai_backends.core import metrics
@@ -44,7 +44,7 @@ def _finish(response: Response) -> Response:
 
 def metrics_endpoint() -> Response:
     """Prometheus metrics of every worker, in the text exposition format."""
-    body, content_type = metrics.render()
+    body, content_type = metrics.render(current_app.config.get("STACK_STATE_DIR", ""))
     return Response(body, content_type=content_type)
 
 

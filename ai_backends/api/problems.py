@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, json, request
+from flask import Flask, Response, current_app, g, json, request
 from pydantic import ValidationError
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from ai_backends.core.errors import ServiceError, Unavailable
+from ai_backends.core.health import minimal_details, redact_paths
 from ai_backends.core.schemas import PROBLEM_MEDIA_TYPE
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ def validation_problem(exc: ValidationError) -> Response:
 
 
 def _service_error(exc: ServiceError) -> Response:
-    response = problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
+    detail = redact_paths(exc.detail) if minimal_details(current_app.config) else exc.detail
+    response = problem(exc.status, exc.title, detail, exc.slug, **exc.extra)
     if isinstance(exc, Unavailable):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
@@ -76,7 +78,8 @@ def _unexpected(exc: Exception) -> Response:
 
 
 def _check_json_body() -> Response | None:
-    """Bodies must be JSON: 415 for another media type, 400 when the JSON does not parse."""
+    """Bodies must be JSON: 413 over the size limit (however the body arrived, see
+    core/wsgi.py), 415 for another media type, 400 when the JSON does not parse."""
     if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith(
             ("/api/", "/v1/")):
         return None
@@ -85,6 +88,9 @@ def _check_json_body() -> Response | None:
     )
     if not has_body:
         return None
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes")
     if not request.is_json:
         return problem(415, "Unsupported Media Type",
                        f"send the body as application/json, not {request.mimetype or 'nothing'}",
@@ -93,6 +99,9 @@ def _check_json_body() -> Response | None:
         request.get_json()
     except BadRequest:  # a body over MAX_CONTENT_LENGTH raises 413 instead, handled below
         return problem(400, "Bad Request", "the request body is not valid JSON", "bad-request")
+    except RecursionError:  # '[' * 100000: the parser gives up before the stack does
+        return problem(400, "Bad Request", "the request body is nested too deeply",
+                       "bad-request")
     return None
 
 

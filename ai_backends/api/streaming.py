@@ -9,7 +9,9 @@ Format (``Content-Type: application/x-ndjson``)::
 An error after the stream has started cannot change the status any more, so it arrives as
 a last line ``{"error": {...problem...}}`` with the same members as a problem+json body.
 An error before the first chunk (backend down) is raised before the response starts, so
-the client gets an ordinary problem response (e.g. 503 with Retry-After).
+the client gets an ordinary problem response (e.g. 503 with Retry-After). A worker that is
+stopping (SIGTERM, Ctrl-C of run.py) ends every open stream with a 503 error record
+(``/problems/unavailable``, "the server is shutting down") within a token.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from flask import Response, g, request, stream_with_context
 
 from ai_backends.core.errors import ServiceError
+from ai_backends.core.lifecycle import check_not_stopping
 from ai_backends.llm import Generation
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ def ndjson_stream(
         item = first
         try:
             while item is not None:
+                check_not_stopping()  # whatever the backend: a stopping worker ends the stream
                 if isinstance(item, Generation):
                     yield _line({"done": True, **to_final_dict(item)})
                 else:

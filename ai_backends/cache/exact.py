@@ -5,9 +5,12 @@ Three choices worth knowing:
   run code in the API; JSON cannot.
 - One round trip each way: ``MGET`` for a whole batch, one pipelined ``SET ... EX`` per
   batch of new answers. Redis is the cost on this path (the forest takes a few µs),
-  so each thread keeps its own redis-py connection and talks on it directly: the client
-  object's pool, retry and event layers cost about twice the command itself here
-  (``benchmarks/bench_request_cost.py``). The hiredis parser is used when installed.
+  so each thread borrows one connection from the client's pool and talks on it directly:
+  the client object's retry and event layers cost about twice the command itself here
+  (``benchmarks/bench_request_cost.py``). The hiredis parser is used when installed. The
+  connection goes back to the pool when its thread ends: a thread-per-request server
+  (``python app.py``) would otherwise use up the pool's 100 connections and every later
+  Redis call would fail with "Too many connections".
 - Bounded: every entry expires after ``ttl`` and at most ``max_entries`` are kept. Each
   insert also records its keys in a sorted set by insertion time (``<prefix>#index``, no
   TTL, so ``volatile-lru`` never evicts it) and removes the oldest entries beyond the cap,
@@ -83,6 +86,27 @@ def _exchange(connection: Any, commands: tuple[tuple[Any, ...], ...]) -> list[An
 
 def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+class _ThreadConnection:
+    """A connection borrowed from ``pool`` by one thread; it goes back when the thread ends.
+
+    Held only in a ``threading.local``, so it is dropped (and released) when its thread's
+    locals are, at the end of the thread.
+    """
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self.pool = pool
+        self.pid = os.getpid()
+        self.connection = pool.get_connection()
+
+    def __del__(self) -> None:
+        if self.pid != os.getpid():
+            return  # inherited through fork: the parent owns it
+        try:
+            self.pool.release(self.connection)
+        except Exception:  # nosec B110 - interpreter shutdown or a closed pool: nothing to return
+            pass
 
 
 class ExactCache:
@@ -201,13 +225,12 @@ class ExactCache:
             return _exchange(connection, commands)
 
     def _connection(self) -> Any:
-        """This thread's connection, made on first use (and again in a forked child)."""
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
+        """This thread's connection, borrowed on first use (and again in a forked child)."""
+        held = getattr(self._local, "held", None)
+        if held is None or held.pid != os.getpid():
             assert self._client is not None
-            local.connection = self._client.connection_pool.make_connection()
-            local.pid = os.getpid()
-        return local.connection
+            held = self._local.held = _ThreadConnection(self._client.connection_pool)
+        return held.connection
 
     def _trip(self, exc: Exception) -> None:
         with self._lock:

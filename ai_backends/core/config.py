@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -25,8 +25,9 @@ class Settings(BaseSettings):
     HOST: str = Field("127.0.0.1", description="Address the API binds to; widen it explicitly.")
     PORT: int = Field(5001, description="Port of the API.")
     WEB_SERVER: str = Field(
-        "granian",
-        description="HTTP server of the API under run.py: granian (measured faster) or gunicorn.")
+        "gunicorn",
+        description=("HTTP server of the API under run.py: gunicorn, or granian (less CPU per "
+                     "request; docs/performance.md)."))
     WEB_WORKERS: int = Field(2, description="Worker processes of the API (one per core).")
     WEB_THREADS: int = Field(4, description="Request threads per API worker.")
     MODEL_DIR: str = Field(
@@ -59,6 +60,12 @@ class Settings(BaseSettings):
     REDIS_CLUSTER: bool = Field(
         False,
         description="REDIS_URL names a seed node of a Redis Cluster (cluster-aware client).")
+    REDIS_EMBEDDED: bool = Field(
+        False,
+        description="Set by run.py: REDIS_URL is the embedded redis-server it supervises.")
+    STACK_STATE_DIR: str = Field(
+        "",
+        description="Set by run.py: its state folder (restart counts shown in /metrics).")
     REDIS_KEY_PREFIX: str = Field("ai-backends:", description="Prefix of every Redis key we write.")
     CACHE_TTL_SECONDS: int = Field(3600, description="How long an exact-cache entry lives.")
     CACHE_ENABLED: bool = Field(True, description="Turn the exact classification cache on or off.")
@@ -113,6 +120,10 @@ class Settings(BaseSettings):
         "volatile-lru",
         description="Eviction policy of the embedded Redis at maxmemory (keys with a TTL only).")
     LOG_FORMAT: str = Field("json", description="json (one object per line) or text.")
+    HEALTH_DETAILS: Literal["auto", "full", "minimal"] = Field(
+        "auto",
+        description=("full: /health and error details name files and sockets; minimal: cut "
+                     "to the file name; auto: minimal when API_KEYS is set."))
     HEALTH_PROBE_TIMEOUT: float = Field(0.3, description="Seconds each /health probe may take.")
     LOG_LEVEL: str = Field("INFO", description="Python logging level.")
     # Inference sidecars (Open Inference Protocol): the servers' own settings...

@@ -7,8 +7,9 @@ by the probe timeout, so /health answers quickly even when every dependency is d
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -93,3 +94,19 @@ def describe_url(url: str) -> str:
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+# An absolute file path (not the path part of an http URL), with or without unix://.
+_PATH = re.compile(r"(?:unix://|(?<![\w:/.]))/(?:[^\s/'\",;:]+/)+([^\s/'\",;:]+)")
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with absolute file paths and unix sockets cut to their last part."""
+    return _PATH.sub(r".../\1", text)
+
+
+def minimal_details(config: Mapping[str, Any]) -> bool:
+    """Whether /health and error details hide file paths (HEALTH_DETAILS; auto: when keys
+    are set, since /health answers without a key and the details are for operators)."""
+    mode = str(config.get("HEALTH_DETAILS", "auto"))
+    return mode == "minimal" or (mode == "auto" and bool(config.get("API_KEYS")))

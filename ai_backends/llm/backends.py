@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ai_backends.core.errors import InvalidInput, Unavailable
+from ai_backends.core.lifecycle import check_not_stopping
 from ai_backends.llm import Generation, GenerationParams
 
 if TYPE_CHECKING:
@@ -266,6 +267,7 @@ class LlamaCppBackend:
                     break
             if len(completion) >= max_tokens:
                 break
+            check_not_stopping()  # a stopping server ends the generation with a 503
             if time.perf_counter() > deadline:
                 raise Unavailable(f"embedded LLM did not finish within {timeout:g}s",
                                   retry_after=max(1, int(timeout // 4)))

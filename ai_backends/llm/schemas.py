@@ -44,8 +44,15 @@ def _well_formed(value: Any) -> Any:
     return value
 
 
+# "Not whitespace" spelled out: ``\S`` means different things in Python (where U+001C-U+001F
+# and U+0085 are whitespace) and in the ECMA-262 regexes of JSON Schema, so a fuzzer could
+# send a schema-valid "\x1f" that the server then refused.
+NOT_WHITESPACE = (r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+                  r"\u3000\ufeff]")
+
+
 def _has_text(value: str) -> str:
-    if not re.search(r"\S", value):
+    if not re.search(NOT_WHITESPACE, value):
         raise ValueError("prompt must contain non-whitespace text")
     return value
 
@@ -53,7 +60,7 @@ def _has_text(value: str) -> str:
 # A prompt: at least one non-whitespace character (the OpenAPI document says so with a
 # pattern, so clients and fuzzers know it), lone surrogates replaced by U+FFFD.
 PromptText = Annotated[str, BeforeValidator(_well_formed), AfterValidator(_has_text),
-                       Field(json_schema_extra={"pattern": r"\S"})]
+                       Field(json_schema_extra={"pattern": NOT_WHITESPACE})]
 
 
 class GenerationOptions(BaseModel):

@@ -8,15 +8,18 @@ reflection let generic tools (grpcurl, grpc_health_probe) list and call the serv
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
+import multiprocessing.process
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -39,6 +42,10 @@ from ai_backends.oip.generated import inference_pb2 as pb
 from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
+PARENT_CHECK_SECONDS = 1.0
+WORKER_BACKOFF_FIRST = 0.5  # seconds before a dead worker is replaced...
+WORKER_BACKOFF_MAX = 30.0  # ...doubling while replacements keep dying, up to this
+WORKER_STABLE_SECONDS = 30.0  # a worker that ran this long starts the back-off afresh
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
 # The one mapping from the service's errors to gRPC status codes.
@@ -59,9 +66,17 @@ def status_code(exc: ServiceError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def _abort(context: grpc.ServicerContext, exc: ServiceError) -> NoReturn:
-    context.abort(status_code(exc), exc.detail)
-    raise AssertionError("context.abort always raises")  # pragma: no cover
+def grpc_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator of the servicer methods: a ``ServiceError`` aborts with its status code."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except ServiceError as exc:
+            context.abort(status_code(exc), exc.detail)
+
+    return wrapper
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
@@ -70,51 +85,47 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, plane: DataPlane) -> None:
         self.plane = plane
 
+    @grpc_errors
     def ServerLive(self, request: Any, context: grpc.ServicerContext) -> pb.ServerLiveResponse:
         """Whether the server answers."""
         return pb.ServerLiveResponse(live=self.plane.live())
 
+    @grpc_errors
     def ServerReady(self, request: Any, context: grpc.ServicerContext) -> pb.ServerReadyResponse:
         """Whether the model is loaded."""
         return pb.ServerReadyResponse(ready=self.plane.ready())
 
+    @grpc_errors
     def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.ServicerContext
     ) -> pb.ModelReadyResponse:
         """Whether the named model is ready; NOT_FOUND for another name."""
-        try:
-            return pb.ModelReadyResponse(ready=self.plane.model_ready(request.name,
-                                                                     request.version))
-        except ServiceError as exc:
-            _abort(context, exc)
+        return pb.ModelReadyResponse(ready=self.plane.model_ready(request.name, request.version))
 
+    @grpc_errors
     def ServerMetadata(
         self, request: Any, context: grpc.ServicerContext
     ) -> pb.ServerMetadataResponse:
         """Server name, version and extensions."""
         return pb.ServerMetadataResponse(**self.plane.server_metadata())
 
+    @grpc_errors
     def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: grpc.ServicerContext
     ) -> pb.ModelMetadataResponse:
         """The model's versions, platform and tensor signatures."""
-        try:
-            metadata = self.plane.model_metadata(request.name, request.version)
-        except ServiceError as exc:
-            _abort(context, exc)
-        return pb.ModelMetadataResponse(**metadata)
+        return pb.ModelMetadataResponse(**self.plane.model_metadata(request.name,
+                                                                    request.version))
 
+    @grpc_errors
     def ModelInfer(
         self, request: pb.ModelInferRequest, context: grpc.ServicerContext
     ) -> pb.ModelInferResponse:
         """Run the model; answer raw if the request was raw, typed otherwise."""
-        try:
-            inputs, outputs = converters.request_from_proto(request)
-            result = self.plane.infer(request.model_name, request.model_version, inputs,
-                                      outputs or None, request.id)
-            return converters.result_to_proto(result, raw=bool(request.raw_input_contents))
-        except ServiceError as exc:
-            _abort(context, exc)
+        inputs, outputs = converters.request_from_proto(request)
+        result = self.plane.infer(request.model_name, request.model_version, inputs,
+                                  outputs or None, request.id)
+        return converters.result_to_proto(result, raw=bool(request.raw_input_contents))
 
 
 @dataclass
@@ -161,12 +172,16 @@ def create_grpc_server(
     return GrpcSidecar(server, port, health_servicer)
 
 
-def wait_for_stop_signal() -> None:
-    """Block until SIGTERM or SIGINT."""
+def wait_for_stop_signal(parent: int | None = None) -> None:
+    """Block until SIGTERM or SIGINT, or until process ``parent`` is gone (an orphaned
+    worker would otherwise keep serving on the shared port beside its replacements)."""
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    stopping.wait()
+    while not stopping.wait(PARENT_CHECK_SECONDS):
+        if parent is not None and os.getppid() != parent:
+            log.warning("the sidecar's main process is gone; stopping worker %d", os.getpid())
+            return
 
 
 def run_workers(target: Callable[[], None], processes: int, grace: float) -> int:
@@ -174,19 +189,40 @@ def run_workers(target: Callable[[], None], processes: int, grace: float) -> int
 
     One Python process serves on one core at a time (the GIL); like gunicorn's workers,
     several processes sharing the port use every core. They are forked before any gRPC
-    object exists, as gRPC requires. SIGTERM is passed on and each worker drains its calls.
+    object exists, as gRPC requires. A worker that dies is replaced, as gunicorn does (after
+    a back-off that grows while replacements keep dying, up to ``WORKER_BACKOFF_MAX``);
+    its siblings keep serving. SIGTERM is passed on and each worker drains its calls.
     """
     context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=target, name=f"oip-grpc-{n}") for n in range(processes)]
-    for worker in workers:
-        worker.start()
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    while not stopping.wait(0.5):
-        if any(not worker.is_alive() for worker in workers):
-            log.error("a gRPC worker exited; stopping the others")
-            break
+
+    def spawn(slot: int) -> multiprocessing.process.BaseProcess:
+        worker = context.Process(target=target, name=f"oip-grpc-{slot}")
+        worker.start()
+        return worker
+
+    workers = [spawn(slot) for slot in range(processes)]
+    started = [time.monotonic()] * processes
+    backoff = [WORKER_BACKOFF_FIRST] * processes
+    due: list[float | None] = [None] * processes
+    while not stopping.wait(0.2):
+        now = time.monotonic()
+        for slot, worker in enumerate(workers):
+            if due[slot] is not None:
+                if now >= due[slot]:  # type: ignore[operator]
+                    workers[slot], started[slot], due[slot] = spawn(slot), now, None
+                    log.warning("gRPC worker %d replaced by pid %d", slot, workers[slot].pid)
+                continue
+            if worker.is_alive():
+                continue
+            if now - started[slot] > WORKER_STABLE_SECONDS:
+                backoff[slot] = WORKER_BACKOFF_FIRST
+            log.error("gRPC worker pid %d exited with %s; replacing it in %.1fs",
+                      worker.pid, worker.exitcode, backoff[slot])
+            due[slot] = now + backoff[slot]
+            backoff[slot] = min(backoff[slot] * 2, WORKER_BACKOFF_MAX)
     for worker in workers:
         if worker.is_alive() and worker.pid:
             os.kill(worker.pid, signal.SIGTERM)
@@ -195,7 +231,7 @@ def run_workers(target: Callable[[], None], processes: int, grace: float) -> int
         if worker.is_alive():
             worker.kill()
             worker.join()
-    return 0 if stopping.is_set() and all(w.exitcode == 0 for w in workers) else 1
+    return 0 if all(w.exitcode == 0 for w in workers) else 1
 
 
 def serve(config: dict[str, Any] | None = None) -> int:
@@ -230,7 +266,7 @@ def _serve_one(settings: dict[str, Any], share_port: bool) -> None:
     sidecar.server.start()
     log.info("gRPC sidecar on %s (pid %d, %d threads, model ready: %s)", address, os.getpid(),
              settings["GRPC_SIDECAR_THREADS"], plane.ready())
-    wait_for_stop_signal()
+    wait_for_stop_signal(os.getppid() if share_port else None)
     grace = settings["SIDECAR_GRACE_SECONDS"]
     log.info("stopping: refusing new calls, %ss for in-flight ones", grace)
     sidecar.health_service.enter_graceful_shutdown()  # health checks now answer NOT_SERVING

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from ai_backends.classify.model import OnnxClassifier
 from ai_backends.core.config import load_config
 from ai_backends.core.errors import BadRequest, InvalidInput, ServiceError, Unavailable
+from ai_backends.core.wsgi import CountedBody
 from ai_backends.oip import converters
 from ai_backends.oip.access import DENIED, KEY_HEADER, check_exposure, key_matches
 from ai_backends.oip.dataplane import DataPlane
@@ -62,6 +63,8 @@ def _split_body() -> tuple[Any, bytes]:
         return stdlib_json.loads(raw[:split]), raw[split:]
     except ValueError as exc:
         raise BadRequest("the request body is not valid JSON") from exc
+    except RecursionError as exc:  # nested deeper than orjson's 1024 and Python's stack
+        raise BadRequest("the request body is nested too deeply") from exc
 
 
 def create_http_app(plane: DataPlane, max_request_bytes: int = 16 * 1024 * 1024,
@@ -69,6 +72,7 @@ def create_http_app(plane: DataPlane, max_request_bytes: int = 16 * 1024 * 1024,
     """The WSGI app of the REST sidecar around ``plane``; ``api_key`` guards all but health."""
     app = Flask("ai_backends.oip.http")
     app.config["MAX_CONTENT_LENGTH"] = max_request_bytes
+    app.wsgi_app = CountedBody(app.wsgi_app, max_request_bytes)  # type: ignore[method-assign]
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the protocol's field order
 
     @app.before_request

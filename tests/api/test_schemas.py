@@ -30,3 +30,16 @@ def test_max_tokens_takes_whole_numbers(value: object, accepted: int | None) -> 
             GenerateRequest(prompt="hi", max_tokens=value)
     else:
         assert GenerateRequest(prompt="hi", max_tokens=value).max_tokens == accepted
+
+
+@pytest.mark.parametrize("blank", ["\u3000", "\u00a0", "\ufeff", "\u2028 \v"])
+def test_blank_means_what_json_schema_means(blank: str) -> None:
+    with pytest.raises(ValidationError):
+        GenerateRequest(prompt=blank)
+
+
+@pytest.mark.parametrize("text", ["\x1f", "\x1c", "\x85"])
+def test_what_json_schema_calls_text_is_text(text: str) -> None:
+    # Python's \s calls these whitespace; the document's pattern (ECMA-262) does not, so a
+    # client that follows the document must not be refused.
+    assert GenerateRequest(prompt=text).prompt == text

@@ -1,4 +1,4 @@
-"""The API under the server run.py starts (granian by default), as a client sees it."""
+"""The API under either server run.py can start (WEB_SERVER), as a client sees it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from ai_backends.core.config import load_config
-from ai_backends.core.webserver import api_command, fresh_metrics_dir
+from ai_backends.core.webserver import api_command
 from tests.conftest import free_port
 from tests.servers import running
 
@@ -27,7 +27,9 @@ def _serve(app_config: dict[str, Any], **settings: Any) -> tuple[list[str], dict
     config = load_config({**app_config, "PORT": port, **settings})
     env = {key: str(value) for key, value in {**app_config, **settings}.items() if key.isupper()}
     env["PORT"] = str(port)
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(config))
+    metrics = Path(app_config["DATA_DIR"]) / "prometheus"  # as run.py gives its API
+    metrics.mkdir(exist_ok=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     return api_command(config, "ai_backends.api.app:create_app()"), env, f"http://127.0.0.1:{port}"
 
 
