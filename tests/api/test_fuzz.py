@@ -19,7 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from ai_backends.api.limits import LIMITED_PREFIXES
+from ai_backends.api.limits import LLM_PREFIXES
 from ai_backends.classify.training import REFERENCE_FILE
 from tests.conftest import free_port
 from tests.oip.servers import start_grpc_sidecar, start_http_sidecar
@@ -64,7 +64,7 @@ def api_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 def fuzz_operation(operation: Any) -> None:
     """Run hypothesis over one operation: every generated request must be answered as documented."""
-    generates = operation.path.startswith(LIMITED_PREFIXES)
+    generates = operation.path.startswith(LLM_PREFIXES)
 
     @given(case=operation.as_strategy())
     @settings(max_examples=LLM_EXAMPLES_PER_OPERATION if generates else EXAMPLES_PER_OPERATION,
