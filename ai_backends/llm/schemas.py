@@ -32,7 +32,8 @@ NDJSON_RESPONSE = {
 }
 
 
-def _well_formed(value: Any) -> Any:
+def well_formed(value: Any) -> Any:
+    """Text with each lone surrogate replaced by U+FFFD; anything else unchanged."""
     # JSON can carry a lone surrogate ("\ud800"): not text, and no tokenizer can encode it.
     # Replace each with U+FFFD, as a lenient decoder would, rather than reject the request.
     if not isinstance(value, str):
@@ -51,7 +52,8 @@ NOT_WHITESPACE = (r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u20
                   r"\u3000\ufeff]")
 
 
-def _has_text(value: str) -> str:
+def has_text(value: str) -> str:
+    """``value`` if it has a non-whitespace character (the same test as the schema's pattern)."""
     if not re.search(NOT_WHITESPACE, value):
         raise ValueError("prompt must contain non-whitespace text")
     return value
@@ -59,7 +61,7 @@ def _has_text(value: str) -> str:
 
 # A prompt: at least one non-whitespace character (the OpenAPI document says so with a
 # pattern, so clients and fuzzers know it), lone surrogates replaced by U+FFFD.
-PromptText = Annotated[str, BeforeValidator(_well_formed), AfterValidator(_has_text),
+PromptText = Annotated[str, BeforeValidator(well_formed), AfterValidator(has_text),
                        Field(json_schema_extra={"pattern": NOT_WHITESPACE})]
 
 

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from ai_backends.llm import GenerationParams
 from ai_backends.llm.openai import MAX_EMBEDDING_INPUTS, MAX_MESSAGE_CHARS, Turn
-from ai_backends.llm.schemas import MaxTokens, Seed
-from ai_backends.llm.schemas import _well_formed as well_formed
+from ai_backends.llm.schemas import NOT_WHITESPACE, MaxTokens, Seed, has_text, well_formed
 from ai_backends.llm.service import MAX_STOP_SEQUENCES, TEMPERATURE_LIMIT
 
 DEFAULT_MAX_TOKENS = 256
@@ -32,8 +39,9 @@ SSE_RESPONSE = {
 # Text of a message: lone surrogates (valid JSON, not text) become U+FFFD.
 MessageText = Annotated[str, BeforeValidator(well_formed), Field(max_length=MAX_MESSAGE_CHARS)]
 # A prompt or an embedding input: some text that is not only whitespace.
-InputText = Annotated[str, BeforeValidator(well_formed),
-                      Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=r"\S")]
+InputText = Annotated[str, BeforeValidator(well_formed), AfterValidator(has_text),
+                      Field(min_length=1, max_length=MAX_MESSAGE_CHARS,
+                            json_schema_extra={"pattern": NOT_WHITESPACE})]
 StopText = Annotated[str, Field(min_length=1, max_length=200)]
 # Refused parameters: the schema documents what is accepted, the validators below refuse
 # the rest with a message that says why (a bare type error would not).
@@ -42,7 +50,7 @@ Nothing = Annotated[Any, WithJsonSchema({"type": "null"})]
 OnePrompt = Annotated[list[str], WithJsonSchema({
     "type": "array", "minItems": 1, "maxItems": 1,
     "items": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_CHARS,
-              "pattern": r"\S"}})]
+              "pattern": NOT_WHITESPACE}})]
 
 
 def _only(*values: Any) -> dict[str, Any]:
