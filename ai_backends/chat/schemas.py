@@ -42,8 +42,10 @@ class ChatResponse(BaseModel):
 
     response: str
     session_id: str
-    conversation_length: int = Field(description="Messages exchanged in this session so far "
-                                                 "(the stored window may hold fewer)")
+    conversation_length: int = Field(description="Exchanges (a message and its answer) in "
+                                                 "this session so far: 1 after the first")
+    messages_exchanged: int = Field(description="Messages in this session so far, both "
+                                                "sides (the stored window may hold fewer)")
     memory_stats: MemoryStats
     model: str
     backend: str
@@ -68,7 +70,8 @@ class ChatHistory(BaseModel):
 
     session_id: str
     messages: list[ChatMessage]
-    conversation_length: int
+    conversation_length: int = Field(description="Exchanges so far (message + answer)")
+    messages_exchanged: int = Field(description="Messages so far, both sides")
     memory_stats: MemoryStats
 
 

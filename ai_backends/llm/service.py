@@ -63,6 +63,7 @@ class GenerationService:
             raise ValueError("LLM_BACKEND=ollama needs OLLAMA_BASE_URL")
         self.mode = mode
         self.timeout = timeout
+        self.ollama_model = ollama_model
         self._ollama = OllamaBackend(ollama_url, ollama_model, timeout) if ollama_url else None
         self._llamacpp = LlamaCppBackend(model_path, threads, context_tokens, timeout)
         self._chosen: ChatBackend | None = None
@@ -92,6 +93,15 @@ class GenerationService:
     def model(self) -> str:
         """Name of the model in use."""
         return self._resolve().model
+
+    def serves(self, requested: str) -> bool:
+        """True when a request naming model ``requested`` may be answered by this service.
+
+        That is the model in use, or the configured Ollama model (``OLLAMA_MODEL``, the
+        specification's ``tinyllama``) when the embedded model stands in for it; the
+        answer then names the model that actually ran.
+        """
+        return requested in {self.model, self.ollama_model}
 
     def generate(self, messages: list[BaseMessage], params: GenerationParams) -> Generation:
         """Generate a whole answer (the stream, collected)."""

@@ -23,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from ai_backends.classify.model import ClassifierOutput, check_features, onnx_session
+from ai_backends.classify.model import (
+    ClassifierOutput,
+    check_features,
+    onnx_session,
+    prediction_answer,
+)
 from ai_backends.classify.predlog import PredictionLog
 from ai_backends.core.errors import Unavailable
 from ai_backends.core.health import describe_url
@@ -189,7 +194,7 @@ class RegistryService:
             path = Path(self.tracking_uri.removeprefix("sqlite:///"))
             if not path.exists():
                 raise Unavailable(f"no model registry at {path}; register the models with "
-                                  "scripts/train_iris_model.py --register", retry_after=60)
+                                  "scripts/train_iris_model.py", retry_after=60)
 
     def model(self, model_format: str, resolved: Resolved) -> RegistryModel:
         """The loaded runtime of a resolved version (loaded once, kept by version)."""
@@ -215,15 +220,9 @@ class RegistryService:
         resolved = self.resolve(model_format, alias, version, stage)
         runtime = self.model(model_format, resolved)
         output = runtime.predict(features)
-        index = int(output.labels[0])
-        probabilities = [float(p) for p in output.probabilities[0]]
         answer = {
-            "predicted_class": runtime.classes[index],
-            "predicted_class_index": index,
-            "probabilities": probabilities,
-            "confidence": probabilities[index],
-            "all_classes": runtime.classes,
-            "model_version": resolved.version,
+            **prediction_answer(output.labels, output.probabilities, 0, runtime.classes,
+                                resolved.version),
             "cache_hit": False,
         }
         latency_ms = (time.perf_counter() - started) * 1000

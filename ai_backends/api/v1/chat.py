@@ -40,7 +40,9 @@ def turn_dict(turn: ChatTurn) -> dict[str, Any]:
     return {
         "response": turn.response,
         "session_id": turn.session_id,
-        "conversation_length": turn.conversation_length,
+        # The specification counts exchanges (1 after the first); messages are twice that.
+        "conversation_length": turn.conversation_length // 2,
+        "messages_exchanged": turn.conversation_length,
         "memory_stats": turn.memory,
         "model": turn.generation.model,
         "backend": turn.generation.backend,
@@ -77,10 +79,12 @@ def chat_history(path: SessionPath) -> dict[str, Any]:
     """The stored messages of a session, oldest first."""
     service = services().chat()
     messages = service.messages(path.session_id)
+    total = service.total_messages(path.session_id)
     return {
         "session_id": path.session_id,
         "messages": history_dicts(messages),
-        "conversation_length": service.total_messages(path.session_id),
+        "conversation_length": total // 2,
+        "messages_exchanged": total,
         "memory_stats": memory_stats(messages),
     }
 
