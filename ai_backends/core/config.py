@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     # MLOps: drift monitoring and the MLflow registry.
     DRIFT_MIN_SAMPLES: int = Field(
         30,
-        description="Fewest logged classifications a drift report accepts (409 below).")
+        description="Fewest analysed rows for a trusted drift report (fewer: flagged).")
     DRIFT_MAX_SAMPLES: int = Field(10_000, description="Largest limit a drift report accepts.")
     MLFLOW_UI_PORT: int = Field(5004, description="Port of the MLflow UI that run.py starts.")
     MLFLOW_HTTP_REQUEST_TIMEOUT: int = Field(

@@ -59,17 +59,23 @@ class DataSummary(BaseModel):
     reference_samples: int
     analyzed_samples: int
     total_production_samples: int = Field(description="Rows in the whole prediction log")
+    min_samples: int = Field(description="DRIFT_MIN_SAMPLES: fewest rows for a trusted report")
+    sufficient_samples: bool = Field(
+        description="False when fewer than min_samples rows were analysed (the report "
+                    "then never recommends retraining)")
 
 
 class Recommendations(BaseModel):
     """What to do about it."""
 
-    retrain_model: bool = Field(description="True for MEDIUM_DRIFT and HIGH_DRIFT")
+    retrain_model: bool = Field(
+        description="True for MEDIUM_DRIFT and HIGH_DRIFT on sufficient samples")
     investigate_features: list[str] = Field(description="Drifted measurements, worst first")
     monitoring_status: Literal["NO_DRIFT", "LOW_DRIFT", "MEDIUM_DRIFT", "HIGH_DRIFT"] = Field(
         description="NO_DRIFT: no column drifted; LOW_DRIFT: 1 of 5; MEDIUM_DRIFT: 2 of 5; "
                     "HIGH_DRIFT: 3 or "
                     "more (Evidently's dataset drift, share >= 0.5)")
+    note: str | None = Field(None, description="Why the report should not be trusted yet")
 
 
 class DriftReport(BaseModel):
