@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     LLM_CONTEXT_TOKENS: int = Field(
         4096,
         description="Context window of the embedded model in tokens.")
+    LLM_DEFAULT_MAX_TOKENS: int = Field(
+        128, ge=1, le=1024,
+        description="Most tokens generated when a request does not give max_tokens.")
     # MCP server (scripts/mcp_server.py)
     MCP_PORT: int = Field(
         5005,

@@ -61,7 +61,9 @@ class GenerationOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_tokens: MaxTokens = Field(DEFAULT_MAX_TOKENS, description="Most tokens to generate")
+    max_tokens: MaxTokens | None = Field(
+        None, description=f"Most tokens to generate (default: the LLM_DEFAULT_MAX_TOKENS "
+                          f"setting, {DEFAULT_MAX_TOKENS} unless configured)")
     temperature: float = Field(0.7, ge=0.0, le=TEMPERATURE_LIMIT, allow_inf_nan=False,
                                description="Sampling temperature; 0 is greedy (deterministic)")
     seed: Seed | None = Field(
