@@ -90,11 +90,12 @@ class CacheInfo(BaseModel):
     """How the answer was found."""
 
     cache_hit: bool
-    cache_type: Literal["exact", "semantic"] | None = Field(
-        description="exact (same text), semantic (similar meaning) or null on a miss")
-    similarity_score: float | None = Field(
+    cache_type: Literal["exact", "semantic", "none"] = Field(
+        description="exact (same text), semantic (similar meaning) or none (a miss)")
+    similarity_score: float = Field(
         description="Cosine similarity (-1..1, higher = closer) of the nearest cached prompt "
-                    "of the same model and parameters; reported on misses too, null when none")
+                    "of the same model and parameters; reported on misses too, 0.0 when "
+                    "nothing comparable is cached")
     matched_prompt: str | None = Field(description="The cached prompt whose answer was served")
     threshold: float = Field(description="Similarity from which a semantic hit is allowed")
     response_time_ms: float

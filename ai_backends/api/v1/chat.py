@@ -15,6 +15,7 @@ from flask_openapi3 import Tag
 from ai_backends.api.context import services
 from ai_backends.api.streaming import ndjson_stream
 from ai_backends.api.v1 import bp
+from ai_backends.chat.cached import CacheInfo
 from ai_backends.chat.memory import ChatTurn, history_dicts, memory_stats
 from ai_backends.chat.schemas import (
     CacheClearQuery,
@@ -102,7 +103,15 @@ def forget_chat(path: SessionPath) -> tuple[str, int]:
 def chat_semantic(body: SemanticChatRequest) -> dict[str, Any]:
     """Answer a question, reusing a cached answer to the same or a similar question."""
     response, model, info = services().semantic_chat().answer(body.prompt, body.params())
-    return {"response": response, "model": model, "cache_info": info.__dict__}
+    return {"response": response, "model": model, "cache_info": cache_info_dict(info)}
+
+
+def cache_info_dict(info: CacheInfo) -> dict[str, Any]:
+    """``cache_info`` with the documented types on a miss too: ``cache_type`` "none" and
+    ``similarity_score`` 0.0 when nothing comparable is cached yet."""
+    return {**info.__dict__, "cache_type": info.cache_type or "none",
+            "similarity_score": 0.0 if info.similarity_score is None
+            else info.similarity_score}
 
 
 @bp.get("/cache/stats", tags=[CACHE_TAG],

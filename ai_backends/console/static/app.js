@@ -697,7 +697,7 @@
         result.replaceChildren(el("div", { class: "cards" },
           el("div", { class: "card", "data-testid": "semantic-answer" },
             el("h4", {}, "Answer ", badge(hit ? "HIT" : "MISS", hit ? "ok" : "info"),
-              info.cache_type ? ` ${info.cache_type}` : ""),
+              hit && info.cache_type ? ` ${info.cache_type}` : ""),
             el("p", { class: "answer", text: fmt(data.response) })),
           el("div", { class: "card" }, el("h4", { text: "Cache lookup" }),
             kv([
