@@ -411,8 +411,8 @@ class ModelRegistry:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", FutureWarning)
                     found = self.client.get_latest_versions(name, stages=[stage])
-                if found:
-                    mv = found[0]
+                if found:  # get_latest_versions leaves aliases empty; this has them
+                    mv = self.client.get_model_version(name, found[0].version)
                 elif STAGE_ALIASES.get(stage.capitalize()) in self.client.get_registered_model(
                         name).aliases:
                     # As documented: stages map onto the alias of the same name.

@@ -36,6 +36,7 @@ from ai_backends.mlops.registry import (
     MODEL_NAMES,
     PRODUCTION,
     SKOPS_TRUSTED_TYPES,
+    STAGE_ALIASES,
     ModelRegistry,
     is_server,
 )
@@ -140,6 +141,7 @@ class Resolved:
     version: str
     stage: str
     resolved_at: float
+    aliases: tuple[str, ...] = ()
 
 
 class RegistryService:
@@ -183,7 +185,8 @@ class RegistryService:
             log.warning("MLflow unreachable; serving %s version %s resolved earlier",
                         name, cached.version)
             return cached
-        resolved = Resolved(name, found["version"], found["stage"], now)
+        resolved = Resolved(name, found["version"], found["stage"], now,
+                            tuple(found["aliases"]))
         self._resolved[key] = resolved
         return resolved
 
@@ -229,6 +232,11 @@ class RegistryService:
         self._log(features[0], answer, f"{resolved.name}/{resolved.version}", request_id,
                   latency_ms)
         selector_alias = None if version is not None or stage else (alias or PRODUCTION)
+        # A legacy stage maps onto the alias of the same name (documented): name it when
+        # the version served carries it.
+        stage_alias = STAGE_ALIASES.get(stage.capitalize()) if stage else None
+        reported_alias = selector_alias or (
+            stage_alias if stage_alias in resolved.aliases else None)
         uri_suffix = (f"@{selector_alias}" if selector_alias
                       else f"/{version}" if version is not None else f"/{stage}")
         answer["model_registry_info"] = {
@@ -236,7 +244,7 @@ class RegistryService:
             "model_format": model_format,
             "model_version": resolved.version,
             "model_stage": resolved.stage,
-            "model_alias": selector_alias,
+            "model_alias": reported_alias,
             "model_uri": f"models:/{resolved.name}{uri_suffix}",
             "mlflow_tracking_uri": (describe_url(self.tracking_uri)
                                     if is_server(self.tracking_uri) else self.tracking_uri),

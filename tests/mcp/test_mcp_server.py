@@ -245,8 +245,8 @@ def test_list_models(mcp: Client, registered: None) -> None:
     models = {m["name"]: m for m in call(mcp, "list_models", {})["models"]}
     assert set(models) == set(MODEL_NAMES.values())
     for model in models.values():
-        assert model["aliases"] == {"production": "1"}
-        assert model["versions"][0]["aliases"] == ["production"]
+        assert model["aliases"] == {"production": "1", "staging": "1"}
+        assert model["versions"][0]["aliases"] == ["production", "staging"]
 
 
 def test_set_model_alias_only_when_enabled(writer: Client, registered: None) -> None:
@@ -257,11 +257,12 @@ def test_set_model_alias_only_when_enabled(writer: Client, registered: None) -> 
     assert set(names) == set(MODEL_NAMES.values())
 
     move = call(writer, "set_model_alias", {"name": "iris-classifier-onnx", "version": "1",
-                                            "alias": "staging", "note": "review"})
-    assert (move["alias"], move["from_version"], move["to_version"]) == ("staging", None, "1")
+                                            "alias": "champion", "note": "review"})
+    assert (move["alias"], move["from_version"], move["to_version"]) == ("champion", None, "1")
     assert move["who"].startswith("mcp")
     models = {m["name"]: m for m in call(writer, "list_models", {})["models"]}
-    assert models["iris-classifier-onnx"]["aliases"] == {"production": "1", "staging": "1"}
+    assert models["iris-classifier-onnx"]["aliases"] == {
+        "production": "1", "staging": "1", "champion": "1"}
 
     message = tool_error(writer, "set_model_alias",
                          {"name": "iris-classifier-onnx", "version": "99", "alias": "staging"})
