@@ -1,4 +1,4 @@
-"""Run the test suite: ``python3 run_tests.py [--type unit|integration|e2e|security|all]``.
+"""Run the test suite: ``python3 run_tests.py [--type unit|integration|e2e|security|contract|all]``.
 
 Sets up the virtualenv and model assets first when needed, so it works on a fresh clone.
 """
@@ -13,6 +13,7 @@ MARKERS = {
     "integration": "integration",
     "e2e": "e2e",
     "security": "security",
+    "contract": "contract",  # the specification's examples (tests/contract), also integration
     "all": None,
 }
 
