@@ -313,9 +313,9 @@ def test_url_mode_calls_a_running_api(server_env: dict[str, str], tmp_path: Path
         card = json.loads(client.read_resource(MODEL_CARD_URI).contents[0].text)
         assert card["model_version"] == answer["model_version"]
         assert call(client, "semantic_cache_stats", {})["requests"] >= 0
-        # The API's answer comes back as is: here a report on one row, flagged.
+        # The API's answer comes back as is: here a report on at most 10 rows, flagged.
         early = call(client, "drift_report", {"limit": 10})
-        assert early["data_summary"]["analyzed_samples"] == 1
+        assert 1 <= early["data_summary"]["analyzed_samples"] <= 10
         assert early["data_summary"]["sufficient_samples"] is False
 
 
