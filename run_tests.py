@@ -1,4 +1,5 @@
-"""Run the test suite: ``python3 run_tests.py [--type unit|integration|e2e|security|cluster|all]``.
+"""Run the test suite:
+``python3 run_tests.py [--type unit|integration|e2e|security|contract|cluster|all]``.
 
 Sets up the virtualenv and model assets first when needed, so it works on a fresh clone.
 For the browser tests it installs Debian's Chromium when there is none and it can (root and
@@ -16,6 +17,7 @@ MARKERS = {
     "e2e": "e2e",
     "security": "security",
     "cluster": "cluster",
+    "contract": "contract",  # the specification's examples (tests/contract), also integration
     "all": None,
 }
 

@@ -1,4 +1,5 @@
-"""Train the Iris classifier (``--register``: also into MLflow); same as ``ai-backends-train``."""
+"""Train the Iris classifier and register it in MLflow (``--no-register``: only train);
+the same as ``ai-backends-train``."""
 
 import sys
 

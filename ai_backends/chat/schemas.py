@@ -42,8 +42,10 @@ class ChatResponse(BaseModel):
 
     response: str
     session_id: str
-    conversation_length: int = Field(description="Messages exchanged in this session so far "
-                                                 "(the stored window may hold fewer)")
+    conversation_length: int = Field(description="Exchanges (a message and its answer) in "
+                                                 "this session so far: 1 after the first")
+    messages_exchanged: int = Field(description="Messages in this session so far, both "
+                                                "sides (the stored window may hold fewer)")
     memory_stats: MemoryStats
     model: str
     backend: str
@@ -68,7 +70,8 @@ class ChatHistory(BaseModel):
 
     session_id: str
     messages: list[ChatMessage]
-    conversation_length: int
+    conversation_length: int = Field(description="Exchanges so far (message + answer)")
+    messages_exchanged: int = Field(description="Messages so far, both sides")
     memory_stats: MemoryStats
 
 
@@ -87,11 +90,12 @@ class CacheInfo(BaseModel):
     """How the answer was found."""
 
     cache_hit: bool
-    cache_type: Literal["exact", "semantic"] | None = Field(
-        description="exact (same text), semantic (similar meaning) or null on a miss")
-    similarity_score: float | None = Field(
+    cache_type: Literal["exact", "semantic", "none"] = Field(
+        description="exact (same text), semantic (similar meaning) or none (a miss)")
+    similarity_score: float = Field(
         description="Cosine similarity (-1..1, higher = closer) of the nearest cached prompt "
-                    "of the same model and parameters; reported on misses too, null when none")
+                    "of the same model and parameters; reported on misses too, 0.0 when "
+                    "nothing comparable is cached")
     matched_prompt: str | None = Field(description="The cached prompt whose answer was served")
     threshold: float = Field(description="Similarity from which a semantic hit is allowed")
     response_time_ms: float

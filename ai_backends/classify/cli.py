@@ -1,9 +1,12 @@
 """Command lines of the classifier: train (and register) the model, the pickle demonstration.
 
 ``ai-backends-train`` (``scripts/train_iris_model.py``) trains and writes the ONNX model,
-metadata and drift reference; ``--register`` also logs the run to MLflow and registers both
-model formats; ``--register-if-missing`` does that only when the registry lacks them (used by
-the bootstrap). ``ai-backends-pickle-demo`` (``scripts/pickle_security_demo.py``) shows side
+metadata and drift reference, logs the run to MLflow and registers both model formats, as
+the specification documents. Registering is idempotent: training is deterministic, so
+re-running adds a version only when the model changed (its ONNX content hash).
+``--no-register`` only trains; ``--register-if-missing`` trains and registers only when the
+registry lacks the models (used by the bootstrap); ``--register`` is the default, kept for
+old command lines. ``ai-backends-pickle-demo`` (``scripts/pickle_security_demo.py``) shows side
 by side that loading a pickle runs code and loading ONNX cannot.
 """
 
@@ -20,20 +23,22 @@ from ai_backends.core.errors import ServiceError
 
 
 def train(argv: Sequence[str] | None = None) -> int:
-    """Train and print the hold-out accuracy and where the artifacts went."""
+    """Train, register, and print the hold-out accuracy and where the artifacts went."""
     parser = argparse.ArgumentParser(
         prog="ai-backends-train",
         description="Train the Iris classifier; write the ONNX model, metadata and drift "
                     "reference.")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--register", action="store_true",
-                       help="also log to MLflow and register iris-classifier-sklearn/-onnx")
+                       help="log to MLflow and register both formats (the default)")
+    group.add_argument("--no-register", action="store_true",
+                       help="only train: write the model files, leave MLflow alone")
     group.add_argument("--register-if-missing", action="store_true",
                        help="train and register only if the registry lacks the models")
     args = parser.parse_args(argv)
     config = load_config()
     registry = None
-    if args.register or args.register_if_missing:
+    if not args.no_register:
         from ai_backends.mlops.registry import ModelRegistry
 
         registry = ModelRegistry.from_config(config)
@@ -51,10 +56,13 @@ def train(argv: Sequence[str] | None = None) -> int:
         print(f"ONNX agrees with sklearn on {metadata['onnx_agreement']:.1%} of the 150 samples")
         print(f"model version {metadata['model_version']} written to {config['MODEL_DIR']}")
         if registry is not None:
+            print(f"logging to MLflow at {config['MLFLOW_TRACKING_URI']}")
             for entry in registry.register_trained(
-                    trained, Path(config["DATA_DIR"]) / "reference_iris.csv"):
+                    trained, Path(config["DATA_DIR"]) / "reference_iris.csv",
+                    skip_unchanged=True):
                 aliases = f" (alias {', '.join(entry.aliases)})" if entry.aliases else ""
-                print(f"registered {entry.name} version {entry.version}{aliases}")
+                state = "registered" if entry.new else "unchanged, already registered as"
+                print(f"{state} {entry.name} version {entry.version}{aliases}")
     except ServiceError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         return 1

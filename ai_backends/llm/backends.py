@@ -244,7 +244,7 @@ class LlamaCppBackend:
                 f"{self.context_tokens}",
                 errors=[{"field": "prompt", "message": "too long for the model context",
                          "type": "too_long"}])
-        max_tokens = min(params.max_tokens, room)
+        max_tokens = min(params.max_tokens or room, room)
         # Without an explicit seed, draw one: llama.cpp otherwise reuses the last seed set.
         llama.set_seed(params.seed if params.seed is not None else secrets.randbelow(2**31))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

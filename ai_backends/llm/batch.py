@@ -98,8 +98,9 @@ def http_runner(url: str, params: GenerationParams, timeout: float) -> Runner:
     local = threading.local()  # one Session per worker thread: Sessions are not thread-safe
 
     def run(prompt: str) -> Record:
-        body: dict[str, Any] = {"prompt": prompt, "max_tokens": params.max_tokens,
-                                "temperature": params.temperature}
+        body: dict[str, Any] = {"prompt": prompt, "temperature": params.temperature}
+        if params.max_tokens is not None:
+            body["max_tokens"] = params.max_tokens
         if params.seed is not None:
             body["seed"] = params.seed
         if not hasattr(local, "session"):

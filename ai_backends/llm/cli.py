@@ -68,7 +68,8 @@ def parse_batch_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=2, help="prompts in flight (1-16)")
     parser.add_argument("--resume", action="store_true",
                         help="keep finished results in --output and run only the rest")
-    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--max-tokens", type=int, default=None,
+                        help="most tokens per answer (default: LLM_DEFAULT_MAX_TOKENS, 128)")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=120.0,

@@ -70,7 +70,9 @@ class GenerationOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_tokens: MaxTokens = Field(DEFAULT_MAX_TOKENS, description="Most tokens to generate")
+    max_tokens: MaxTokens | None = Field(
+        None, description=f"Most tokens to generate (default: the LLM_DEFAULT_MAX_TOKENS "
+                          f"setting, {DEFAULT_MAX_TOKENS} unless configured)")
     temperature: float = Field(0.7, ge=0.0, le=TEMPERATURE_LIMIT, allow_inf_nan=False,
                                description="Sampling temperature; 0 is greedy (deterministic)")
     seed: Seed | None = Field(
@@ -144,8 +146,10 @@ class V2GenerateRequest(GenerationOptions):
 
     prompt: PromptText = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     model_version: str | None = Field(None, max_length=200,
-                                      description="Model that must answer; 404 when another "
-                                                  "one is being served")
+                                      description="Model asked for: the one in use, or the "
+                                                  "configured Ollama model (the embedded model "
+                                                  "answers for it and metadata says so); any "
+                                                  "other name is 404")
 
 
 
@@ -161,10 +165,14 @@ class V2Metadata(BaseModel):
     """Metadata of a v2 generation."""
 
     api_version: str
-    model_used: str
+    model_used: str = Field(description="The model that actually answered")
+    model_requested: str | None = Field(description="model_version of the request, if any")
+    model_substituted: bool = Field(
+        description="True when model_used is not the model_version asked for")
     backend: str
     response_time_ms: float
-    token_count: TokenCount
+    token_count: int = Field(description="Total tokens (prompt + completion), as documented")
+    tokens: TokenCount = Field(description="The same count split into prompt and completion")
     timestamp: str = Field(description="UTC, ISO 8601")
 
 

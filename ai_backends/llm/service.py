@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ai_backends.core import metrics
@@ -36,7 +37,7 @@ AUTO_PROBE_SECONDS = 1.0
 def check_params(params: GenerationParams) -> None:
     """Raise InvalidInput when a parameter is outside its documented bounds."""
     errors = []
-    if not 1 <= params.max_tokens <= MAX_TOKENS_LIMIT:
+    if params.max_tokens is not None and not 1 <= params.max_tokens <= MAX_TOKENS_LIMIT:
         errors.append(("max_tokens", f"must be between 1 and {MAX_TOKENS_LIMIT}"))
     if not 0.0 <= params.temperature <= TEMPERATURE_LIMIT:
         errors.append(("temperature", f"must be between 0 and {TEMPERATURE_LIMIT:g}"))
@@ -64,13 +65,16 @@ class GenerationService:
 
     def __init__(self, mode: str = "auto", ollama_url: str | None = None,
                  ollama_model: str = "tinyllama", model_path: str = "", threads: int = 0,
-                 context_tokens: int = 4096, timeout: float = 60.0, slots: int = 0) -> None:
+                 context_tokens: int = 4096, timeout: float = 60.0,
+                 default_max_tokens: int = 128, slots: int = 0) -> None:
         if mode not in MODES:
             raise ValueError(f"LLM_BACKEND must be one of {', '.join(MODES)}, not {mode!r}")
         if mode == OLLAMA and not ollama_url:
             raise ValueError("LLM_BACKEND=ollama needs OLLAMA_BASE_URL")
         self.mode = mode
         self.timeout = timeout
+        self.ollama_model = ollama_model
+        self.default_max_tokens = default_max_tokens
         self._ollama = OllamaBackend(ollama_url, ollama_model, timeout) if ollama_url else None
         self._llamacpp = LlamaCppBackend(model_path, threads, context_tokens, timeout)
         self._chosen: ChatBackend | None = None
@@ -106,6 +110,15 @@ class GenerationService:
         """Name of the model in use."""
         return self._resolve().model
 
+    def serves(self, requested: str) -> bool:
+        """True when a request naming model ``requested`` may be answered by this service.
+
+        That is the model in use, or the configured Ollama model (``OLLAMA_MODEL``, the
+        specification's ``tinyllama``) when the embedded model stands in for it; the
+        answer then names the model that actually ran.
+        """
+        return requested in {self.model, self.ollama_model}
+
     def generate(self, messages: list[BaseMessage], params: GenerationParams) -> Generation:
         """Generate a whole answer (the stream, collected)."""
         return collect(self.stream(messages, params))
@@ -117,6 +130,8 @@ class GenerationService:
         check_params(params)
         if not messages:
             raise InvalidInput("no messages to answer")
+        if params.max_tokens is None:
+            params = replace(params, max_tokens=self.default_max_tokens)
         backend = self._resolve()
         try:
             pieces = backend.stream(messages, params, self.timeout)
@@ -186,7 +201,8 @@ def service_from_config(config: Mapping[str, Any]) -> GenerationService:
         mode=config["LLM_BACKEND"], ollama_url=config["OLLAMA_BASE_URL"],
         ollama_model=config["OLLAMA_MODEL"], model_path=config["LLM_MODEL_PATH"],
         threads=config["LLM_THREADS"], context_tokens=config["LLM_CONTEXT_TOKENS"],
-        timeout=config["LLM_TIMEOUT_SECONDS"], slots=generation_slots(config))
+        timeout=config["LLM_TIMEOUT_SECONDS"],
+        default_max_tokens=config["LLM_DEFAULT_MAX_TOKENS"], slots=generation_slots(config))
 
 
 def generation_slots(config: Mapping[str, Any]) -> int:

@@ -23,7 +23,7 @@ from pydantic import Field, ValidationError
 from ai_backends import __version__
 from ai_backends.chat.memory import SESSION_ID_PATTERN
 from ai_backends.chat.schemas import CacheStatsResponse, ChatRequest, ChatResponse
-from ai_backends.classify.model import MODEL_NAME
+from ai_backends.classify.names import MODEL_NAME, ONNX_MODEL, SKLEARN_MODEL
 from ai_backends.classify.schemas import MAX_BATCH_SIZE, BatchClassification, IrisFeatures
 from ai_backends.core.errors import InvalidInput, ServiceError, Unavailable
 from ai_backends.llm.schemas import (
@@ -50,8 +50,8 @@ Temperature = Annotated[float, Field(ge=0.0, le=TEMPERATURE_LIMIT,
 Seed = Annotated[int | None, Field(ge=0, le=SEED_LIMIT,
                                    description="Random seed: the same seed, prompt and "
                                                "temperature give the same text.")]
-# The names in registry.MODEL_NAMES, spelled out so the input schema can list them.
-RegisteredName = Literal["iris-classifier-sklearn", "iris-classifier-onnx"]
+# The registered names (classify.names), as a Literal so the input schema lists them.
+RegisteredName = Literal[SKLEARN_MODEL, ONNX_MODEL]  # type: ignore[valid-type]
 JSON = "application/json"
 
 

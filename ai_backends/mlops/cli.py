@@ -1,8 +1,11 @@
 """The model management command line (``ai-backends-models``, ``scripts/manage_models.py``).
 
-Subcommands (``ai-backends-models list``, ``alias NAME VERSION ALIAS``, ``history NAME``, ...);
-the older flags (``--list``, ``--alias NAME VERSION ALIAS``, ...) keep working and mean the
-same. Every command prints a readable table, or JSON with ``--json``; an error prints one line
+Subcommands (``list``, ``compare NAME``, ``alias NAME VERSION ALIAS``, ``remove-alias``,
+``lineage NAME VERSION``, ``transition NAME VERSION STAGE``, ``history NAME``), optionally
+after ``models``; the older flag forms (``--list``, ``--alias NAME VERSION ALIAS``) that the
+specification documents keep working.
+
+Every command prints a readable table, or JSON with ``--json``; an error prints one line
 ``error: <reason>`` on stderr and exits non-zero (1 for a failure, 2 for bad usage).
 """
 
@@ -18,12 +21,12 @@ from ai_backends.core.config import load_config
 from ai_backends.core.errors import ServiceError
 from ai_backends.mlops.registry import STAGES, ModelRegistry
 
-PROG = "ai-backends-models"
-# Subcommand -> (its positional arguments, help); each also exists as the flag --<subcommand>.
+# name, arguments (metavars), help; the legacy flag of each is ``--<name>``.
 COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "list": ((), "models, versions, aliases, stages and accuracy"),
     "compare": (("NAME",), "versions of NAME side by side"),
-    "alias": (("NAME", "VERSION", "ALIAS"), "point ALIAS of NAME at VERSION (recorded in history)"),
+    "alias": (("NAME", "VERSION", "ALIAS"),
+              "point ALIAS of NAME at VERSION (recorded in history)"),
     "remove-alias": (("NAME", "ALIAS"), "remove ALIAS from NAME (recorded in history)"),
     "lineage": (("NAME", "VERSION"), "run, params, metrics, data hash, commit and artifacts"),
     "transition": (("NAME", "VERSION", "STAGE"),
@@ -31,71 +34,59 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
                    "the same name"),
     "history": (("NAME",), "every alias move of NAME"),
 }
-FLAGS = {f"--{name}" for name in COMMANDS}
+# The command group's name: ``manage_models.py models list`` = ``manage_models.py list``.
+GROUP = "models"
 
 
-def build_command_parser() -> argparse.ArgumentParser:
-    """The command line with subcommands (``list``, ``alias NAME VERSION ALIAS``, ...)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print JSON instead of tables")
-    common.add_argument("--tracking-uri", default=argparse.SUPPRESS,
-                        help="MLflow tracking URI (default: configuration)")
-    parser = argparse.ArgumentParser(
-        prog=PROG, parents=[common],
-        description="Inspect and manage the MLflow model registry.",
-        epilog="The older flags still work: --list, --alias NAME VERSION ALIAS, --history NAME, "
-               "... (one per command).")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (arguments, help_text) in COMMANDS.items():
-        command = commands.add_parser(name, parents=[common], help=help_text,
-                                      description=help_text)
-        for argument in arguments:
-            command.add_argument(argument.lower(), metavar=argument)
-    return parser
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse either form into the same namespace (one attribute per command, as the flags)."""
-    given = list(sys.argv[1:] if argv is None else argv)
-    if FLAGS & set(given):
-        return build_parser().parse_args(given)
-    parsed = build_command_parser().parse_args(given)
-    args = argparse.Namespace(json=getattr(parsed, "json", False),
-                              tracking_uri=getattr(parsed, "tracking_uri", None))
-    for name, (arguments, _) in COMMANDS.items():
-        values = [getattr(parsed, a.lower()) for a in arguments] if name == parsed.command else []
-        if name == "list":
-            value: Any = name == parsed.command
-        elif len(arguments) == 1:
-            value = values[0] if values else None
-        else:
-            value = values or None
-        setattr(args, name.replace("-", "_"), value)
-    return args
+def _options() -> argparse.ArgumentParser:
+    """Options every command takes, before or after the command name."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                         help="print JSON instead of tables")
+    options.add_argument("--tracking-uri", default=argparse.SUPPRESS,
+                         help="MLflow tracking URI (default: configuration)")
+    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The older command line: one flag per command (``--list``, ``--alias ...``)."""
+    """The command line: ``[models] COMMAND ARGS`` (``list``, ``alias NAME VERSION ALIAS``,
+    ...); the older flag forms (``--list``, ``--alias NAME VERSION ALIAS``) still work."""
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Inspect and manage the MLflow model registry.")
-    commands = parser.add_mutually_exclusive_group(required=True)
-    commands.add_argument("--list", action="store_true",
-                          help="models, versions, aliases, stages and accuracy")
-    commands.add_argument("--compare", metavar="NAME", help="versions of NAME side by side")
-    commands.add_argument("--alias", nargs=3, metavar=("NAME", "VERSION", "ALIAS"),
-                          help="point ALIAS of NAME at VERSION (recorded in --history)")
-    commands.add_argument("--remove-alias", nargs=2, metavar=("NAME", "ALIAS"),
-                          help="remove ALIAS from NAME (recorded in --history)")
-    commands.add_argument("--lineage", nargs=2, metavar=("NAME", "VERSION"),
-                          help="run, params, metrics, data hash, commit and artifacts")
-    commands.add_argument("--transition", nargs=3, metavar=("NAME", "VERSION", "STAGE"),
-                          help=f"deprecated: set a stage ({', '.join(STAGES)}); also moves "
-                               "the alias of the same name")
-    commands.add_argument("--history", metavar="NAME", help="every alias move of NAME")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: configuration)")
+        parents=[_options()],
+        description="Inspect and manage the MLflow model registry. Commands may be "
+                    "written as subcommands (list, alias NAME VERSION ALIAS), after "
+                    "'models', or as the older flags (--list, --alias NAME VERSION ALIAS).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (arguments, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, parents=[_options()], help=help_text,
+                                  description=help_text)
+        for argument in arguments:
+            sub.add_argument(argument.lower(), metavar=argument)
     return parser
+
+
+def normalize(argv: Sequence[str]) -> list[str]:
+    """Subcommand form of a command line in any accepted form.
+
+    Drops a leading ``models`` and turns a legacy verb flag (``--list``, ``--alias``, ...)
+    into its subcommand, wherever it stands among the options.
+    """
+    args = list(argv)
+    if args and args[0] == GROUP:
+        args = args[1:]
+    flags = {f"--{name}": name for name in COMMANDS}
+    for position, token in enumerate(args):
+        if token in flags:
+            count = len(COMMANDS[flags[token]][0])
+            operands = args[position + 1: position + 1 + count]
+            rest = args[:position] + args[position + 1 + count:]
+            return [flags[token], *operands, *rest]
+    return args
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a command line in any accepted form into one namespace (exit 2 on bad usage)."""
+    return build_parser().parse_args(normalize(sys.argv[1:] if argv is None else argv))
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
@@ -105,7 +96,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     err = err or sys.stderr
     args = parse_args(argv)
     config = load_config()
-    if args.tracking_uri:
+    if getattr(args, "tracking_uri", None):
         config["MLFLOW_TRACKING_URI"] = args.tracking_uri
     registry = ModelRegistry.from_config(config)
     try:
@@ -113,7 +104,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     except ServiceError as exc:
         print(f"error: {exc.detail}", file=err)
         return 1
-    if args.json:
+    if getattr(args, "json", False):
         print(json.dumps(result, indent=2, default=str), file=out)
     else:
         print(render(result), file=out)
@@ -122,26 +113,24 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
 
 def _dispatch(registry: ModelRegistry, args: argparse.Namespace,
               err: TextIO) -> tuple[Any, Any]:
-    if args.list:
+    command = args.command
+    if command == "list":
         return registry.list_models(), _render_list
-    if args.compare:
-        return registry.compare(args.compare), _render_compare
-    if args.alias:
-        name, version, alias = args.alias
-        return registry.set_alias(name, _version(version), alias), _render_move
-    if args.remove_alias:
-        name, alias = args.remove_alias
-        return registry.remove_alias(name, alias), _render_move
-    if args.lineage:
-        name, version = args.lineage
-        return registry.lineage(name, _version(version)), _render_lineage
-    if args.transition:
-        name, version, stage = args.transition
-        message = ("stages are deprecated in MLflow; use --alias NAME VERSION ALIAS "
+    if command == "compare":
+        return registry.compare(args.name), _render_compare
+    if command == "alias":
+        return registry.set_alias(args.name, _version(args.version), args.alias), _render_move
+    if command == "remove-alias":
+        return registry.remove_alias(args.name, args.alias), _render_move
+    if command == "lineage":
+        return registry.lineage(args.name, _version(args.version)), _render_lineage
+    if command == "transition":
+        message = ("stages are deprecated in MLflow; use: alias NAME VERSION ALIAS "
                    "(this transition also moves the matching alias)")
         print(f"warning: {message}", file=err)
-        return registry.transition(name, _version(version), stage), _render_move
-    return registry.history(args.history), _render_history
+        return (registry.transition(args.name, _version(args.version), args.stage),
+                _render_move)
+    return registry.history(args.name), _render_history
 
 
 def _version(text: str) -> str:
@@ -166,7 +155,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def _render_list(models: list[dict[str, Any]]) -> str:
     if not models:
-        return "no registered models (train with: scripts/train_iris_model.py --register)"
+        return "no registered models (train and register with: python scripts/train_iris_model.py)"
     rows = [(model["name"], v["version"], ", ".join(v["aliases"]), v["stage"], v["accuracy"],
              v["data_hash"], v["git_commit"], v["created"])
             for model in models for v in model["versions"]]

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ai_backends.classify.model import FEATURES
+from ai_backends.classify.names import EXPERIMENT, MODEL_NAMES, ONNX_MODEL, SKLEARN_MODEL
 from ai_backends.classify.training import TrainedModel
 from ai_backends.core.config import ROOT
 from ai_backends.core.errors import InvalidInput, NotFound, ServiceError, Unavailable
@@ -38,11 +39,11 @@ from ai_backends.core.health import Probe, ProbeResult, describe_url, probe_http
 
 log = logging.getLogger(__name__)
 
-SKLEARN_MODEL = "iris-classifier-sklearn"
-ONNX_MODEL = "iris-classifier-onnx"
-MODEL_NAMES = {"sklearn": SKLEARN_MODEL, "onnx": ONNX_MODEL}
-EXPERIMENT = "iris-classifier"
 PRODUCTION = "production"
+# Aliases the first registered version of a model gets, so the documented requests
+# (alias=production, alias=staging, the legacy stage=Production) all answer out of the box.
+FIRST_VERSION_ALIASES = (PRODUCTION, "staging")
+FIRST_VERSION_STAGE = "Production"
 # skops refuses every type that is not on this list; a RandomForest needs only its trees.
 # The list lives here, in our code: the copy inside a model's MLmodel file is written by
 # whoever produced the model, so trusting it would let a crafted model trust itself.
@@ -154,6 +155,7 @@ class Registration:
     version: str
     run_id: str
     aliases: list[str]
+    new: bool = True  # False: the same model was already registered as this version
 
 
 class ModelRegistry:
@@ -189,12 +191,20 @@ class ModelRegistry:
     # -- registration ------------------------------------------------------------------
 
     def register_trained(self, trained: TrainedModel, reference_csv: Path | None = None,
-                         who: str | None = None) -> list[Registration]:
+                         who: str | None = None,
+                         skip_unchanged: bool = False) -> list[Registration]:
         """Log a training run (params, metrics, artifacts) and register both model formats.
 
         Each new version gets a description and the tags data_hash, accuracy and git_commit;
-        a model without a ``production`` alias gets it on this version.
+        a model without a ``production`` alias gets the aliases ``production`` and
+        ``staging`` and the stage Production on this version. With ``skip_unchanged``, a
+        model whose identical ONNX file (same content hash) is registered already gets no
+        new run and no new version: the existing ones are returned with ``new=False``.
         """
+        if skip_unchanged:
+            existing = self.registered_versions(str(trained.metadata["model_version"]))
+            if len(existing) == len(MODEL_NAMES):
+                return existing
         import mlflow
         import mlflow.onnx
         import mlflow.sklearn
@@ -266,10 +276,30 @@ class ModelRegistry:
         )
         aliases = []
         if PRODUCTION not in self.client.get_registered_model(name).aliases:
-            self.set_alias(name, str(version.version), PRODUCTION, who=who,
-                           note="first registered version")
-            aliases.append(PRODUCTION)
+            for alias in FIRST_VERSION_ALIASES:
+                self.set_alias(name, str(version.version), alias, who=who,
+                               note="first registered version")
+                aliases.append(alias)
+            with warnings.catch_warnings():  # stages are deprecated, still documented
+                warnings.simplefilter("ignore", FutureWarning)
+                self.client.transition_model_version_stage(name, str(version.version),
+                                                           FIRST_VERSION_STAGE)
         return Registration(name, str(version.version), run_id, aliases)
+
+    def registered_versions(self, model_version: str) -> list[Registration]:
+        """Versions already registered for the ONNX content hash ``model_version``."""
+        found = []
+        with self.errors("searching registered versions"):
+            for name in MODEL_NAMES.values():
+                versions = [mv for mv in self.client.search_model_versions(
+                    f"name = '{_quote(name)}'")
+                    if mv.tags.get("onnx_sha256_12") == model_version]
+                if versions:
+                    mv = max(versions, key=lambda v: int(v.version))
+                    aliases = sorted(self.client.get_model_version(name, mv.version).aliases)
+                    found.append(Registration(name, str(mv.version), mv.run_id or "", aliases,
+                                              new=False))
+        return found
 
     def missing_models(self) -> list[str]:
         """Names of our registered models that the registry does not have yet."""
@@ -381,9 +411,16 @@ class ModelRegistry:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", FutureWarning)
                     found = self.client.get_latest_versions(name, stages=[stage])
-                if not found:
-                    raise NotFound(f"{name} has no version in stage {stage}")
-                mv = found[0]
+                if found:  # get_latest_versions leaves aliases empty; this has them
+                    mv = self.client.get_model_version(name, found[0].version)
+                elif STAGE_ALIASES.get(stage.capitalize()) in self.client.get_registered_model(
+                        name).aliases:
+                    # As documented: stages map onto the alias of the same name.
+                    mv = self.client.get_model_version_by_alias(
+                        name, STAGE_ALIASES[stage.capitalize()])
+                else:
+                    raise NotFound(f"{name} has no version in stage {stage} and no alias "
+                                   f"{STAGE_ALIASES.get(stage.capitalize(), stage.lower())!r}")
             else:
                 mv = self.client.get_model_version_by_alias(name, alias or PRODUCTION)
             return {

@@ -23,9 +23,15 @@ class ColumnDrift(BaseModel):
     """Drift test result for one column."""
 
     drift_detected: bool
-    drift_score: float = Field(description="The test's p-value (drift when below threshold)")
-    statistical_test: str = Field(description="e.g. 'K-S p_value' or 'chi-square p_value'")
-    threshold: float
+    drift_score: float = Field(
+        description="The specification's score, large = drift: 1 - p_value for a p-value "
+                    "test, the distance itself for a distance test")
+    p_value: float | None = Field(
+        description="The test's p-value, small = drift (drift when below threshold); null "
+                    "for a distance test")
+    statistical_test: str = Field(description="e.g. 'kolmogorov_smirnov' or 'chi_square'")
+    test_method: str = Field(description="Evidently's name, e.g. 'K-S p_value'")
+    threshold: float = Field(description="Compared with p_value (or with the distance)")
 
 
 class PredictionDrift(ColumnDrift):
@@ -53,16 +59,23 @@ class DataSummary(BaseModel):
     reference_samples: int
     analyzed_samples: int
     total_production_samples: int = Field(description="Rows in the whole prediction log")
+    min_samples: int = Field(description="DRIFT_MIN_SAMPLES: fewest rows for a trusted report")
+    sufficient_samples: bool = Field(
+        description="False when fewer than min_samples rows were analysed (the report "
+                    "then never recommends retraining)")
 
 
 class Recommendations(BaseModel):
     """What to do about it."""
 
-    retrain_model: bool = Field(description="True for MEDIUM and HIGH")
+    retrain_model: bool = Field(
+        description="True for MEDIUM_DRIFT and HIGH_DRIFT on sufficient samples")
     investigate_features: list[str] = Field(description="Drifted measurements, worst first")
-    monitoring_status: Literal["NO_DRIFT", "LOW", "MEDIUM", "HIGH"] = Field(
-        description="NO_DRIFT: no column drifted; LOW: 1 of 5; MEDIUM: 2 of 5; HIGH: 3 or "
+    monitoring_status: Literal["NO_DRIFT", "LOW_DRIFT", "MEDIUM_DRIFT", "HIGH_DRIFT"] = Field(
+        description="NO_DRIFT: no column drifted; LOW_DRIFT: 1 of 5; MEDIUM_DRIFT: 2 of 5; "
+                    "HIGH_DRIFT: 3 or "
                     "more (Evidently's dataset drift, share >= 0.5)")
+    note: str | None = Field(None, description="Why the report should not be trusted yet")
 
 
 class DriftReport(BaseModel):
@@ -128,7 +141,10 @@ class AppliedShift(BaseModel):
 class DriftSimulation(BaseModel):
     """How the shift changed the answer."""
 
-    applied_shifts: dict[str, AppliedShift]
+    applied_shifts: dict[str, str] = Field(
+        description='Each shift as text, e.g. "+1.5 units" or "*1.3 multiplier"')
+    shift_details: dict[str, AppliedShift] = Field(
+        description="The same shifts as numbers, with each value before and after")
     prediction_changed: bool
     confidence_change: float = Field(description="Shifted confidence minus original")
 

@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from ai_backends.classify.model import ClassifierOutput, check_features, onnx_session
+from ai_backends.classify.model import (
+    ClassifierOutput,
+    check_features,
+    onnx_session,
+    prediction_answer,
+)
 from ai_backends.classify.predlog import PredictionStore
 from ai_backends.core.errors import Unavailable
 from ai_backends.core.health import describe_url
@@ -30,6 +35,7 @@ from ai_backends.mlops.registry import (
     MODEL_NAMES,
     PRODUCTION,
     SKOPS_TRUSTED_TYPES,
+    STAGE_ALIASES,
     ModelRegistry,
     is_server,
 )
@@ -134,6 +140,7 @@ class Resolved:
     version: str
     stage: str
     resolved_at: float
+    aliases: tuple[str, ...] = ()
 
 
 class RegistryService:
@@ -177,7 +184,8 @@ class RegistryService:
             log.warning("MLflow unreachable; serving %s version %s resolved earlier",
                         name, cached.version)
             return cached
-        resolved = Resolved(name, found["version"], found["stage"], now)
+        resolved = Resolved(name, found["version"], found["stage"], now,
+                            tuple(found["aliases"]))
         self._resolved[key] = resolved
         return resolved
 
@@ -188,7 +196,7 @@ class RegistryService:
             path = Path(self.tracking_uri.removeprefix("sqlite:///"))
             if not path.exists():
                 raise Unavailable(f"no model registry at {path}; register the models with "
-                                  "scripts/train_iris_model.py --register", retry_after=60)
+                                  "scripts/train_iris_model.py", retry_after=60)
 
     def model(self, model_format: str, resolved: Resolved) -> RegistryModel:
         """The loaded runtime of a resolved version (loaded once, kept by version)."""
@@ -214,21 +222,20 @@ class RegistryService:
         resolved = self.resolve(model_format, alias, version, stage)
         runtime = self.model(model_format, resolved)
         output = runtime.predict(features)
-        index = int(output.labels[0])
-        probabilities = [float(p) for p in output.probabilities[0]]
         answer = {
-            "predicted_class": runtime.classes[index],
-            "predicted_class_index": index,
-            "probabilities": probabilities,
-            "confidence": probabilities[index],
-            "all_classes": runtime.classes,
-            "model_version": resolved.version,
+            **prediction_answer(output.labels, output.probabilities, 0, runtime.classes,
+                                resolved.version),
             "cache_hit": False,
         }
         latency_ms = (time.perf_counter() - started) * 1000
         self._log(features[0], answer, f"{resolved.name}/{resolved.version}", request_id,
                   latency_ms)
         selector_alias = None if version is not None or stage else (alias or PRODUCTION)
+        # A legacy stage maps onto the alias of the same name (documented): name it when
+        # the version served carries it.
+        stage_alias = STAGE_ALIASES.get(stage.capitalize()) if stage else None
+        reported_alias = selector_alias or (
+            stage_alias if stage_alias in resolved.aliases else None)
         uri_suffix = (f"@{selector_alias}" if selector_alias
                       else f"/{version}" if version is not None else f"/{stage}")
         answer["model_registry_info"] = {
@@ -236,7 +243,7 @@ class RegistryService:
             "model_format": model_format,
             "model_version": resolved.version,
             "model_stage": resolved.stage,
-            "model_alias": selector_alias,
+            "model_alias": reported_alias,
             "model_uri": f"models:/{resolved.name}{uri_suffix}",
             "mlflow_tracking_uri": (describe_url(self.tracking_uri)
                                     if is_server(self.tracking_uri) else self.tracking_uri),

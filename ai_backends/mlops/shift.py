@@ -51,6 +51,17 @@ def apply_shifts(row: Mapping[str, float],
     return shifted, applied
 
 
+def describe_shift(add: float, multiply: float) -> str:
+    """The specification's text of a shift: ``"+1.5 units"``, ``"*1.3 multiplier"``, or
+    both joined by ``", "`` (multiplier first, as it is applied first)."""
+    parts = []
+    if multiply != 1.0:
+        parts.append(f"*{multiply:g} multiplier")
+    if add != 0.0 or not parts:
+        parts.append(f"{add:+g} units")
+    return ", ".join(parts)
+
+
 def classify_shifted(service: ClassificationService, row: Mapping[str, float],
                      shifts: Mapping[str, Mapping[str, float]] | None,
                      request_id: str) -> dict[str, Any]:
@@ -64,7 +75,10 @@ def classify_shifted(service: ClassificationService, row: Mapping[str, float],
         "original_prediction": original.to_dict(),
         "shifted_prediction": shifted.to_dict(),
         "drift_simulation": {
-            "applied_shifts": applied,
+            # The specification's strings; the numbers behind them in shift_details.
+            "applied_shifts": {name: describe_shift(entry["add"], entry["multiply"])
+                               for name, entry in applied.items()},
+            "shift_details": applied,
             "prediction_changed": original.predicted_class != shifted.predicted_class,
             "confidence_change": round(shifted.confidence - original.confidence, 6),
         },

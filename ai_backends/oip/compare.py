@@ -13,13 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from ai_backends.classify.model import OnnxClassifier, check_features
+from ai_backends.classify.model import OnnxClassifier, check_features, prediction_answer
 from ai_backends.classify.predlog import PredictionStore
 from ai_backends.core import metrics
 from ai_backends.core.errors import BadRequest, ServiceError, Unavailable
 from ai_backends.oip.clients import GrpcSidecarClient, HttpSidecarClient
 
 PROTOCOLS = ("http", "grpc")
+# How answers name each protocol (the specification's spelling: "HTTP", "gRPC").
+PROTOCOL_NAMES = {"http": "HTTP", "grpc": "gRPC"}
 WARMUP_REQUESTS = 5
 
 
@@ -40,6 +42,35 @@ def latency_stats(samples_ms: list[float]) -> dict[str, float]:
         "min_ms": round(ordered[0], 4),
         "max_ms": round(ordered[-1], 4),
         "requests_per_second": round(1000 / mean, 1) if mean > 0 else 0.0,
+    }
+
+
+def documented_comparison(results: dict[str, Any], predicted: dict[str, str],
+                          comparison: dict[str, Any]) -> dict[str, Any]:
+    """The specification's ``results`` (rest, grpc) and ``performance_analysis`` blocks.
+
+    ``avg_processing_time_ms`` is the mean of the timed requests (``mean_ms``); a protocol
+    that failed has ``null`` there, as in the detailed statistics beside it.
+    """
+    def mean(protocol: str) -> float | None:
+        stats = results.get(protocol)
+        return None if stats is None else float(stats["mean_ms"])
+
+    faster = comparison["faster_protocol"]
+    return {
+        "results": {
+            key: {"predicted_class": predicted.get(protocol),
+                  "protocol": PROTOCOL_NAMES[protocol],
+                  "avg_processing_time_ms": mean(protocol)}
+            for key, protocol in (("rest", "http"), ("grpc", "grpc"))
+        },
+        "performance_analysis": {
+            "http_time_ms": mean("http"),
+            "grpc_time_ms": mean("grpc"),
+            "speedup_factor": comparison["speedup_factor"],
+            "faster_protocol": PROTOCOL_NAMES[faster] if faster else None,
+            "time_difference_ms": comparison["time_difference_ms"],
+        },
     }
 
 
@@ -66,17 +97,10 @@ class SidecarService:
         started = time.perf_counter()
         answer = self._infer(protocol, features)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        classes = self.model.classes
-        index = int(answer.labels[0])
-        probabilities = [float(p) for p in answer.probabilities[0]]
         result = {
-            "predicted_class": classes[index],
-            "predicted_class_index": index,
-            "probabilities": probabilities,
-            "confidence": probabilities[index],
-            "all_classes": classes,
-            "model_version": answer.model_version,
-            "protocol": protocol,
+            **prediction_answer(answer.labels, answer.probabilities, 0, self.model.classes,
+                                answer.model_version),
+            "protocol": PROTOCOL_NAMES[protocol],
             "processing_time_ms": round(elapsed_ms, 3),
         }
         self.log.record(f"classify-{protocol}", request_id, features, [result], elapsed_ms)
@@ -102,10 +126,12 @@ class SidecarService:
         """
         features = check_features([row])
         failures: dict[str, str] = {}
+        predicted: dict[str, str] = {}
         for protocol in PROTOCOLS:
             try:
                 for _ in range(WARMUP_REQUESTS):
-                    self._infer(protocol, features)
+                    answer = self._infer(protocol, features)
+                predicted[protocol] = self.model.classes[int(answer.labels[0])]
             except ServiceError as exc:
                 failures[protocol] = exc.detail
         working = [p for p in PROTOCOLS if p not in failures]
@@ -141,6 +167,7 @@ class SidecarService:
                 "time_difference_ms": round(slower - faster, 4),
             }
         return {
+            **documented_comparison(results, predicted, comparison),
             "iterations": iterations,
             "warmup_requests": WARMUP_REQUESTS,
             "batch_size": int(np.shape(features)[0]),

@@ -10,13 +10,15 @@ from ai_backends.classify.schemas import EXAMPLE, ClassPrediction, IrisFeatures
 
 MAX_ITERATIONS = 1000
 Protocol = Literal["http", "grpc"]
+# The specification's spelling of the protocols in answers.
+ProtocolName = Literal["HTTP", "gRPC"]
 
 
 class SidecarClassification(ClassPrediction):
     """The prediction for one flower, answered by a sidecar over the network (its
     ``model_version`` is the one the sidecar reported)."""
 
-    protocol: Protocol
+    protocol: ProtocolName
     processing_time_ms: float = Field(
         description="Round trip to the sidecar as the API measured it, in milliseconds"
     )
@@ -47,9 +49,40 @@ class ProtocolStats(BaseModel):
     requests_per_second: float = Field(description="1000 / mean_ms: one client, in sequence")
 
 
-class BenchmarkResponse(BaseModel):
-    """Both protocols on the same payload and model; null for a protocol that failed."""
+class ProtocolSummary(BaseModel):
+    """One protocol's answer and mean time, as the specification documents it."""
 
+    predicted_class: str | None = Field(description="null when this protocol failed")
+    protocol: ProtocolName
+    avg_processing_time_ms: float | None = Field(description="Mean of the timed requests")
+
+
+class BenchmarkResults(BaseModel):
+    """The documented per-protocol summary (REST is the HTTP sidecar)."""
+
+    rest: ProtocolSummary
+    grpc: ProtocolSummary
+
+
+class PerformanceAnalysis(BaseModel):
+    """The documented comparison; null fields when a protocol failed."""
+
+    http_time_ms: float | None
+    grpc_time_ms: float | None
+    speedup_factor: float | None = Field(description="Slower mean / faster mean")
+    faster_protocol: ProtocolName | None
+    time_difference_ms: float | None = Field(description="Slower mean - faster mean")
+
+
+class BenchmarkResponse(BaseModel):
+    """Both protocols on the same payload and model; null for a protocol that failed.
+
+    ``results`` and ``performance_analysis`` are the specification's shape; the detailed
+    latency statistics (``http``, ``grpc``, percentiles) sit beside them.
+    """
+
+    results: BenchmarkResults
+    performance_analysis: PerformanceAnalysis
     iterations: int
     warmup_requests: int
     batch_size: int

@@ -70,7 +70,7 @@ def say(api: Any, prompt: str, session_id: str | None = None) -> dict[str, Any]:
 def test_a_new_conversation_gets_a_session_id(api: Any) -> None:
     first = say(api, "Hello, my name is Ada.")
     assert len(first["session_id"]) == 32
-    assert first["conversation_length"] == 2
+    assert first["conversation_length"] == 1 and first["messages_exchanged"] == 2
     assert first["memory_stats"] == {"total_messages": 2, "human_messages": 1, "ai_messages": 1}
     assert first["response"] and first["backend"] == "llamacpp"
 
@@ -85,7 +85,7 @@ def test_history_survives_a_restart(api: Any, chat_config: dict[str, Any], chat_
     assert [m["content"] for m in history["messages"] if m["role"] == "user"] == [
         "My name is Ada.", "I live in Paris."]
     assert history["memory_stats"] == {"total_messages": 4, "human_messages": 2, "ai_messages": 2}
-    assert say(after, "What is my name?", session)["conversation_length"] == 6
+    assert say(after, "What is my name?", session)["conversation_length"] == 3
 
 
 def test_two_sessions_never_see_each_other(api: Any) -> None:
@@ -152,7 +152,7 @@ def test_stream_sends_tokens_then_the_turn(api: Any) -> None:
     assert all("token" in line for line in lines[:-1])
     assert lines[-1]["done"] and lines[-1]["session_id"] == session
     assert lines[-1]["response"] == "".join(line["token"] for line in lines[:-1])
-    assert api.get(f"/api/v1/chat/{session}").get_json()["conversation_length"] == 2
+    assert api.get(f"/api/v1/chat/{session}").get_json()["conversation_length"] == 1
 
 
 def test_a_client_leaving_a_stream_frees_its_session(api: Any) -> None:
@@ -164,7 +164,7 @@ def test_a_client_leaving_a_stream_frees_its_session(api: Any) -> None:
     assert "token" in json.loads(first)
     response.close()  # the client goes away mid-answer
     # The session lock is released at once: the next message does not wait or conflict.
-    assert say(api, "Hello again.", session)["conversation_length"] == 2
+    assert say(api, "Hello again.", session)["conversation_length"] == 1
 
 
 @pytest.mark.parametrize("session_id", ["short", "has space in it", "x" * 65, "semi;colon1"])

@@ -72,12 +72,12 @@ def test_a_session_belongs_to_the_tenant_that_made_it(api: Any) -> None:
     # Alice writing to the same id starts her own conversation; bob's is untouched.
     mine = api.post("/api/v1/chat", json={"prompt": "Hello.", "session_id": session, **SHORT},
                     headers=ALICE)
-    assert mine.get_json()["conversation_length"] == 2
+    assert mine.get_json()["conversation_length"] == 1  # exchanges, as documented
     alice_view = api.get(f"/api/v1/chat/{session}", headers=ALICE_TOO).get_json()
     assert [m["content"] for m in alice_view["messages"]][0] == "Hello."
     bob_view = api.get(f"/api/v1/chat/{session}", headers=BOB).get_json()
     assert bob_view["messages"][0]["content"] == "My secret is 42."
-    assert bob_view["conversation_length"] == 2
+    assert bob_view["conversation_length"] == 1
     assert api.delete(f"/api/v1/chat/{session}", headers=BOB).status_code == 204
     assert api.get(f"/api/v1/chat/{session}", headers=ALICE).status_code == 200
 

@@ -74,7 +74,9 @@ def test_detailed_shows_numpy_values_as_json(client: Any) -> None:
     response = client.post("/api/v1/classify-detailed", json=SETOSA)
     assert response.status_code == 200
     body = DetailedClassification.model_validate(response.json)
-    assert body.model_info.model_type == "RandomForestClassifier"
+    assert body.model_info.type == body.model_info.model_type == "RandomForestClassifier"
+    assert body.predicted_class == body.prediction.predicted_class == "setosa"
+    assert response.json["serialization_demo"]["numpy_array"] == [1, 2, 3, 4, 5]
     assert body.model_info.n_estimators == 100
     assert len(body.feature_importances) == 4
     assert body.raw_probabilities == pytest.approx(body.prediction.probabilities)

@@ -23,8 +23,9 @@ def test_classify_via_both_sidecars(page: Any, open_panel: Any, start_api: Any,
     expect(card).to_contain_text("HTTP sidecar")
     expect(card.get_by_test_id("predicted-class")).to_have_text("setosa")
     expect(card).to_contain_text("processing time")
+    expect(card).to_contain_text("protocolHTTP")  # the documented spelling, as the API sends it
     page.get_by_role("button", name="Via gRPC sidecar").click()
-    expect(page.get_by_test_id("prediction")).to_contain_text("grpc")
+    expect(page.get_by_test_id("prediction")).to_contain_text("protocolgRPC")
     expect(page.get_by_test_id("predicted-class")).to_have_text("setosa")
 
 

@@ -92,7 +92,8 @@ def test_v2_generate_carries_metadata(api: Any) -> None:
     meta = body["metadata"]
     assert meta["api_version"] == "v2"
     assert meta["model_used"] == "SmolLM2-135M-Instruct" and meta["backend"] == "llamacpp"
-    count = meta["token_count"]
+    count = meta["tokens"]
+    assert meta["token_count"] == count["total"]
     assert count["total"] == count["prompt"] + count["completion"] and count["completion"] > 0
     assert meta["response_time_ms"] > 0
     assert datetime.fromisoformat(meta["timestamp"]).utcoffset().total_seconds() == 0

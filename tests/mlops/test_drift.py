@@ -40,17 +40,21 @@ def test_normal_traffic_shows_no_drift_then_shifted_traffic_does(client: Any) ->
     assert report.data_summary.analyzed_samples == 50
     assert report.data_summary.reference_samples == 120
     assert metric(client, "drift_monitoring_status") == 0
-    assert report.drift_analysis.feature_drift_scores["sepal_length"].statistical_test.startswith("K-S")
+    sepal = report.drift_analysis.feature_drift_scores["sepal_length"]
+    assert sepal.statistical_test == "kolmogorov_smirnov" and sepal.test_method == "K-S p_value"
+    assert sepal.p_value is not None and sepal.drift_score == pytest.approx(1 - sepal.p_value, abs=1e-6)
 
     for sample in samples:
         assert client.post("/api/v1/classify-shifted", json=sample).status_code == 200
     shifted = DriftReport.model_validate(client.get("/api/v1/drift-report?limit=50").json)
     scores = shifted.drift_analysis.feature_drift_scores
     assert scores["sepal_length"].drift_detected and scores["petal_width"].drift_detected
+    # Documented: large drift_score = drift; the project's p_value: small = drift.
+    assert scores["sepal_length"].drift_score > 0.95 and scores["sepal_length"].p_value < 0.05
     assert not scores["sepal_width"].drift_detected
     assert {"sepal_length", "petal_width"} <= set(shifted.recommendations.investigate_features)
-    assert shifted.recommendations.monitoring_status in {"MEDIUM", "HIGH"}
-    assert metric(client, "drift_monitoring_status") == {"MEDIUM": 2, "HIGH": 3}[
+    assert shifted.recommendations.monitoring_status in {"MEDIUM_DRIFT", "HIGH_DRIFT"}
+    assert metric(client, "drift_monitoring_status") == {"MEDIUM_DRIFT": 2, "HIGH_DRIFT": 3}[
         shifted.recommendations.monitoring_status]
     assert shifted.recommendations.retrain_model is True
     assert shifted.drift_analysis.overall_drift_score >= 0.4
@@ -72,18 +76,23 @@ def test_html_report_is_served_after_a_report(client: Any) -> None:
     assert b"<html" in page.data[:2000].lower() and len(page.data) > 100_000
 
 
-def test_too_few_samples_is_a_conflict_that_says_why(client: Any) -> None:
-    client.post("/api/v1/classify", json={"samples": normal_samples(5)})
+def test_empty_log_is_a_conflict_that_says_why(client: Any) -> None:
     response = client.get("/api/v1/drift-report?limit=100")
     assert response.status_code == 409
-    problem = response.json
-    assert "at least 30" in problem["detail"] and "classify more" in problem["detail"]
-    assert problem["available_samples"] == 5 and problem["min_samples"] == 30
+    assert "log is empty" in response.json["detail"] and response.json["min_samples"] == 30
 
-    client.post("/api/v1/classify", json={"samples": normal_samples(40)})
-    small_limit = client.get("/api/v1/drift-report?limit=10")
-    assert small_limit.status_code == 409
-    assert "limit >= 30" in small_limit.json["detail"]
+
+@pytest.mark.parametrize("rows", [1, 5])
+def test_few_samples_give_a_flagged_report(client: Any, rows: int) -> None:
+    # The specification's walkthrough asks for a report after a handful of requests.
+    client.post("/api/v1/classify", json={"samples": normal_samples(rows)})
+    response = client.get("/api/v1/drift-report?limit=50")
+    assert response.status_code == 200, response.json
+    report = DriftReport.model_validate(response.json)
+    assert report.data_summary.analyzed_samples == rows
+    assert report.data_summary.sufficient_samples is False
+    assert report.recommendations.retrain_model is False
+    assert report.recommendations.note and "below 30" in report.recommendations.note
 
 
 @pytest.mark.parametrize("limit", ["0", "-3", "10001", "ten"])
@@ -97,7 +106,9 @@ def test_shifted_classification_logs_only_the_shifted_copy(client: Any, app: Any
     response = client.post("/api/v1/classify-shifted", json=SETOSA)
     assert response.status_code == 200
     body = ShiftedClassification.model_validate(response.json)
-    applied = body.drift_simulation.applied_shifts
+    assert body.drift_simulation.applied_shifts == {
+        "sepal_length": "+1.5 units", "petal_width": "*1.3 multiplier"}
+    applied = body.drift_simulation.shift_details
     assert set(applied) == {"sepal_length", "petal_width"}
     assert applied["sepal_length"].shifted == pytest.approx(6.6)
     assert applied["petal_width"].shifted == pytest.approx(0.26)
@@ -125,7 +136,9 @@ def test_shift_that_leaves_the_valid_range_is_clipped(client: Any, app: Any) -> 
     response = client.post("/api/v1/classify-shifted", json={
         **SETOSA, "shifts": {"sepal_length": {"add": -6}, "petal_length": {"multiply": 5}}})
     assert response.status_code == 200
-    applied = response.json["drift_simulation"]["applied_shifts"]
+    applied = response.json["drift_simulation"]["shift_details"]
+    assert response.json["drift_simulation"]["applied_shifts"] == {
+        "sepal_length": "-6 units", "petal_length": "*5 multiplier"}
     assert applied["sepal_length"]["shifted"] == 0.01 and applied["sepal_length"]["clipped"]
     assert applied["petal_length"]["shifted"] == 7.0 and not applied["petal_length"]["clipped"]
     [row] = PredictionLog(app.config["PREDICTION_LOG"]).read()
@@ -146,7 +159,8 @@ def test_shift_bounds_are_validated(client: Any, shifts: dict[str, Any]) -> None
 
 @pytest.mark.unit
 @pytest.mark.parametrize(("share", "status"), [
-    (0.0, "NO_DRIFT"), (0.2, "LOW"), (0.4, "MEDIUM"), (0.6, "HIGH"), (1.0, "HIGH")])
+    (0.0, "NO_DRIFT"), (0.2, "LOW_DRIFT"), (0.4, "MEDIUM_DRIFT"), (0.6, "HIGH_DRIFT"),
+    (1.0, "HIGH_DRIFT")])
 def test_monitoring_status_rules(share: float, status: str) -> None:
     from ai_backends.mlops.drift import monitoring_status
 

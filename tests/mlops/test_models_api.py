@@ -13,7 +13,8 @@ pytestmark = pytest.mark.integration
 
 def test_models_lists_versions_aliases_and_production(app_config: dict[str, Any],
                                                       tmp_path: Any) -> None:
-    """After one registration both models are listed, version 1 carrying production."""
+    """After one registration both models are listed, version 1 carrying production and
+    staging and in the (deprecated) stage Production, so every documented selector works."""
     from ai_backends.api.app import create_app
     from ai_backends.classify.training import train_model
     from ai_backends.mlops.registry import ModelRegistry
@@ -26,9 +27,10 @@ def test_models_lists_versions_aliases_and_production(app_config: dict[str, Any]
     names = [model["name"] for model in body["models"]]
     assert names == ["iris-classifier-onnx", "iris-classifier-sklearn"]
     for model in body["models"]:
-        assert model["aliases"] == {"production": "1"}
+        assert model["aliases"] == {"production": "1", "staging": "1"}
         [version] = model["versions"]
-        assert version["version"] == "1" and version["aliases"] == ["production"]
+        assert version["version"] == "1" and version["aliases"] == ["production", "staging"]
+        assert version["stage"] == "Production"
         assert float(version["accuracy"]) > 0.8
 
 

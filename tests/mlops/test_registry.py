@@ -169,6 +169,21 @@ def test_cli_tables_json_and_errors(registry: Any) -> None:
     assert run_cli(*uri)[0] == 2  # no command: usage error
 
 
+def test_cli_subcommands_match_the_flag_forms(registry: Any) -> None:
+    uri = ("--tracking-uri", registry.tracking_uri)
+    assert run_cli("models", "list", "--json", *uri)[1] == run_cli("--list", "--json", *uri)[1]
+    assert run_cli(*uri, "list", "--json")[1] == run_cli("--json", *uri, "--list")[1]
+    code, out, _ = run_cli("models", "alias", ONNX_MODEL, "2", "candidate", *uri)
+    assert code == 0 and "alias candidate: version (none) -> 2" in out
+    code, out, _ = run_cli("models", "history", ONNX_MODEL, *uri)
+    assert code == 0 and "candidate" in out
+    code, out, _ = run_cli("remove-alias", ONNX_MODEL, "candidate", *uri)
+    assert code == 0 and "2 -> (removed)" in out
+    code, out, _ = run_cli("models", "lineage", ONNX_MODEL, "1", *uri)
+    assert code == 0 and "data hash" in out
+    assert run_cli("models", "alias", ONNX_MODEL, *uri)[0] == 2  # missing operands
+
+
 def test_mlflow_down_is_a_quick_503_and_the_rest_keeps_working(
         app_config: dict[str, Any]) -> None:
     from ai_backends.api.app import create_app
@@ -192,7 +207,7 @@ def test_mlflow_down_is_a_quick_503_and_the_rest_keeps_working(
 def test_missing_embedded_registry_is_a_503_and_is_not_created(client: Any,
                                                                 app: Any) -> None:
     response = client.post("/api/v1/classify-registry", json=SETOSA)
-    assert response.status_code == 503 and "--register" in response.json["detail"]
+    assert response.status_code == 503 and "train_iris_model.py" in response.json["detail"]
     assert not (Path(app.config["DATA_DIR"]) / "mlflow.db").exists()
     assert client.get("/health").json["dependencies"]["mlflow"]["up"] is False
 

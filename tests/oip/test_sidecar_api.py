@@ -51,7 +51,7 @@ def test_classify_via_sidecar_matches_classify(client_up: Any, protocol: str) ->
         response = client_up.post(f"/api/v1/classify-{protocol}", json=flower)
         assert response.status_code == 200, response.json
         body = SidecarClassification.model_validate(response.json)
-        assert body.protocol == protocol and body.predicted_class == expected
+        assert body.protocol == {"http": "HTTP", "grpc": "gRPC"}[protocol] and body.predicted_class == expected
         assert body.processing_time_ms > 0
         local = client_up.post("/api/v1/classify", json=flower).json
         assert body.probabilities == pytest.approx(local["probabilities"])

@@ -17,6 +17,7 @@ from ai_backends.api.auth import tenant
 from ai_backends.api.context import services
 from ai_backends.api.streaming import ndjson_stream
 from ai_backends.api.v1 import bp
+from ai_backends.chat.cached import CacheInfo
 from ai_backends.chat.memory import ChatTurn, history_dicts, memory_stats
 from ai_backends.chat.schemas import (
     CacheClearQuery,
@@ -42,7 +43,9 @@ def turn_dict(turn: ChatTurn) -> dict[str, Any]:
     return {
         "response": turn.response,
         "session_id": turn.session_id,
-        "conversation_length": turn.conversation_length,
+        # The specification counts exchanges (1 after the first); messages are twice that.
+        "conversation_length": turn.conversation_length // 2,
+        "messages_exchanged": turn.conversation_length,
         "memory_stats": turn.memory,
         "model": turn.generation.model,
         "backend": turn.generation.backend,
@@ -79,10 +82,12 @@ def chat_history(path: SessionPath) -> dict[str, Any]:
     """The stored messages of a session, oldest first."""
     service = services().chat()
     messages = service.messages(tenant(), path.session_id)
+    total = service.total_messages(tenant(), path.session_id)
     return {
         "session_id": path.session_id,
         "messages": history_dicts(messages),
-        "conversation_length": service.total_messages(tenant(), path.session_id),
+        "conversation_length": total // 2,
+        "messages_exchanged": total,
         "memory_stats": memory_stats(messages),
     }
 
@@ -101,7 +106,15 @@ def chat_semantic(body: SemanticChatRequest) -> dict[str, Any]:
     """Answer a question, reusing a cached answer to the same or a similar question."""
     response, model, info = services().semantic_chat().answer(tenant(), body.prompt,
                                                               body.params())
-    return {"response": response, "model": model, "cache_info": info.__dict__}
+    return {"response": response, "model": model, "cache_info": cache_info_dict(info)}
+
+
+def cache_info_dict(info: CacheInfo) -> dict[str, Any]:
+    """``cache_info`` with the documented types on a miss too: ``cache_type`` "none" and
+    ``similarity_score`` 0.0 when nothing comparable is cached yet."""
+    return {**info.__dict__, "cache_type": info.cache_type or "none",
+            "similarity_score": 0.0 if info.similarity_score is None
+            else info.similarity_score}
 
 
 @bp.get("/cache/stats", tags=[CACHE_TAG],

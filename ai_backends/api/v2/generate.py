@@ -23,10 +23,15 @@ API_VERSION = "v2"
 @bp.post("/generate", tags=[TAG],
          responses={200: V2GenerateResponse, **problem_responses(400, 404, 413, 415, 422, 503)})
 def generate(body: V2GenerateRequest) -> dict[str, Any]:
-    """Complete a prompt; metadata says which model answered, how fast, how many tokens."""
+    """Complete a prompt; metadata says which model answered, how fast, how many tokens.
+
+    ``model_version`` may name the model in use or the configured Ollama model; when the
+    embedded model answers for it, ``model_used`` names the embedded model and
+    ``model_substituted`` is true. Any other name is 404.
+    """
     started = time.perf_counter()
     service = services().llm
-    if body.model_version is not None and body.model_version != service.model:
+    if body.model_version is not None and not service.serves(body.model_version):
         raise NotFound(f"model {body.model_version!r} is not served; this service runs "
                        f"{service.model!r} on {service.backend}")
     result = service.generate(single_turn(GENERATE_SYSTEM_PROMPT, body.prompt), body.params())
@@ -35,11 +40,15 @@ def generate(body: V2GenerateRequest) -> dict[str, Any]:
         "metadata": {
             "api_version": API_VERSION,
             "model_used": result.model,
+            "model_requested": body.model_version,
+            "model_substituted": (body.model_version is not None
+                                  and body.model_version != result.model),
             "backend": result.backend,
             "response_time_ms": round((time.perf_counter() - started) * 1000, 2),
-            "token_count": {"prompt": result.prompt_tokens,
-                            "completion": result.completion_tokens,
-                            "total": result.total_tokens},
+            "token_count": result.total_tokens,
+            "tokens": {"prompt": result.prompt_tokens,
+                       "completion": result.completion_tokens,
+                       "total": result.total_tokens},
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         },
     }

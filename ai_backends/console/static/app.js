@@ -323,7 +323,7 @@
     const cards = el("div", { class: "cards" },
       predictionCard("Original input", data.original_prediction),
       predictionCard("Shifted input (logged for drift reports)", data.shifted_prediction));
-    const shifts = Object.entries(sim.applied_shifts || {}).map(([feature, shift]) => {
+    const shifts = Object.entries(sim.shift_details || {}).map(([feature, shift]) => {
       const how = [shift.add ? `${shift.add > 0 ? "+" : ""}${short(shift.add)}` : null,
         shift.multiply !== undefined && shift.multiply !== 1 ? `×${short(shift.multiply)}` : null].filter(Boolean).join(" ");
       const clipped = shift.clipped ? ", clipped to the valid range" : "";
@@ -437,7 +437,7 @@
     const v2 = record.metadata;
     const parts = v2
       ? [`backend ${v2.backend}`, `model ${v2.model_used}`,
-        `${v2.token_count.prompt} prompt + ${v2.token_count.completion} completion tokens`,
+        `${v2.tokens.prompt} prompt + ${v2.tokens.completion} completion tokens`,
         `${fmt(v2.response_time_ms, 0)} ms`, `API ${v2.api_version}`]
       : [`backend ${record.backend}`, `model ${record.model}`,
         `${record.prompt_tokens} prompt + ${record.completion_tokens} completion tokens`,
@@ -579,7 +579,7 @@
       const memory = data.memory_stats || {};
       stats.textContent = [
         data.session_id && `session ${data.session_id}`,
-        data.conversation_length !== undefined && `${data.conversation_length} messages exchanged`,
+        data.conversation_length !== undefined && `${data.conversation_length} exchanges (${fmt(data.messages_exchanged)} messages)`,
         memory.total_messages !== undefined && `${memory.total_messages} messages in memory (${fmt(memory.human_messages)} from you, ${fmt(memory.ai_messages)} from the assistant)`,
       ].filter(Boolean).join(" · ");
     }
@@ -697,7 +697,7 @@
         result.replaceChildren(el("div", { class: "cards" },
           el("div", { class: "card", "data-testid": "semantic-answer" },
             el("h4", {}, "Answer ", badge(hit ? "HIT" : "MISS", hit ? "ok" : "info"),
-              info.cache_type ? ` ${info.cache_type}` : ""),
+              hit && info.cache_type ? ` ${info.cache_type}` : ""),
             el("p", { class: "answer", text: fmt(data.response) })),
           el("div", { class: "card" }, el("h4", { text: "Cache lookup" }),
             kv([
@@ -818,7 +818,7 @@
 
   // ----------------------------------------------------------------------- Monitoring
   // Badge colour of each monitoring_status (the rules are in the drift report's schema).
-  const STATUS_KIND = { NO_DRIFT: "ok", LOW: "warn", MEDIUM: "warn", HIGH: "bad" };
+  const STATUS_KIND = { NO_DRIFT: "ok", LOW_DRIFT: "warn", MEDIUM_DRIFT: "warn", HIGH_DRIFT: "bad" };
 
   /** Predicted-class shares now vs in the training data, as paired bars. */
   function predictionDriftCard(prediction) {
@@ -827,7 +827,7 @@
     const classes = [...new Set([...Object.keys(reference), ...Object.keys(current)])];
     return el("div", { class: "card", "data-testid": "prediction-drift" },
       el("h4", {}, "Predicted classes ", prediction.drift_detected ? badge("DRIFT", "bad") : badge("ok", "ok")),
-      kv([["score", prediction.drift_score], ["test", prediction.statistical_test], ["threshold", prediction.threshold]]),
+      kv([["p-value", prediction.p_value], ["test", prediction.statistical_test], ["threshold", prediction.threshold]]),
       bars(classes.flatMap((name) => [
         [`${name} (now)`, current[name] || 0, percent(current[name] || 0)],
         [`${name} (training)`, reference[name] || 0, percent(reference[name] || 0)],
@@ -909,17 +909,17 @@
             el("div", { class: "card" }, el("h4", { text: "Recommendations" }), kv([
               ["retrain the model", advice.retrain_model],
               ["investigate", (advice.investigate_features || []).join(", ") || "nothing"],
-            ]))),
+            ]), advice.note ? el("p", { class: "meta", "data-testid": "drift-note", text: advice.note }) : null)),
           el("h3", { text: "Per-feature drift" }),
           el("div", { class: "table-wrap" }, el("table", { "data-testid": "drift-table" },
-            el("caption", { class: "meta", text: "score: p-value of the test; drift when it is below the threshold (the bar shows 1 − p)" }),
-            el("thead", {}, el("tr", {}, ["feature", "drift", "score", "1 − p", "test", "threshold"]
+            el("caption", { class: "meta", text: "p-value of the test: drift when it is below the threshold; drift score = 1 − p (the bar)" }),
+            el("thead", {}, el("tr", {}, ["feature", "drift", "p-value", "drift score (1 − p)", "test", "threshold"]
               .map((h) => el("th", { scope: "col", text: h })))),
             el("tbody", {}, features.map(([name, f]) => el("tr", {},
               el("th", { scope: "row", text: name }),
               el("td", {}, f.drift_detected ? badge("DRIFT", "bad") : badge("ok", "ok")),
-              el("td", { class: "num", text: fmt(f.drift_score, 4) }),
-              el("td", {}, bars([["", 1 - Math.min(1, f.drift_score || 0), ""]], 1)),
+              el("td", { class: "num", text: fmt(f.p_value, 4) }),
+              el("td", {}, bars([["", Math.min(1, f.drift_score || 0), ""]], 1)),
               el("td", { text: fmt(f.statistical_test) }),
               el("td", { class: "num", text: fmt(f.threshold, 3) })))))),
           prediction ? predictionDriftCard(prediction) : null,
