@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     LLM_CONTEXT_TOKENS: int = Field(
         4096,
         description="Context window of the embedded model in tokens.")
+    LLM_CANARY: bool = Field(
+        True,
+        description="Put a per-request canary token in system prompts; withhold answers "
+                    "that repeat it (502 system-prompt-leak).")
     # MCP server (scripts/mcp_server.py)
     MCP_PORT: int = Field(
         5005,

@@ -18,6 +18,7 @@ from ai_backends.llm.backends import (
     OllamaBackend,
     collect,
 )
+from ai_backends.llm.canary import mark, new_canary, watch
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -56,13 +57,14 @@ class GenerationService:
 
     def __init__(self, mode: str = "auto", ollama_url: str | None = None,
                  ollama_model: str = "tinyllama", model_path: str = "", threads: int = 0,
-                 context_tokens: int = 4096, timeout: float = 60.0) -> None:
+                 context_tokens: int = 4096, timeout: float = 60.0, canary: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"LLM_BACKEND must be one of {', '.join(MODES)}, not {mode!r}")
         if mode == OLLAMA and not ollama_url:
             raise ValueError("LLM_BACKEND=ollama needs OLLAMA_BASE_URL")
         self.mode = mode
         self.timeout = timeout
+        self.canary = canary
         self._ollama = OllamaBackend(ollama_url, ollama_model, timeout) if ollama_url else None
         self._llamacpp = LlamaCppBackend(model_path, threads, context_tokens, timeout)
         self._chosen: ChatBackend | None = None
@@ -100,17 +102,28 @@ class GenerationService:
     def stream(
         self, messages: list[BaseMessage], params: GenerationParams
     ) -> Iterator[str | Generation]:
-        """Yield text pieces as they are generated, then one final Generation."""
+        """Yield text pieces as they are generated, then one final Generation.
+
+        With ``canary`` on, a system prompt gets a fresh canary token in front and an answer
+        that repeats it raises PromptLeak instead of reaching the caller (see canary.py).
+        """
         check_params(params)
         if not messages:
             raise InvalidInput("no messages to answer")
         backend = self._resolve()
+        token = None
+        if self.canary and messages[0].type == "system":
+            token = new_canary()
+            system = messages[0].model_copy(
+                update={"content": mark(str(messages[0].content), token)})
+            messages = [system, *messages[1:]]
         try:
             pieces = backend.stream(messages, params, self.timeout)
         except Exception:
             metrics.LLM_REQUESTS.labels(backend.name, "error").inc()
             raise
-        return _measured(pieces, backend.name)
+        measured = _measured(pieces, backend.name)
+        return measured if token is None else watch(measured, token, backend.name)
 
     def probe(self, timeout: float) -> ProbeResult:
         """Health of the backend in use, without loading the embedded model."""
@@ -160,4 +173,4 @@ def service_from_config(config: Mapping[str, Any]) -> GenerationService:
         mode=config["LLM_BACKEND"], ollama_url=config["OLLAMA_BASE_URL"],
         ollama_model=config["OLLAMA_MODEL"], model_path=config["LLM_MODEL_PATH"],
         threads=config["LLM_THREADS"], context_tokens=config["LLM_CONTEXT_TOKENS"],
-        timeout=config["LLM_TIMEOUT_SECONDS"])
+        timeout=config["LLM_TIMEOUT_SECONDS"], canary=config["LLM_CANARY"])
