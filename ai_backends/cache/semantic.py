@@ -285,10 +285,6 @@ class SemanticCache:
         """Entries in the cache (all scopes)."""
         return int(self.redis.zcard(self._key("usage")))
 
-    def get(self, entry_id: int) -> CachedAnswer | None:
-        """One entry by id, or None when it is gone."""
-        return self._answer(entry_id, self.redis.hgetall(self._entry_key(entry_id)))
-
     @property
     def indexed(self) -> int:
         """Entries in this process's in-memory index."""
