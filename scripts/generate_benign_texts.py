@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of attack templates read better unwrapped)
 """Generate benign user texts with the embedded model (SmolLM2-135M) for the judgment sets.
 
     python scripts/generate_benign_texts.py OUT.jsonl [--resume]
