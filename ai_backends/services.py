@@ -28,6 +28,7 @@ from ai_backends.core.errors import Unavailable
 from ai_backends.core.health import Dependency
 from ai_backends.core.ratelimit import RateLimiter
 from ai_backends.core.redis import connect, embedded_redis_url, redis_probe
+from ai_backends.llm.screen import InjectionScreen
 from ai_backends.llm.service import GenerationService, service_from_config
 from ai_backends.oip.clients import GrpcSidecarClient, HttpSidecarClient
 from ai_backends.oip.compare import SidecarService
@@ -54,6 +55,7 @@ class Services:
     rate_limiter: RateLimiter
     chat_memory: ChatService | None
     cached_chat: SemanticChatService | None
+    injection: InjectionScreen
     dependencies: dict[str, Dependency] = field(default_factory=dict)
 
     def chat(self) -> ChatService:
@@ -110,6 +112,7 @@ def build_services(config: Mapping[str, Any] | None = None,
         rate_limiter=RateLimiter(client, prefix, settings["RATE_LIMIT_PER_MINUTE"]),
         chat_memory=_chat_memory(settings, client, llm),
         cached_chat=_cached_chat(settings, client, llm, embedder),
+        injection=InjectionScreen(embedder),
     )
     services.dependencies = {
         "model": Dependency(model.probe, required=True),

@@ -29,6 +29,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import _path
+import numpy as np
 
 from ai_backends.core.intervals import rate_with_interval
 from ai_backends.llm.injection import analyze
@@ -39,6 +40,7 @@ SETS = {
     "legacy": _path.ROOT / "tests" / "data" / "injection_eval.csv",
 }
 MAX_CHARS = 8000
+CURVE = (0.3, 0.4, 0.5, 0.63, 0.7, 0.8, 0.9)
 
 
 def load(name: str) -> list[dict[str, str]]:
@@ -74,10 +76,12 @@ def external(folder: str) -> list[dict[str, str]]:
 def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[str, float]:
     """Score every row, print the per-family table; return the overall rates."""
     groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    risks: dict[tuple[str, str], list[float]] = defaultdict(list)
     errors = []
     for row in rows:
         analysis = analyze(row["text"], MAX_CHARS)
         flagged = analysis.injection_detected
+        risks[(row["label"], row["family"])].append(analysis.risk_score)
         groups[(row["label"], row["family"])].append(flagged)
         if flagged != (row["label"] == "injection"):
             errors.append((row, analysis))
@@ -91,6 +95,19 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
         for (lab, family), fs in sorted(groups.items()):
             if lab == label:
                 print(f"{'':9s} {family:28s} {'':16s} {rate_with_interval(sum(fs), len(fs))}")
+    print("trade-off (same scores, other thresholds): threshold, detection, false positives, "
+          "worst attack family, worst benign family")
+    for threshold in CURVE:
+        caught = {k: float(np.mean(np.array(v) >= threshold)) for k, v in risks.items()}
+        attacks = [r >= threshold for (lab, _), v in risks.items() if lab == "injection" for r in v]
+        benign = [r >= threshold for (lab, _), v in risks.items() if lab == "benign" for r in v]
+        worst_attack = min((v, k[1]) for k, v in caught.items() if k[0] == "injection") \
+            if attacks else (0.0, "-")
+        worst_benign = max((v, k[1]) for k, v in caught.items() if k[0] == "benign") \
+            if benign else (0.0, "-")
+        print(f"  {threshold:.2f}  {np.mean(attacks) if attacks else 0:6.1%}  "
+              f"{np.mean(benign) if benign else 0:6.2%}  {worst_attack[1]} {worst_attack[0]:.1%}"
+              f"  {worst_benign[1]} {worst_benign[0]:.1%}")
     if show_errors:
         for row, analysis in errors:
             kind = "missed" if row["label"] == "injection" else "false alarm"

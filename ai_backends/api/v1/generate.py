@@ -40,7 +40,7 @@ def generate(body: GenerateRequest) -> dict[str, Any] | Response:
 @bp.post("/generate-secure", tags=[TAG], responses={200: SecureGenerateResponse, **ERRORS})
 def generate_secure(body: SecureGenerateRequest) -> dict[str, Any] | Response:
     """Screen the prompt for injection first; a blocked prompt gets 400 and never runs."""
-    analysis = analyze(body.prompt, MAX_PROMPT_CHARS)
+    analysis = analyze(body.prompt, MAX_PROMPT_CHARS, screen=services().injection)
     report = analysis.to_dict()
     if analysis.blocked:
         raise BadRequest(
