@@ -14,7 +14,7 @@ risk at which at most ``MAX_FP`` of the benign training texts from outside sourc
 flagged, and in every such family at most ``MAX_FAMILY_FP`` of them (one text allowed in
 families under 100). The project's own hand-written look-alikes are trained on but not
 used to set the threshold (their numbers: ``evaluate_injection.py --set legacy``).
-Regularisation: C=10, the best of 1, 10 and 100 in an out-of-fold comparison on this data
+Regularisation: C=10, the middle of the trade-off among 1, 10 and 100 out of fold
 (and of an MLP and models without n-grams: docs/judgments.md).
 """
 
