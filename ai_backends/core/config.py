@@ -119,6 +119,10 @@ class Settings(BaseSettings):
         True,
         description="Put a per-request canary token in system prompts; withhold answers "
                     "that repeat it (502 system-prompt-leak).")
+    LLM_CANARY_SECRET: str = Field(
+        "",
+        description="Key of the canary of seeded or temperature-0 requests (set it in "
+                    "production; empty: a public default key).")
     # MCP server (scripts/mcp_server.py)
     MCP_PORT: int = Field(
         5005,

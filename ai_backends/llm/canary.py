@@ -1,10 +1,13 @@
 """Canary tokens: a per-request secret in the system prompt that betrays a leaked prompt.
 
-Each generation gets a fresh random marker (``XXXX-XXXX-XXXX``, 60 bits) written into the
-first line of its system prompt. The marker means nothing to the user's request, so an
-answer that contains it (or any run of ``MIN_PART`` of its characters, whatever separators or
-case the model puts in between) has repeated the system prompt: the answer is withheld with
-``PromptLeak`` and counted in ``llm_system_prompt_leaks_total``.
+Each generation gets a marker (``XXXX-XXXX-XXXX``, 60 bits) written into the first line of
+its system prompt: a fresh random one, except for requests meant to be reproducible (a seed,
+or temperature 0), whose marker is an HMAC of the request under ``LLM_CANARY_SECRET`` so the
+same request still gets the same answer on every worker. The marker means nothing to the
+user's request, so an answer that contains it (or any run of ``MIN_PART`` of its
+characters, whatever separators or case the model puts in between) has repeated the system
+prompt: the answer is withheld with ``PromptLeak`` and counted in
+``llm_system_prompt_leaks_total``.
 
 Streams hold back the last ``HOLD_BACK`` characters until more text arrives, so a marker is
 never sent in full before it is recognised; the marker opens the system prompt, so a model
@@ -13,6 +16,8 @@ that starts reciting its instructions is caught before the instructions themselv
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Iterator
@@ -31,6 +36,16 @@ _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 def new_canary() -> str:
     """A fresh random marker, e.g. ``QX7M-4RTK-9ZPB``."""
     raw = "".join(secrets.choice(ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def canary_for(seed: int | None, temperature: float, context: str, secret: str) -> str:
+    """The marker of one request: random, or derived from it when it must be reproducible."""
+    if seed is None and temperature > 0:
+        return new_canary()
+    message = f"{seed}|{temperature}|{context}".encode()
+    digest = hmac.new(secret.encode() or b"ai-backends-canary", message, hashlib.sha256).digest()
+    raw = "".join(ALPHABET[b % len(ALPHABET)] for b in digest[:12])
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 

@@ -18,7 +18,7 @@ from ai_backends.llm.backends import (
     OllamaBackend,
     collect,
 )
-from ai_backends.llm.canary import mark, new_canary, watch
+from ai_backends.llm.canary import canary_for, mark, watch
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -57,7 +57,8 @@ class GenerationService:
 
     def __init__(self, mode: str = "auto", ollama_url: str | None = None,
                  ollama_model: str = "tinyllama", model_path: str = "", threads: int = 0,
-                 context_tokens: int = 4096, timeout: float = 60.0, canary: bool = True) -> None:
+                 context_tokens: int = 4096, timeout: float = 60.0, canary: bool = True,
+                 canary_secret: str = "") -> None:
         if mode not in MODES:
             raise ValueError(f"LLM_BACKEND must be one of {', '.join(MODES)}, not {mode!r}")
         if mode == OLLAMA and not ollama_url:
@@ -65,6 +66,7 @@ class GenerationService:
         self.mode = mode
         self.timeout = timeout
         self.canary = canary
+        self.canary_secret = canary_secret
         self._ollama = OllamaBackend(ollama_url, ollama_model, timeout) if ollama_url else None
         self._llamacpp = LlamaCppBackend(model_path, threads, context_tokens, timeout)
         self._chosen: ChatBackend | None = None
@@ -113,7 +115,8 @@ class GenerationService:
         backend = self._resolve()
         token = None
         if self.canary and messages[0].type == "system":
-            token = new_canary()
+            context = "\x00".join(str(m.content) for m in messages)
+            token = canary_for(params.seed, params.temperature, context, self.canary_secret)
             system = messages[0].model_copy(
                 update={"content": mark(str(messages[0].content), token)})
             messages = [system, *messages[1:]]
@@ -173,4 +176,5 @@ def service_from_config(config: Mapping[str, Any]) -> GenerationService:
         mode=config["LLM_BACKEND"], ollama_url=config["OLLAMA_BASE_URL"],
         ollama_model=config["OLLAMA_MODEL"], model_path=config["LLM_MODEL_PATH"],
         threads=config["LLM_THREADS"], context_tokens=config["LLM_CONTEXT_TOKENS"],
-        timeout=config["LLM_TIMEOUT_SECONDS"], canary=config["LLM_CANARY"])
+        timeout=config["LLM_TIMEOUT_SECONDS"], canary=config["LLM_CANARY"],
+        canary_secret=config["LLM_CANARY_SECRET"])

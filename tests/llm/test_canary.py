@@ -12,7 +12,7 @@ import pytest
 from ai_backends.core.errors import PromptLeak
 from ai_backends.llm import Generation
 from ai_backends.llm import canary as canary_module
-from ai_backends.llm.canary import HOLD_BACK, leaked, mark, new_canary, watch
+from ai_backends.llm.canary import HOLD_BACK, canary_for, leaked, mark, new_canary, watch
 from tests.metrics import metric
 
 CANARY = "QX7M-4RTK-9ZPB"
@@ -34,6 +34,17 @@ def test_markers_are_fresh_and_open_the_system_prompt() -> None:
 
 
 @pytest.mark.unit
+def test_reproducible_requests_keep_their_marker_and_others_do_not() -> None:
+    seeded = canary_for(7, 1.0, "system|user", "key")
+    assert seeded == canary_for(7, 1.0, "system|user", "key")
+    assert seeded != canary_for(8, 1.0, "system|user", "key")
+    assert seeded != canary_for(7, 1.0, "system|user", "other key")
+    assert canary_for(None, 0.0, "a", "") == canary_for(None, 0.0, "a", "")
+    assert canary_for(None, 0.7, "a", "") != canary_for(None, 0.7, "a", "")
+    assert len(seeded) == 14 and seeded.count("-") == 2
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("answer", [
     f"The id is {CANARY}.", "the id is qx7m 4rtk 9zpb", "QX7M4RTK...", "id: 4RTK-9ZPB",
 ])
@@ -50,7 +61,7 @@ def test_ordinary_answers_are_not_leaks(answer: str) -> None:
 
 
 @pytest.mark.unit
-def test_a_stream_never_sends_the_marker_before_withholding() -> None:
+def test_a_started_stream_ends_with_an_error_not_the_marker() -> None:
     pieces = ["Sure", "! The ", "conversation id is ", "QX7M", "-4R", "TK-9ZPB", " and more"]
     sent: list[str] = []
 
@@ -88,8 +99,8 @@ def leak_app(model_dir: Path, redis_url: str, tmp_path_factory: pytest.TempPathF
 @pytest.fixture
 def fixed_canary(monkeypatch: pytest.MonkeyPatch) -> str:
     """Pin the random marker so the model's answer at temperature 0 is reproducible."""
-    monkeypatch.setattr("ai_backends.llm.service.new_canary", lambda: CANARY)
-    assert canary_module.new_canary() != CANARY  # only the service's draw is pinned
+    monkeypatch.setattr("ai_backends.llm.service.canary_for", lambda *args: CANARY)
+    assert canary_module.new_canary() != CANARY  # only the service's choice is pinned
     return CANARY
 
 
@@ -111,16 +122,18 @@ def test_a_coaxed_leak_of_the_system_prompt_is_withheld(leak_app: Any, fixed_can
 
 @pytest.mark.integration
 @pytest.mark.security
-def test_a_streamed_leak_ends_with_an_error_record(leak_app: Any, fixed_canary: str) -> None:
+def test_a_streamed_leak_is_withheld(leak_app: Any, fixed_canary: str) -> None:
+    """The model recites the marker in its first words: the stream has not started yet (40
+    characters are held back), so the client gets the 502 problem instead of a stream; a
+    later leak ends a started stream with an error record (unit test above)."""
     api = leak_app.test_client()
     response = api.post("/api/v1/generate", json={"prompt": COAX, "max_tokens": 40,
                                                   "temperature": 0.0, "seed": 1,
                                                   "stream": True})
-    lines = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
-    assert response.status_code == 200
-    assert lines[-1]["error"]["type"] == "/problems/system-prompt-leak"
-    assert not any("done" in line for line in lines)
-    assert not leaked("".join(line.get("token", "") for line in lines), fixed_canary)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 502
+    assert json.loads(text)["type"] == "/problems/system-prompt-leak"
+    assert not leaked(text, fixed_canary)
 
 
 @pytest.mark.integration
