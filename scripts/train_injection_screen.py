@@ -61,13 +61,14 @@ def training_rows() -> list[dict[str, str]]:
     return rows
 
 
-def window_examples(rows: list[dict[str, str]]) -> tuple[list[str], np.ndarray, np.ndarray]:
+def window_examples(rows: list[dict[str, str]], size: int = WINDOW_CHARS
+                    ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Window texts, their labels and the index of the row each came from."""
     benign_text = "\n".join(r["text"] for r in rows if r["label"] == "benign")
     texts, labels, groups = [], [], []
     for i, row in enumerate(rows):
         attack = row["label"] == "injection"
-        for w in windows(row["text"]):
+        for w in windows(row["text"], size):
             piece = row["text"][w.start:w.end]
             if attack and row["family"] == "indirect" and piece.strip() in benign_text:
                 continue  # carrier text of a hidden instruction: not evidence either way
@@ -160,10 +161,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(SCREEN_MODEL))
+    parser.add_argument("--window-chars", type=int, default=WINDOW_CHARS)
     args = parser.parse_args()
     embedder = Embedder(load_config()["EMBEDDING_MODEL_DIR"])
     rows = training_rows()
-    texts, labels, groups = window_examples(rows)
+    texts, labels, groups = window_examples(rows, args.window_chars)
     print(f"{len(rows)} training texts, {len(texts)} windows ({labels.sum()} positive)")
     vectors = cached_features(
         texts, lambda t: embedder.embed([canonical(x) or " " for x in t]), "embed")
@@ -177,7 +179,7 @@ def main() -> None:
                  "see scripts/train_injection_screen.py",
         "features": ["embedding_0..383", *(f"pattern_{f}" for f in FAMILIES),
                      f"char_3_5_gram_hash_0..{HASH_FEATURES - 1}"],
-        "window_chars": WINDOW_CHARS,
+        "window_chars": args.window_chars,
         "threshold": threshold,
         "cross_validation": stats,
         "intercept": float(model.intercept_[0]),
