@@ -64,29 +64,43 @@ def leaked(text: str, canary: str) -> bool:
 def watch(chunks: Iterator[str | Generation], canary: str, backend: str
           ) -> Iterator[str | Generation]:
     """Pass a generation stream through, withholding it at the first sign of the marker."""
-    text = ""
     pending: list[str] = []
     try:
-        for item in chunks:
-            if isinstance(item, Generation):
-                if leaked(item.text, canary) or leaked(text, canary):
-                    _withhold(backend)
-                yield from pending
-                pending = []
-                yield item
-                continue
-            text += item
-            pending.append(item)
-            if leaked(text[-(HOLD_BACK + len(canary)):], canary):
-                _withhold(backend)
-            # Send what lies more than HOLD_BACK characters before the end of the text.
-            while pending and sum(map(len, pending)) - len(pending[0]) >= HOLD_BACK:
-                yield pending.pop(0)
+        yield from _watched(chunks, canary, backend, pending)
+    except PromptLeak:
+        raise
+    except Exception:
+        # The source failed (e.g. the backend died): what was held back passed the check, so
+        # it still goes out before the error, as it would have without the hold-back.
         yield from pending
+        raise
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
+
+
+def _watched(chunks: Iterator[str | Generation], canary: str, backend: str,
+             pending: list[str]) -> Iterator[str | Generation]:
+    """The body of ``watch``; ``pending`` holds the pieces not sent yet."""
+    text = ""
+    for item in chunks:
+        if isinstance(item, Generation):
+            if leaked(item.text, canary) or leaked(text, canary):
+                _withhold(backend)
+            while pending:
+                yield pending.pop(0)
+            yield item
+            continue
+        text += item
+        pending.append(item)
+        if leaked(text[-(HOLD_BACK + len(canary)):], canary):
+            _withhold(backend)
+        # Send what lies more than HOLD_BACK characters before the end of the text.
+        while pending and sum(map(len, pending)) - len(pending[0]) >= HOLD_BACK:
+            yield pending.pop(0)
+    while pending:
+        yield pending.pop(0)
 
 
 def _withhold(backend: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ai_backends.core.errors import PromptLeak
+from ai_backends.core.errors import PromptLeak, Unavailable
 from ai_backends.llm import Generation
 from ai_backends.llm import canary as canary_module
 from ai_backends.llm.canary import HOLD_BACK, canary_for, leaked, mark, new_canary, watch
@@ -74,6 +74,20 @@ def test_a_started_stream_ends_with_an_error_not_the_marker() -> None:
             sent.append(str(item))
     assert not leaked("".join(sent), CANARY)
     assert "QX7M" not in "".join(sent)
+
+
+@pytest.mark.unit
+def test_text_held_back_still_goes_out_when_the_backend_fails() -> None:
+    def source() -> Iterator[str | Generation]:
+        yield "Hello"
+        yield " from"
+        raise Unavailable("backend died")
+
+    sent: list[str] = []
+    with pytest.raises(Unavailable):
+        for item in watch(source(), CANARY, "b"):
+            sent.append(str(item))
+    assert sent == ["Hello", " from"]
 
 
 @pytest.mark.unit
