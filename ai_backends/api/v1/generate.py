@@ -25,7 +25,7 @@ from ai_backends.llm.schemas import (
 from ai_backends.llm.service import single_turn
 
 TAG = Tag(name="generation", description="Text generation with the local LLM")
-ERRORS = problem_responses(400, 413, 415, 422, 503)
+ERRORS = problem_responses(400, 413, 415, 422, 502, 503)
 
 
 @bp.post("/generate", tags=[TAG], responses={200: GenerateResponse, **ERRORS})
