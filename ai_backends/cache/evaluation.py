@@ -40,7 +40,7 @@ class ThresholdResult:
 
 
 def read_pairs(path: str | Path) -> list[LabelledPair]:
-    """Read the labelled CSV (columns cached, asked, should_hit, kind)."""
+    """Read the labelled CSV (columns cached, asked, should_hit, kind; others ignored)."""
     with open(path, newline="", encoding="utf-8") as handle:
         return [LabelledPair(row["cached"], row["asked"], row["should_hit"] == "1", row["kind"])
                 for row in csv.DictReader(handle)]
@@ -79,3 +79,29 @@ def choose_threshold(pairs: list[LabelledPair], scores: np.ndarray, margin: floa
     risky = [float(s) for p, s, ok in zip(pairs, scores, allowed, strict=True)
              if ok and not p.should_hit]
     return float(np.ceil((max(risky, default=0.0) + margin) * 100) / 100)
+
+
+@dataclass(frozen=True)
+class KindResult:
+    """How often the pairs of one kind were served at one threshold (guard on)."""
+
+    kind: str
+    should_hit: bool
+    served: int
+    total: int
+    vetoed: int  # above the threshold but refused by the guard
+
+
+def served_by_kind(pairs: list[LabelledPair], scores: np.ndarray, threshold: float
+                   ) -> list[KindResult]:
+    """Served and vetoed counts per (kind, should_hit), sorted by kind."""
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for i, pair in enumerate(pairs):
+        groups.setdefault((pair.kind, pair.should_hit), []).append(i)
+    results = []
+    for (kind, should_hit), rows in sorted(groups.items()):
+        above = [i for i in rows if scores[i] >= threshold]
+        vetoed = sum(near_miss_reason(pairs[i].asked, pairs[i].cached) is not None
+                     for i in above)
+        results.append(KindResult(kind, should_hit, len(above) - vetoed, len(rows), vetoed))
+    return results

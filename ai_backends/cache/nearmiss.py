@@ -7,7 +7,17 @@ them, so a candidate above the threshold must also pass these cheap lexical chec
 - numbers: the numbers mentioned (digits, number words, roman numerals) must be the same;
 - negation: both prompts negate, or neither does;
 - named entities: capitalised names (France, Hamlet, AI) must not be swapped for others;
-- direction: with "to/from/than/into/vs", the shared words must come in the same order.
+- direction: with "to/from/than/into/vs", the shared words must come in the same order;
+- opposites: a word of one prompt and a word of the other must not be opposites (WordNet
+  antonyms plus a few hand-added pairs, see ``opposites.py``: good/bad, best/worst,
+  cheapest/most expensive, before/after, turn on/turn off);
+- tense: one prompt must not ask about the past (was, did) where the other asks about the
+  present or future (is, will, tomorrow);
+- quantifiers and units: all/some/none/most/few, and units of measure (pounds/ounces,
+  miles/kilometers), must not be swapped for others.
+
+Every check looks only at the words that differ between the two prompts, so "Is coffee
+good for you?" and "Is coffee good for your health?" share "good" and pass.
 
 Each check can only turn a hit into a miss, so its mistakes cost a cache hit, never a wrong
 answer. The entity check relies on capitalisation: all-lowercase prompts skip it.
@@ -16,6 +26,9 @@ answer. The entity check relies on capitalisation: all-lowercase prompts skip it
 from __future__ import annotations
 
 import re
+from collections import Counter
+
+from ai_backends.cache.opposites import opposite
 
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d+(?:[.,]\d+)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z']+)")
@@ -31,7 +44,7 @@ NEGATIONS = frozenset(
     "not no never none nothing nobody neither nor without cannot cant dont doesnt didnt isnt "
     "arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt".split()
 )
-DIRECTION_WORDS = frozenset("to from into than vs versus before after".split())
+DIRECTION_WORDS = frozenset("to from into than vs versus before after in per".split())
 STOPWORDS = frozenset(
     "a an the of in on at for to from by with about into than vs versus before after and or "
     "is are was were be been being do does did i me my you your we our it its this that these "
@@ -43,8 +56,39 @@ STOPWORDS = frozenset(
 NOT_NAMES = STOPWORDS | frozenset("hi hello hey ok okay thanks yes".split())
 
 
+# Tense: words of one prompt that clash with words of the other ("was" / "is", "did" /
+# "will"); "did" / "is" does not clash ("What is the origin of X?" = "How did X start?").
+TENSE_CLASHES = (
+    (frozenset("was were".split()), frozenset("is are am will".split())),
+    (frozenset(["did"]), frozenset("will do does".split())),
+    (frozenset("yesterday ago last previous former".split()),
+     frozenset("tomorrow next today now currently upcoming".split())),
+)
+QUANTIFIERS = frozenset(
+    "all some none no any every each most few many several everyone anyone nobody someone "
+    "everything anything nothing average median mean total majority minority".split())
+_UNIT_WORDS = (
+    "pound ounce gram kilogram kg lb oz ton tonne stone meter metre kilometer kilometre km "
+    "centimeter centimetre cm millimeter millimetre mm mile foot feet inch yard liter litre "
+    "milliliter ml gallon quart pint cup tablespoon teaspoon second minute hour day week "
+    "month year decade century celsius fahrenheit kelvin calorie joule watt kilowatt volt "
+    "dollar euro yen byte kilobyte megabyte gigabyte terabyte mph kph acre hectare percent")
+UNITS = frozenset(_UNIT_WORDS.split()) | frozenset(w + "s" for w in _UNIT_WORDS.split())
+
+
+def _unit(word: str) -> str:
+    """A unit word in its singular form ("inches" -> "inch", "feet" -> "foot")."""
+    if word == "feet":
+        return "foot"
+    for suffix in ("es", "s"):
+        if word.endswith(suffix) and word[: -len(suffix)] in UNITS:
+            return word[: -len(suffix)]
+    return word
+
+
 def _tokens(text: str) -> list[str]:
-    return [t.lower().replace("'", "") for t in _TOKEN.findall(text)]
+    """Lower-case words; a possessive 's is dropped ("Perl's" -> "perl")."""
+    return [re.sub(r"'s$", "", t.lower()).replace("'", "") for t in _TOKEN.findall(text)]
 
 
 def numbers(text: str) -> set[str]:
@@ -99,6 +143,24 @@ def near_miss_reason(prompt: str, cached: str) -> str | None:
         return "named entities differ"
     if _reversed(prompt, cached):
         return "direction reversed"
+    counts_ours, counts_theirs = Counter(_tokens(prompt)), Counter(_tokens(cached))
+    only_ours = set(counts_ours - counts_theirs)
+    only_theirs = set(counts_theirs - counts_ours)
+    if not only_ours and not only_theirs:
+        return None
+    for word in only_ours:
+        for other in only_theirs:
+            if opposite(word, other):
+                return f"opposite words ({word}/{other})"
+    for past, later in TENSE_CLASHES:
+        if (only_ours & past and only_theirs & later) or (only_theirs & past and only_ours & later):
+            return "tense differs"
+    if only_ours & QUANTIFIERS and only_theirs & QUANTIFIERS:
+        return "quantifiers differ"
+    units_ours = {_unit(w) for w in only_ours if w in UNITS}
+    units_theirs = {_unit(w) for w in only_theirs if w in UNITS}
+    if units_ours - units_theirs and units_theirs - units_ours:
+        return "units differ"
     return None
 
 
@@ -107,8 +169,12 @@ def _reversed(a: str, b: str) -> bool:
     tokens_a, tokens_b = _tokens(a), _tokens(b)
     if not (DIRECTION_WORDS & set(tokens_a) and DIRECTION_WORDS & set(tokens_b)):
         return False
-    words_a, words_b = content_words(a), content_words(b)
-    shared = set(words_a) & set(words_b)
+    words_a = [_unit(w) for w in content_words(a)]  # "pounds" and "pound" are one word here
+    words_b = [_unit(w) for w in content_words(b)]
+    # Shared words that occur once on each side ("help me with this: ... help with" is no swap).
+    once_a = {w for w, n in Counter(words_a).items() if n == 1}
+    once_b = {w for w, n in Counter(words_b).items() if n == 1}
+    shared = once_a & once_b
     order_a = [w for w in dict.fromkeys(words_a) if w in shared]
     order_b = [w for w in dict.fromkeys(words_b) if w in shared]
     position = {w: i for i, w in enumerate(order_b)}

@@ -19,8 +19,9 @@ from Redis on the first lookup.
 The score is cosine similarity (1 = same direction, 0 = unrelated; higher is closer),
 computed exactly from the float32 vectors of the index's best candidates. A candidate above
 the threshold is served only if the near-miss guard (``nearmiss.py``) finds no difference
-in numbers, negation, names or direction. The scope (model + generation parameters) is
-part of every lookup: an answer is never served for another model or other parameters.
+in numbers, negation, names, direction, opposites, tense, quantifiers or units. The scope
+(model + generation parameters) is part of every lookup: an answer is never served for
+another model or other parameters.
 """
 
 from __future__ import annotations
@@ -314,10 +315,6 @@ class SemanticCache:
             self._emit("del", ids)
             self.sync()
         return len(ids)
-
-    def get(self, entry_id: int) -> CachedAnswer | None:
-        """One entry by id, or None when it is gone."""
-        return self._answer(entry_id, self.redis.hgetall(self._entry_key(entry_id)))
 
     @property
     def indexed(self) -> int:

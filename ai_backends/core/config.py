@@ -204,6 +204,14 @@ class Settings(BaseSettings):
     LLM_DEFAULT_MAX_TOKENS: int = Field(
         128, ge=1, le=1024,
         description="Most tokens generated when a request does not give max_tokens.")
+    LLM_CANARY: bool = Field(
+        True,
+        description="Put a per-request canary token in system prompts; withhold answers "
+                    "that repeat it (502 system-prompt-leak).")
+    LLM_CANARY_SECRET: str = Field(
+        "",
+        description="Key of the canary of seeded or temperature-0 requests (set it in "
+                    "production; empty: a public default key).")
     # MCP server (scripts/mcp_server.py)
     MCP_PORT: int = Field(
         5005,

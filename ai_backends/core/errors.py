@@ -57,6 +57,19 @@ class Conflict(ServiceError):
     slug = "conflict"
 
 
+class PromptLeak(ServiceError):
+    """The model's answer repeated its system prompt (the canary token), so it was withheld.
+
+    502: the request was valid and the service is up, but the component behind the API (the
+    model) produced an answer the service refuses to pass on; retrying the same request may
+    get a clean answer, rephrasing it usually does.
+    """
+
+    status = 502
+    title = "Answer Withheld"
+    slug = "system-prompt-leak"
+
+
 class Unavailable(ServiceError):
     """A dependency the request needs (model, Redis, LLM, sidecar, MLflow) is not available."""
 

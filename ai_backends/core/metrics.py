@@ -56,6 +56,11 @@ LLM_LATENCY = Histogram(
     "llm_request_duration_seconds", "LLM generation latency by backend",
     ["backend"], buckets=LATENCY_BUCKETS,
 )
+LLM_PROMPT_LEAKS = Counter(
+    "llm_system_prompt_leaks_total",
+    "Answers withheld because they repeated the system prompt's canary token, by backend",
+    ["backend"],
+)
 SIDECAR_CALLS = Counter(
     "sidecar_requests_total", "Calls to the inference sidecars by protocol and outcome",
     ["protocol", "outcome"],

@@ -51,6 +51,7 @@ def problem_responses(*statuses: int) -> dict[int | str, Any]:
         415: "Unsupported media type: send application/json",
         422: "Validation failed: each bad field is listed in errors",
         429: "Too many requests",
+        502: "Answer withheld: the model repeated its system prompt (canary token)",
         503: "A dependency is unavailable",
     }
     reference = {"$ref": "#/components/schemas/Problem"}

@@ -8,10 +8,8 @@ prompt-injection screen on the labelled set in tests/data/.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +25,6 @@ from ai_backends.llm.batch import (
     run_batch,
     write_samples,
 )
-from ai_backends.llm.injection import PATTERNS_ONLY_THRESHOLD, analyze
 from ai_backends.llm.service import check_params, service_from_config
 
 BATCH_HELP = """Run a file of prompts through the LLM and save every answer with its cost.
@@ -42,17 +39,6 @@ In-process by default (the same service layer as the API, backend chosen by LLM_
 with --url, against a running API. The output is rewritten atomically after each prompt,
 so Ctrl-C loses nothing and --resume carries on from there.
 """
-INJECTION_HELP = """Measure the prompt-injection detector on the labelled set in tests/data/.
-
-    ai-backends-evaluate-injection [--split dev|test|all] [--show-errors]
-
-Prints detection rate (injections flagged) and false-positive rate (benign prompts
-flagged), overall and per family/variant. Splits: ``dev`` (patterns tuned and classifier
-trained on it); ``test`` (held out from the start, split by a hash of each text);
-``fresh`` and ``fresh2`` (each written after a version of the detector was frozen).
-"""
-
-
 def parse_batch_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="ai-backends-batch", description=BATCH_HELP,
@@ -119,73 +105,5 @@ def batch(argv: Sequence[str] | None = None) -> int:
 
 
 # The labelled set lives with the tests of a source checkout.
-DATASET = Path(__file__).resolve().parents[2] / "tests" / "data" / "injection_eval.csv"
-MAX_CHARS = 8000
-
-
-def load(split: str, dataset: Path = DATASET) -> list[dict[str, str]]:
-    """Rows of the labelled set, optionally only one split."""
-    with dataset.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [row for row in rows if split == "all" or row["split"] == split]
-
-
-def rate(hits: int, total: int) -> str:
-    """'hits/total (pct%)'."""
-    return f"{hits}/{total} ({hits / total:.1%})" if total else "0/0"
-
-
-def evaluate(split: str, show_errors: bool, patterns_only: bool = False,
-             dataset: Path = DATASET) -> dict[str, float]:
-    """Print the report for one split; return detection and false-positive rates."""
-    rows = load(split, dataset)
-    groups: dict[str, list[bool]] = defaultdict(list)
-    detected = {"injection": 0, "benign": 0}
-    totals = {"injection": 0, "benign": 0}
-    errors = []
-    for row in rows:
-        if patterns_only:
-            analysis = analyze(row["text"], MAX_CHARS, PATTERNS_ONLY_THRESHOLD,
-                               use_classifier=False)
-        else:
-            analysis = analyze(row["text"], MAX_CHARS)
-        flagged = analysis.injection_detected
-        totals[row["label"]] += 1
-        detected[row["label"]] += flagged
-        key = row["family"] if row["variant"] == "plain" else f"{row['family']}/{row['variant']}"
-        groups[f"{row['label']}: {key}"].append(flagged)
-        if flagged != (row["label"] == "injection"):
-            errors.append(row)
-    mode = "patterns only" if patterns_only else "classifier (patterns explain)"
-    print(f"== split: {split} ({len(rows)} prompts), {mode} ==")
-    print(f"detection rate      {rate(detected['injection'], totals['injection'])}")
-    print(f"false-positive rate {rate(detected['benign'], totals['benign'])}")
-    for name in sorted(groups):
-        print(f"  {name:48s} flagged {rate(sum(groups[name]), len(groups[name]))}")
-    if show_errors:
-        for row in errors:
-            kind = "missed" if row["label"] == "injection" else "false alarm"
-            print(f"  {kind:11s} #{row['id']}: {row['text'][:90]!r}")
-    return {"detection": detected["injection"] / max(1, totals["injection"]),
-            "false_positive": detected["benign"] / max(1, totals["benign"])}
-
-
-def evaluate_injection(argv: Sequence[str] | None = None) -> int:
-    """Parse options and print the report."""
-    parser = argparse.ArgumentParser(prog="ai-backends-evaluate-injection",
-                                     description=INJECTION_HELP,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=["dev", "test", "fresh", "fresh2", "all"],
-                        default="fresh2")
-    parser.add_argument("--show-errors", action="store_true", help="list every miss")
-    parser.add_argument("--patterns-only", action="store_true",
-                        help="score with the pattern list alone (no classifier)")
-    parser.add_argument("--dataset", type=Path, default=DATASET, help="labelled CSV")
-    args = parser.parse_args(argv)
-    evaluate(args.split, args.show_errors, args.patterns_only, args.dataset)
-    return 0
-
-
-
 if __name__ == "__main__":  # python -m ai_backends.llm.cli [batch options]
     sys.exit(batch())

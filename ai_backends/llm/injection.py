@@ -9,32 +9,26 @@ Two texts come out of one prompt:
   leetspeak mapped to ASCII, separators inside spelled-out words removed, every run of
   whitespace (including line breaks) collapsed to one space.
 
-Two scorers look at the canonical text. Patterns belong to families; each match adds its
-weight to a pattern score (noisy-OR, so several weak signals add up but never pass 1). A
-small classifier (logistic regression on word and character n-grams, trained on the dev
-split of the labelled set) gives a probability, which is the risk score; the patterns say
-which families matched. Pattern lists alone generalize poorly to new phrasings. A prompt
-is an injection when the risk score reaches ``DETECTION_THRESHOLD``. The numbers
-on ``tests/data/injection_eval.csv`` come from ``scripts/evaluate_injection.py``.
+Patterns belong to families; each match adds its weight to a pattern score (noisy-OR, so
+several weak signals add up but never pass 1). The verdict comes from the screen in
+``screen.py`` (a regression on sentence embeddings, the pattern families and hashed
+n-grams, window by window); the patterns say which families matched. Pattern lists alone
+generalize poorly to new phrasings. The numbers on the frozen evaluation set come from
+``scripts/evaluate_injection.py`` (docs/judgments.md).
 """
 
 from __future__ import annotations
 
-import csv
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# Chosen by 5-fold cross-validation on the dev split only (best detection at <= 5% false
-# positives, among classifier strengths, thresholds and ways of adding the patterns in);
-# see the README for how it does on the held-out splits.
-DETECTION_THRESHOLD = 0.7
-CLASSIFIER_C = 30.0
+if TYPE_CHECKING:
+    from ai_backends.llm.screen import InjectionScreen
+
 PATTERNS_ONLY_THRESHOLD = 0.5
-TRAINING_SET = Path(__file__).with_name("data") / "injection_train.csv"
+WINDOW_EXCERPT = 400  # characters of the triggering window quoted (a whole window)
 
 # Characters that render as nothing (zero-width space/joiners, word joiner, BOM, soft
 # hyphen, bidi controls); NFKC keeps them, so they are removed explicitly.
@@ -154,6 +148,18 @@ PATTERNS: tuple[Pattern, ...] = (
        r"(?:opposite|reverse) mode|(?:two|2|both) (?:responses|answers)[^.]{0,40}(?:normal|classic|filtered).{0,40}(?:jailbr|unfiltered|dan|developer)"),
     _p("role_play", 0.5,
        r"(?:my (?:late |deceased |dead )?grand(?:ma|mother|pa|father)),? .{0,25}(?:used to|would) (?:read|tell|say|give)"),
+    # 1b-3b. The same in German, French, Spanish, Italian, Portuguese and Dutch (canonical
+    # text has no accents: "ignoriere alle vorherigen anweisungen", "regles", "instrucoes").
+    _p("override_instructions", 0.9,
+       r"\b(?:ignorier\w*|vergiss|missachte\w*|uberspring\w*|ignore[rz]?|oublie[rz]?|ignora[rn]?|olvida[rn]?|dimentica\w*|esquec\w*|negeer\w*|vergeet)\b.{0,40}\b(?:anweisung\w*|regeln|vorgaben|befehle|instructions?|regles|consignes|instrucciones|reglas|istruzioni|regole|instrucoes|regras|instructies|regels)\b"),
+    _p("override_instructions", 0.7,
+       r"\b(?:neue aufgabe|nouvelle (?:tache|instruction)|nueva (?:tarea|instruccion)|nuovo compito|nova tarefa|nieuwe (?:taak|instructie))\b|\bab jetzt (?:befolgst|gehorchst|bist) du\b"),
+    _p("reveal_system_prompt", 0.9,
+       r"\b(?:zeig\w*|gib|nenne|affiche\w*|montre\w*|revele\w*|repete\w*|muestra\w*|muestrame|revela\w*|repite\w*|mostra\w*|mostrami|rivela\w*|ripeti\w*|mostre|laat|toon|herhaal)\b.{0,40}\b(?:system ?prompt\w*|systemanweisung\w*|prompt (?:systeme|del sistema|di sistema|do sistema)|systeemprompt|(?:ursprunglichen|initiales?|originales|originali|originais|oorspronkelijke) (?:anweisungen|instructions|instrucciones|istruzioni|instrucoes|instructies))"),
+    _p("role_play", 0.8,
+       r"\b(?:ki|ia|ai|intelligence artificielle|inteligencia artificial)\b.{0,20}\b(?:ohne (?:einschrankungen|regeln|grenzen)|sans (?:aucune )?(?:restriction|regle|limite)s?|sin (?:restricciones|reglas|limites)|senza (?:alcuna )?(?:restrizion[ei]|regole|limiti)|sem (?:restricoes|regras|limites)|zonder (?:beperkingen|regels))"),
+    _p("role_play", 0.7,
+       r"\b(?:tu so,? als|fais comme si|haz como si|fai finta|finja|doe alsof)\b.{0,40}\b(?:keine regeln|pas de regles|sin reglas|senza regole|sem regras|geen regels)"),
     # 4. Fake delimiters: text that imitates the chat format's role markers.
     _p("fake_delimiter", 0.8,
        r"(?:^|\s)#{2,}\s*(?:system|assistant|instruction|instructions|admin|developer|new instructions|end of (?:user )?(?:input|prompt))\s*(?:prompt|message)?\s*(?::|#|$|\s(?=[a-z]))"),
@@ -181,6 +187,7 @@ class Analysis:
     sanitized_length: int = 0
     blocked: bool = False
     risk_score: float = 0.0
+    window: dict[str, Any] | None = None  # the riskiest window: start, end, excerpt, families
 
     def to_dict(self) -> dict[str, Any]:
         """The ``security_analysis`` member of a response (without the text itself)."""
@@ -244,55 +251,37 @@ def pattern_score(text: str) -> tuple[float, list[str]]:
     return 1.0 - remaining, sorted(families) + signals
 
 
-@lru_cache(maxsize=1)
-def _classifier() -> Any:
-    """Logistic regression on word and character n-grams of the canonical text.
+def analyze(text: str, max_chars: int, threshold: float | None = None,
+            use_classifier: bool = True, screen: InjectionScreen | None = None) -> Analysis:
+    """Sanitize ``text`` and judge it; ``blocked`` equals ``injection_detected``.
 
-    Trained on first use (about 0.1 s) from the labelled dev split shipped in
-    ``data/injection_train.csv``; the test and fresh splits are never trained on.
-    """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline, make_union
-
-    with TRAINING_SET.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    texts = [canonical(row["text"]) for row in rows]
-    labels = [row["label"] == "injection" for row in rows]
-    model = make_pipeline(
-        make_union(TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True),
-                   TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-        LogisticRegression(C=CLASSIFIER_C, max_iter=2000, class_weight="balanced"),
-    )
-    return model.fit(texts, labels)
-
-
-def classifier_score(text: str) -> float:
-    """Probability that ``text`` is an injection, by the n-gram classifier."""
-    return float(_classifier().predict_proba([canonical(text)])[0, 1])
-
-
-def analyze(text: str, max_chars: int, threshold: float = DETECTION_THRESHOLD,
-            use_classifier: bool = True) -> Analysis:
-    """Sanitize ``text`` and score it; ``blocked`` equals ``injection_detected``.
-
-    The risk score is the classifier's probability; the pattern families that match are
-    reported in ``detected_patterns`` to say why. Letting confident patterns raise the score
-    caught a few more attacks but flagged technical questions that quote attack markup
-    (``<system>`` tags, "developer mode"), which cross-validation rejected. With
-    ``use_classifier=False`` the pattern score alone decides (for comparison).
+    The risk score is the screen's (``screen.py``): the probability of its riskiest window.
+    ``detected_patterns`` names the pattern families found anywhere in the text, plus
+    "classifier" when the screen flags it; ``window`` says which part of the text triggered
+    it and which families matched there. With ``use_classifier=False`` the pattern score
+    alone decides (for comparison).
     """
     clean = sanitize(text, max_chars)
     # Score the untruncated text: an attack must not hide past the cut.
     patterns, matched = pattern_score(text)
+    window = None
     if use_classifier:
-        score = learned = classifier_score(text)
-        if learned >= threshold:
+        from ai_backends.llm.screen import default_screen
+
+        screen = screen or default_screen()
+        verdict = screen.judge(text)
+        score = verdict.risk
+        detected = score >= (threshold if threshold is not None else screen.threshold)
+        if detected:
             matched = [*matched, "classifier"]
+        if verdict.window is not None:
+            excerpt = text[verdict.window.start:verdict.window.end]
+            window = {"start": verdict.window.start, "end": verdict.window.end,
+                      "excerpt": excerpt[:WINDOW_EXCERPT],
+                      "families": verdict.families}
     else:
         score = patterns
-    score = round(score, 3)
-    detected = score >= threshold
+        detected = score >= (threshold if threshold is not None else PATTERNS_ONLY_THRESHOLD)
     return Analysis(
         sanitized_text=clean,
         injection_detected=detected,
@@ -301,5 +290,6 @@ def analyze(text: str, max_chars: int, threshold: float = DETECTION_THRESHOLD,
         original_length=len(text),
         sanitized_length=len(clean),
         blocked=detected,
-        risk_score=score,
+        risk_score=round(score, 3),
+        window=window,
     )

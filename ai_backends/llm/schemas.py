@@ -118,6 +118,15 @@ class GenerateResponse(BaseModel):
     finish_reason: str = Field(description="stop (the model ended) or length (max_tokens)")
 
 
+class TriggerWindow(BaseModel):
+    """The part of the prompt the screen found riskiest."""
+
+    start: int = Field(description="Offset of the window's first character in the prompt")
+    end: int = Field(description="Offset just after its last character")
+    excerpt: str = Field(description="The window's text (at most 400 characters)")
+    families: list[str] = Field(description="Pattern families that match inside the window")
+
+
 class SecurityAnalysis(BaseModel):
     """What the injection screen found in a prompt."""
 
@@ -128,6 +137,8 @@ class SecurityAnalysis(BaseModel):
     sanitized_length: int
     blocked: bool = Field(description="True when the prompt was refused (never sent)")
     risk_score: float = Field(ge=0, le=1)
+    window: TriggerWindow | None = Field(
+        None, description="The riskiest window of the prompt (the screen scores each part)")
 
 
 class SecureGenerateResponse(GenerateResponse):

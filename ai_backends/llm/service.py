@@ -19,6 +19,7 @@ from ai_backends.llm.backends import (
     OllamaBackend,
     collect,
 )
+from ai_backends.llm.canary import canary_for, mark, watch
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -66,7 +67,8 @@ class GenerationService:
     def __init__(self, mode: str = "auto", ollama_url: str | None = None,
                  ollama_model: str = "tinyllama", model_path: str = "", threads: int = 0,
                  context_tokens: int = 4096, timeout: float = 60.0,
-                 default_max_tokens: int = 128, slots: int = 0) -> None:
+                 default_max_tokens: int = 128, slots: int = 0, canary: bool = True,
+                 canary_secret: str = "") -> None:
         if mode not in MODES:
             raise ValueError(f"LLM_BACKEND must be one of {', '.join(MODES)}, not {mode!r}")
         if mode == OLLAMA and not ollama_url:
@@ -75,6 +77,8 @@ class GenerationService:
         self.timeout = timeout
         self.ollama_model = ollama_model
         self.default_max_tokens = default_max_tokens
+        self.canary = canary
+        self.canary_secret = canary_secret
         self._ollama = OllamaBackend(ollama_url, ollama_model, timeout) if ollama_url else None
         self._llamacpp = LlamaCppBackend(model_path, threads, context_tokens, timeout)
         self._chosen: ChatBackend | None = None
@@ -126,19 +130,32 @@ class GenerationService:
     def stream(
         self, messages: list[BaseMessage], params: GenerationParams
     ) -> Iterator[str | Generation]:
-        """Yield text pieces as they are generated, then one final Generation."""
+        """Yield text pieces as they are generated, then one final Generation.
+
+        With ``canary`` on, a system prompt gets a fresh canary token in front and an answer
+        that repeats it raises PromptLeak instead of reaching the caller (see canary.py).
+        """
         check_params(params)
         if not messages:
             raise InvalidInput("no messages to answer")
         if params.max_tokens is None:
             params = replace(params, max_tokens=self.default_max_tokens)
         backend = self._resolve()
+        token = None
+        if self.canary and messages[0].type == "system":
+            context = "\x00".join(str(m.content) for m in messages)
+            token = canary_for(params.seed, params.temperature, context, self.canary_secret)
+            system = messages[0].model_copy(
+                update={"content": mark(str(messages[0].content), token)})
+            messages = [system, *messages[1:]]
         try:
             pieces = backend.stream(messages, params, self.timeout)
         except Exception:
             metrics.LLM_REQUESTS.labels(backend.name, "error").inc()
             raise
-        return self._admitted(_measured(pieces, backend.name))
+        measured = _measured(pieces, backend.name)
+        watched = measured if token is None else watch(measured, token, backend.name)
+        return self._admitted(watched)
 
     def _admitted(self, pieces: Iterator[str | Generation]) -> Iterator[str | Generation]:
         """Run ``pieces`` in a generation slot, from its first piece until it ends or closes."""
@@ -202,7 +219,8 @@ def service_from_config(config: Mapping[str, Any]) -> GenerationService:
         ollama_model=config["OLLAMA_MODEL"], model_path=config["LLM_MODEL_PATH"],
         threads=config["LLM_THREADS"], context_tokens=config["LLM_CONTEXT_TOKENS"],
         timeout=config["LLM_TIMEOUT_SECONDS"],
-        default_max_tokens=config["LLM_DEFAULT_MAX_TOKENS"], slots=generation_slots(config))
+        default_max_tokens=config["LLM_DEFAULT_MAX_TOKENS"], slots=generation_slots(config),
+        canary=config["LLM_CANARY"], canary_secret=config["LLM_CANARY_SECRET"])
 
 
 def generation_slots(config: Mapping[str, Any]) -> int:

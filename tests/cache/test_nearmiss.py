@@ -26,6 +26,18 @@ PAIRS = Path(__file__).resolve().parent.parent / "data" / "semantic_pairs.csv"
     ("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?",
      "direction reversed"),
     ("Is gold heavier than silver?", "Is silver heavier than gold?", "direction reversed"),
+    ("Is coffee good for your health?", "Is coffee bad for your health?",
+     "opposite words (bad/good)"),
+    ("How do I raise my credit score?", "How do I lower my credit score?",
+     "opposite words (lower/raise)"),
+    ("What is the cheapest way to Paris?", "What is the most expensive way to Paris?",
+     "opposite words (expensive/cheapest)"),
+    ("What time is sunrise in London?", "What time is sunset in London?",
+     "opposite words (sunset/sunrise)"),
+    ("How do I turn on dark mode?", "How do I turn off dark mode?", "opposite words (off/on)"),
+    ("Who is the president of France?", "Who was the president of France?", "tense differs"),
+    ("Do all birds fly?", "Do most birds fly?", "quantifiers differ"),
+    ("How many pounds are in a stone?", "How many kilograms are in a stone?", "units differ"),
 ])
 def test_guard_vetoes_near_misses(cached: str, asked: str, reason: str) -> None:
     assert near_miss_reason(asked, cached) == reason
@@ -37,6 +49,11 @@ def test_guard_vetoes_near_misses(cached: str, asked: str, reason: str) -> None:
     ("Who wrote Hamlet?", "Who is the author of Hamlet?"),
     ("How do I convert Celsius to Fahrenheit?", "How do I convert Celsius to Fahrenheit?"),
     ("How do I reverse a list in Python?", "How can I reverse a Python list?"),
+    ("What is artificial intelligence?", "Explain artificial intelligence to me"),
+    ("Is coffee good for you?", "Is coffee good for your health?"),
+    ("What is the origin of Halloween?", "How did Halloween start?"),
+    ("Is there an equivalent to Perl's chomp()?", "Quick question: is there an equivalent "
+     "to Perl's chomp()?"),
 ])
 def test_guard_lets_paraphrases_through(cached: str, asked: str) -> None:
     assert near_miss_reason(asked, cached) is None

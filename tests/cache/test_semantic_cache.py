@@ -11,7 +11,7 @@ import redis
 
 from ai_backends.cache.embeddings import Embedder
 from ai_backends.cache.semantic import SemanticCache, scope_of
-from ai_backends.core.config import load_config
+from ai_backends.core.config import Settings, load_config
 from ai_backends.core.errors import Unavailable
 
 pytestmark = pytest.mark.integration
@@ -91,6 +91,10 @@ def test_empty_cache_misses_without_score(make_cache: Any, embedder: Embedder) -
     ("Is coffee bad for your health?", "Is coffee not bad for your health?", "negation differs"),
     ("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?",
      "direction reversed"),
+    ("Is coffee good for your health?", "Is coffee bad for your health?",
+     "opposite words (bad/good)"),
+    ("What is the best programming language for beginners?",
+     "What is the worst programming language for beginners?", "opposite words (worst/best)"),
 ])
 def test_near_misses_above_the_threshold_are_vetoed(make_cache: Any, embedder: Embedder,
                                                      cached: str, asked: str, reason: str) -> None:
@@ -100,6 +104,27 @@ def test_near_misses_above_the_threshold_are_vetoed(make_cache: Any, embedder: E
     assert result.hit is None
     assert result.score >= 0.6
     assert result.near_miss == reason
+
+
+def test_opposite_question_is_not_served_at_the_configured_threshold(
+        make_cache: Any, embedder: Embedder) -> None:
+    """The issue's example: "bad" must not get the answer cached for "good" (cosine 0.96)."""
+    cache = make_cache(threshold=Settings.model_fields["SEMANTIC_CACHE_THRESHOLD"].default)
+    put(cache, embedder, "Is coffee good for your health?")
+    result = ask(cache, embedder, "Is coffee bad for your health?")
+    assert result.hit is None
+    assert result.score > cache.threshold
+    assert result.near_miss is not None and "opposite" in result.near_miss
+
+
+def test_documented_paraphrase_is_served_at_the_configured_threshold(
+        make_cache: Any, embedder: Embedder) -> None:
+    """The specification's example: "Explain artificial intelligence to me" is a hit."""
+    cache = make_cache(threshold=Settings.model_fields["SEMANTIC_CACHE_THRESHOLD"].default)
+    put(cache, embedder, "What is artificial intelligence?")
+    result = ask(cache, embedder, "Explain artificial intelligence to me")
+    assert result.hit is not None
+    assert result.hit.prompt == "What is artificial intelligence?"
 
 
 def test_answers_never_cross_model_or_parameters(make_cache: Any, embedder: Embedder) -> None:

@@ -32,10 +32,13 @@ def test_generate_goes_to_ollama_with_roles_and_options() -> None:
                                   GenerationParams(max_tokens=4, temperature=0.0, seed=7))
     assert result.backend == "ollama" and result.model == "tinyllama"
     assert result.text == "Hello from the Ollama"
-    # Token counts are Ollama's own (prompt_eval_count / eval_count), not ours.
-    assert (result.prompt_tokens, result.completion_tokens) == (4, 4)
-    assert result.finish_reason == "length"
     sent = server.requests[-1]
+    # Token counts are Ollama's own (prompt_eval_count / eval_count), not ours; the fake
+    # counts the words it was sent (the system prompt now opens with the canary line).
+    words = sum(len(m["content"].split()) for m in sent["messages"])
+    assert (result.prompt_tokens, result.completion_tokens) == (words, 4)
+    assert sent["messages"][0]["content"].startswith("Conversation id: ")
+    assert result.finish_reason == "length"
     assert [m["role"] for m in sent["messages"]] == ["system", "user"]
     assert sent["messages"][1]["content"] == "Say hello"
     assert sent["options"]["num_predict"] == 4 and sent["options"]["seed"] == 7

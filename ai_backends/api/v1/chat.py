@@ -35,7 +35,7 @@ from ai_backends.llm import Generation
 
 CHAT_TAG = Tag(name="chat", description="Conversations with memory, and cached answers")
 CACHE_TAG = Tag(name="cache", description="Analytics and administration of the chat caches")
-POST_ERRORS = problem_responses(400, 409, 413, 415, 422, 503)
+POST_ERRORS = problem_responses(400, 409, 413, 415, 422, 502, 503)
 
 
 def turn_dict(turn: ChatTurn) -> dict[str, Any]:

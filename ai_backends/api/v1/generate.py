@@ -25,7 +25,7 @@ from ai_backends.llm.schemas import (
 from ai_backends.llm.service import single_turn
 
 TAG = Tag(name="generation", description="Text generation with the local LLM")
-ERRORS = problem_responses(400, 413, 415, 422, 503)
+ERRORS = problem_responses(400, 413, 415, 422, 502, 503)
 
 
 @bp.post("/generate", tags=[TAG], responses={200: GenerateResponse, **ERRORS})
@@ -40,7 +40,7 @@ def generate(body: GenerateRequest) -> dict[str, Any] | Response:
 @bp.post("/generate-secure", tags=[TAG], responses={200: SecureGenerateResponse, **ERRORS})
 def generate_secure(body: SecureGenerateRequest) -> dict[str, Any] | Response:
     """Screen the prompt for injection first; a blocked prompt gets 400 and never runs."""
-    analysis = analyze(body.prompt, MAX_PROMPT_CHARS)
+    analysis = analyze(body.prompt, MAX_PROMPT_CHARS, screen=services().injection)
     report = analysis.to_dict()
     if analysis.blocked:
         raise BadRequest(

@@ -21,7 +21,8 @@ API_VERSION = "v2"
 
 
 @bp.post("/generate", tags=[TAG],
-         responses={200: V2GenerateResponse, **problem_responses(400, 404, 413, 415, 422, 503)})
+         responses={200: V2GenerateResponse,
+                    **problem_responses(400, 404, 413, 415, 422, 502, 503)})
 def generate(body: V2GenerateRequest) -> dict[str, Any]:
     """Complete a prompt; metadata says which model answered, how fast, how many tokens.
 

@@ -1,0 +1,94 @@
+"""Opposites for the near-miss guard: a lexicon of antonyms plus a few rules for forms.
+
+The lexicon (``data/antonyms.tsv``) is extracted from Princeton WordNet 3.0 (the Debian
+``wordnet-base`` package; WordNet licence, attribution in the file header) by
+``scripts/build_antonyms.py``: every lexical antonym pointer (``!``) between two single
+words, of adjectives, adverbs, verbs and nouns, plus the comparative and superlative forms
+of adjectives that WordNet lists as exceptions (better/best -> good). A few opposites that
+WordNet does not link (sunrise/sunset, cheapest/most expensive are handled by rules) are added
+by hand in ``EXTRA_OPPOSITES``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+LEXICON = Path(__file__).with_name("data") / "antonyms.tsv"
+
+# Pairs WordNet does not link as antonyms but a question turns around (hand-written).
+EXTRA_OPPOSITES = (
+    ("sunrise", "sunset"), ("north", "south"), ("east", "west"), ("cheap", "expensive"),
+    ("cheapest", "priciest"), ("pros", "cons"), ("advantages", "disadvantages"),
+    ("benefits", "risks"), ("benefits", "drawbacks"), ("upload", "download"),
+    ("import", "export"), ("encrypt", "decrypt"), ("encode", "decode"), ("login", "logout"),
+    ("install", "uninstall"), ("enable", "disable"), ("min", "max"), ("minimum", "maximum"),
+    ("first", "last"), ("inbound", "outbound"), ("input", "output"), ("legal", "illegal"),
+    ("safe", "dangerous"), ("healthy", "unhealthy"), ("allowed", "forbidden"),
+    ("allowed", "banned"), ("permitted", "prohibited"), ("raise", "lower"), ("rise", "fall"),
+    ("buy", "sell"), ("before", "after"), ("win", "lose"), ("gain", "lose"), ("add", "remove"),
+    ("start", "stop"), ("open", "close"), ("on", "off"), ("up", "down"), ("in", "out"),
+    ("more", "less"), ("more", "fewer"), ("most", "least"), ("increase", "decrease"),
+    ("increase", "reduce"), ("grow", "shrink"), ("hot", "cold"), ("warm", "cool"),
+    ("summer", "winter"), ("spring", "autumn"), ("spring", "fall"), ("day", "night"),
+    ("morning", "evening"), ("past", "future"), ("was", "will"), ("did", "will"),
+    ("ancient", "modern"), ("male", "female"), ("men", "women"), ("boys", "girls"),
+    ("left", "right"), ("top", "bottom"), ("inside", "outside"), ("above", "below"),
+    ("over", "under"), ("pass", "fail"), ("accept", "reject"), ("borrow", "lend"),
+    ("push", "pull"), ("send", "receive"), ("import", "export"), ("lock", "unlock"),
+    ("mount", "unmount"), ("compress", "decompress"), ("zip", "unzip"), ("asleep", "awake"),
+    ("sweet", "sour"), ("pounds", "ounces"), ("ascending", "descending"),
+    ("easy", "hard"), ("close", "far"), ("closest", "farthest"), ("nearest", "farthest"),
+)
+
+
+@lru_cache(maxsize=1)
+def antonym_pairs() -> frozenset[frozenset[str]]:
+    """Every known pair of opposite words (lower case), from WordNet and the extras."""
+    pairs = {frozenset(p) for p in EXTRA_OPPOSITES}
+    with LEXICON.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("#") or not line.strip():
+                continue
+            a, b = line.rstrip("\n").split("\t")[:2]
+            pairs.add(frozenset((a, b)))
+    return frozenset(p for p in pairs if len(p) == 2)
+
+
+@lru_cache(maxsize=1)
+def _index() -> dict[str, frozenset[str]]:
+    found: dict[str, set[str]] = {}
+    for pair in antonym_pairs():
+        a, b = tuple(pair)
+        found.setdefault(a, set()).add(b)
+        found.setdefault(b, set()).add(a)
+    return {word: frozenset(others) for word, others in found.items()}
+
+
+def _forms(word: str) -> list[str]:
+    """The word and crude base forms (plural, past, comparative, superlative)."""
+    forms = [word]
+    for suffix, repl in (("iest", "y"), ("ier", "y"), ("est", ""), ("est", "e"), ("er", ""),
+                         ("er", "e"), ("ies", "y"), ("es", ""), ("s", ""), ("ed", ""),
+                         ("ed", "e"), ("ing", ""), ("ing", "e"), ("ly", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            base = word[: len(word) - len(suffix)] + repl
+            forms.append(base)
+            if len(base) > 3 and base[-1] == base[-2]:  # bigger -> bigg -> big
+                forms.append(base[:-1])
+    return forms
+
+
+def opposite(a: str, b: str) -> bool:
+    """True when the two words (any case, simple inflections) are opposites."""
+    index = _index()
+    forms_b = set(_forms(b.lower()))
+    for form in _forms(a.lower()):
+        if index.get(form, frozenset()) & forms_b:
+            return True
+    # un-/in-/dis-/il-/im-/ir- prefixes: legal/illegal, like/dislike, able/unable.
+    a, b = a.lower(), b.lower()
+    for prefix in ("un", "in", "dis", "il", "im", "ir", "non"):
+        if a == prefix + b or b == prefix + a:
+            return True
+    return False

@@ -1,0 +1,172 @@
+"""The injection screen: a logistic regression on sentence embeddings, window by window.
+
+A prompt is cut into windows of whole sentences (at most ``WINDOW_CHARS`` characters each);
+each window's canonical form (see ``injection.canonical``) is embedded with all-MiniLM-L6-v2
+(the semantic cache's model) and scored by a logistic regression whose inputs are the 384
+embedding dimensions, one input per pattern family (the weight of the strongest pattern of
+that family that matches the window) and the window's character 3-5-grams, hashed into
+``HASH_FEATURES`` buckets (no vocabulary to ship; the n-grams catch wording in languages the
+English embedding model reads poorly). The prompt's risk is its riskiest window; the screen
+names that window and the pattern families found in it, so a refusal says where and why.
+
+Scoring windows, not the whole prompt, keeps an instruction hidden in a long pasted document
+from being averaged away, and keeps one odd sentence of a book from tipping a long passage.
+The regression's weights, the threshold and how they were chosen live in
+``data/injection_screen.npz`` (about 0.3 MB), written by ``scripts/train_injection_screen.py``
+from the committed training split only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ai_backends.llm.injection import PATTERNS, canonical
+
+SCREEN_MODEL = Path(__file__).with_name("data") / "injection_screen.npz"
+WINDOW_CHARS = 400
+HASH_FEATURES = 2**16
+FAMILIES = tuple(sorted({p.family for p in PATTERNS}))
+_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
+
+
+class TextEmbedder(Protocol):
+    """Anything that embeds texts into unit vectors (the cache's ``Embedder``)."""
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Rows of unit length, one per text."""
+        ...
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span of the prompt scored on its own."""
+
+    start: int
+    end: int
+
+
+def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
+    """Consecutive spans of whole sentences, each at most ``size`` characters (a longer
+    sentence is cut into pieces of ``size``)."""
+    spans: list[Window] = []
+    start = 0
+    cuts = [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
+    current_start, current_end = 0, 0
+    for cut in cuts:
+        if cut - current_start > size and current_end > current_start:
+            spans.append(Window(current_start, current_end))
+            current_start = current_end
+        while cut - current_start > size:  # one sentence longer than a window
+            spans.append(Window(current_start, current_start + size))
+            current_start += size
+        current_end = cut
+        start = cut
+    if current_end > current_start or not spans:
+        spans.append(Window(current_start, max(current_end, start)))
+    return [w for w in spans if text[w.start:w.end].strip()] or [Window(0, len(text))]
+
+
+def pattern_features(text: str) -> np.ndarray:
+    """Per family, the weight of its strongest pattern that matches ``text`` (else 0)."""
+    form = canonical(text)
+    weights = dict.fromkeys(FAMILIES, 0.0)
+    for pattern in PATTERNS:
+        if weights[pattern.family] < pattern.weight and pattern.regex.search(form):
+            weights[pattern.family] = pattern.weight
+    return np.array([weights[f] for f in FAMILIES], dtype=np.float32)
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> Any:
+    from sklearn.feature_extraction.text import HashingVectorizer  # heavy import, once
+
+    return HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), n_features=HASH_FEATURES,
+                             alternate_sign=False, norm="l2")
+
+
+def window_features(texts: list[str], embedder: TextEmbedder,
+                    vectors: np.ndarray | None = None) -> Any:
+    """Embedding, pattern and hashed n-gram inputs for each window text (a sparse matrix);
+    ``vectors`` are the windows' embeddings when already computed."""
+    from scipy.sparse import csr_matrix, hstack
+
+    forms = [canonical(t) or " " for t in texts]
+    if vectors is None:
+        vectors = embedder.embed(forms)
+    patterns = np.stack([pattern_features(t) for t in texts])
+    dense = np.hstack([vectors, patterns]).astype(np.float32)
+    return hstack([csr_matrix(dense), _hasher().transform(forms)]).tocsr()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The screen's judgment of one prompt."""
+
+    risk: float
+    flagged: bool
+    families: list[str]
+    window: Window | None  # the riskiest window (None when the prompt is empty)
+
+
+class InjectionScreen:
+    """Scores prompts with the trained regression; thread-safe, loads its weights lazily."""
+
+    def __init__(self, embedder: TextEmbedder, model_path: str | Path = SCREEN_MODEL,
+                 threshold: float | None = None) -> None:
+        self.embedder = embedder
+        self.model_path = Path(model_path)
+        self._threshold = threshold
+        self._model: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _weights(self) -> dict[str, Any]:
+        with self._lock:
+            if self._model is None:
+                with np.load(self.model_path) as stored:
+                    model = {name: stored[name] for name in stored.files}
+                model["meta"] = json.loads(str(model["meta"]))
+                self._model = model
+            return self._model
+
+    @property
+    def threshold(self) -> float:
+        """Risk from which a prompt counts as an injection."""
+        return self._threshold if self._threshold is not None else \
+            float(self._weights()["meta"]["threshold"])
+
+    def window_risks(self, text: str) -> tuple[list[Window], np.ndarray]:
+        """Every window of ``text`` and its probability of being an injection."""
+        model = self._weights()
+        spans = windows(text, int(model["meta"]["window_chars"]))
+        features = window_features([text[w.start:w.end] for w in spans], self.embedder)
+        logits = features @ model["coef"] + float(model["meta"]["intercept"])
+        return spans, 1.0 / (1.0 + np.exp(-logits))
+
+    def judge(self, text: str) -> Verdict:
+        """Risk of the riskiest window, whether it passes the threshold, and why."""
+        if not text.strip():
+            return Verdict(0.0, False, [], None)
+        spans, risks = self.window_risks(text)
+        best = int(np.argmax(risks))
+        window = spans[best]
+        features = pattern_features(text[window.start:window.end])
+        families = [f for f, w in zip(FAMILIES, features, strict=True) if w > 0]
+        risk = float(risks[best])
+        return Verdict(risk, risk >= self.threshold, families, window)
+
+
+@lru_cache(maxsize=1)
+def default_screen() -> InjectionScreen:
+    """A process-wide screen on the configured embedding model (scripts and tests)."""
+    from ai_backends.cache.embeddings import Embedder
+    from ai_backends.core.config import load_config
+
+    return InjectionScreen(Embedder(load_config()["EMBEDDING_MODEL_DIR"]))

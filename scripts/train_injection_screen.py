@@ -1,0 +1,193 @@
+"""Train the injection screen's regression from committed data; write its JSON weights.
+
+    python scripts/train_injection_screen.py [--out ai_backends/llm/data/injection_screen.npz]
+
+Training data (never the frozen test split, never another project's corpus):
+tests/data/judgments/injection_train.csv plus the project's first hand-written sets
+(ai_backends/llm/data/injection_train.csv and every split of tests/data/injection_eval.csv).
+Each text is cut into windows (ai_backends/llm/screen.py); benign texts give negative
+windows, attacks positive ones; of an instruction hidden in a document only the windows that
+appear in no benign text count as positive (the carrier text is left out).
+
+The threshold is chosen by 5-fold cross-validation grouped by text: the lowest out-of-fold
+risk at which at most ``MAX_FP`` of the benign training texts from outside sources are
+flagged, and in every such family at most ``MAX_FAMILY_FP`` of them (one text allowed in
+families under 100). The project's own hand-written look-alikes are trained on but not
+used to set the threshold (their numbers: ``evaluate_injection.py --set legacy``).
+Regularisation: C=10, the middle of the trade-off among 1, 10 and 100 out of fold
+(and of an MLP and models without n-grams: docs/judgments.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ai_backends.core.config import ROOT
+from ai_backends.llm.injection import canonical
+from ai_backends.llm.screen import (
+    FAMILIES,
+    HASH_FEATURES,
+    SCREEN_MODEL,
+    WINDOW_CHARS,
+    window_features,
+    windows,
+)
+
+TRAIN = ROOT / "tests" / "data" / "judgments" / "injection_train.csv"
+LEGACY = (ROOT / "ai_backends" / "llm" / "data" / "injection_train.csv",
+          ROOT / "tests" / "data" / "injection_eval.csv")
+CACHE = Path("/tmp/injection-screen-features")
+STRENGTHS = (10.0,)
+MAX_FP, MAX_FAMILY_FP = 0.005, 0.01
+
+
+def training_rows() -> list[dict[str, str]]:
+    """label, family, text of every training text."""
+    with TRAIN.open(encoding="utf-8", newline="") as handle:
+        rows = [{"label": r["label"], "family": r["family"], "text": r["text"]}
+                for r in csv.DictReader(handle)]
+    for path in LEGACY:
+        with path.open(encoding="utf-8", newline="") as handle:
+            for r in csv.DictReader(handle):
+                rows.append({"label": r["label"], "family": "legacy:" + r.get("family", "-"),
+                             "text": r["text"]})
+    return rows
+
+
+def window_examples(rows: list[dict[str, str]], size: int = WINDOW_CHARS
+                    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Window texts, their labels and the index of the row each came from."""
+    benign_text = "\n".join(r["text"] for r in rows if r["label"] == "benign")
+    texts, labels, groups = [], [], []
+    for i, row in enumerate(rows):
+        attack = row["label"] == "injection"
+        for w in windows(row["text"], size):
+            piece = row["text"][w.start:w.end]
+            if attack and row["family"] == "indirect" and piece.strip() in benign_text:
+                continue  # carrier text of a hidden instruction: not evidence either way
+            texts.append(piece)
+            labels.append(attack)
+            groups.append(i)
+    return texts, np.array(labels), np.array(groups)
+
+
+def cached_features(texts: list[str], featurize: Callable[[list[str]], np.ndarray],
+                    name: str) -> np.ndarray:
+    """Features of ``texts``, cached on disk by content (embedding is the slow part)."""
+    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    path = CACHE / f"{name}-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    earlier = CACHE / f"embed+patterns-{digest}.npy"  # a first version cached 390 columns
+    if name == "embed" and earlier.exists():
+        return np.load(earlier)[:, :384]
+    features = featurize(texts)
+    CACHE.mkdir(exist_ok=True)
+    np.save(path, features)
+    return features
+
+
+def row_risk(window_risk: np.ndarray, groups: np.ndarray, n_rows: int) -> np.ndarray:
+    """Risk of each row: the largest risk of its windows (0 for rows without windows)."""
+    risk = np.zeros(n_rows)
+    np.maximum.at(risk, groups, window_risk)
+    return risk
+
+
+def pick_threshold(risk: np.ndarray, rows: list[dict[str, str]]) -> float:
+    """Lowest threshold meeting the false-positive limits overall and per benign family."""
+    families = np.array([r["family"] for r in rows])
+    benign = np.array([r["label"] == "benign" and not r["family"].startswith("legacy:")
+                       for r in rows])
+    for threshold in np.arange(0.05, 1.0, 0.01):
+        flagged = risk >= threshold
+        if flagged[benign].mean() > MAX_FP:
+            continue
+        if all(flagged[benign & (families == f)].sum()
+               <= max(1, MAX_FAMILY_FP * (benign & (families == f)).sum())
+               for f in set(families[benign])):
+            return round(float(threshold), 2)
+    return 0.99
+
+
+def cross_validate(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                   rows: list[dict[str, str]], strength: float) -> np.ndarray:
+    """Out-of-fold risk of every row (5 folds grouped by row)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    out = np.zeros(len(labels))
+    for fit, held in GroupKFold(n_splits=5).split(features, labels, groups):
+        model = LogisticRegression(C=strength, max_iter=3000, class_weight="balanced")
+        model.fit(features[fit], labels[fit])
+        out[held] = model.predict_proba(features[held])[:, 1]
+    return row_risk(out, groups, len(rows))
+
+
+def choose(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+           rows: list[dict[str, str]]) -> tuple[float, float, dict[str, float]]:
+    """Strength and threshold with the best out-of-fold detection under the FP limits."""
+    attack = np.array([r["label"] == "injection" for r in rows])
+    best: tuple[float, float, dict[str, float]] | None = None
+    for strength in STRENGTHS:
+        risk = cross_validate(features, labels, groups, rows, strength)
+        threshold = pick_threshold(risk, rows)
+        benign = ~attack
+        detection = float((risk[attack] >= threshold).mean())
+        stats = {"C": strength, "threshold": threshold, "detection": round(detection, 4),
+                 "false_positive": round(float((risk[benign] >= threshold).mean()), 4)}
+        print(f"  C={strength:<5} threshold {threshold:.2f}: out-of-fold detection "
+              f"{detection:.1%}, false positives {stats['false_positive']:.2%}")
+        if best is None or detection > best[2]["detection"]:
+            best = (strength, threshold, stats)
+    assert best is not None
+    return best
+
+
+def main() -> None:
+    """Cross-validate, fit on all training windows, write the weights."""
+    from sklearn.linear_model import LogisticRegression
+
+    from ai_backends.cache.embeddings import Embedder
+    from ai_backends.core.config import load_config
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=str(SCREEN_MODEL))
+    parser.add_argument("--window-chars", type=int, default=WINDOW_CHARS)
+    args = parser.parse_args()
+    embedder = Embedder(load_config()["EMBEDDING_MODEL_DIR"])
+    rows = training_rows()
+    texts, labels, groups = window_examples(rows, args.window_chars)
+    print(f"{len(rows)} training texts, {len(texts)} windows ({labels.sum()} positive)")
+    vectors = cached_features(
+        texts, lambda t: embedder.embed([canonical(x) or " " for x in t]), "embed")
+    features = window_features(texts, embedder, vectors=vectors)
+    strength, threshold, stats = choose(features, labels, groups, rows)
+    model = LogisticRegression(C=strength, max_iter=3000, class_weight="balanced")
+    model.fit(features, labels)
+    meta = {
+        "about": "injection screen: logistic regression on all-MiniLM-L6-v2 window embeddings, "
+                 "pattern-family weights and hashed character n-grams; "
+                 "see scripts/train_injection_screen.py",
+        "features": ["embedding_0..383", *(f"pattern_{f}" for f in FAMILIES),
+                     f"char_3_5_gram_hash_0..{HASH_FEATURES - 1}"],
+        "window_chars": args.window_chars,
+        "threshold": threshold,
+        "cross_validation": stats,
+        "intercept": float(model.intercept_[0]),
+    }
+    np.savez_compressed(args.out, coef=model.coef_[0].astype(np.float32),
+                        meta=np.array(json.dumps(meta)))
+    print(f"wrote {args.out}: C={strength}, threshold {threshold}")
+
+
+if __name__ == "__main__":
+    main()
