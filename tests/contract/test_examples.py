@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.contract, pytest.mark.integration, pytest.mark.slow]
 
 
 def params(examples: list[Example]) -> list[Any]:
-    """pytest params, the documented xfail (not strict) where a branch owns the fix."""
+    """pytest params, with the documented xfail (not strict) of a known gap."""
     return [pytest.param(e, id=e.id, marks=[pytest.mark.xfail(reason=e.xfail, strict=False)]
                          if e.xfail else []) for e in examples]
 
