@@ -72,7 +72,8 @@ def test_generation_streams_and_never_takes_the_last_thread(app_config: dict[str
     # One worker, two threads: one generation slot, one thread that stays for classification.
     argv, env, base = _serve(app_config, WEB_SERVER="granian", WEB_WORKERS=1, WEB_THREADS=2,
                              RATE_LIMIT_PER_MINUTE=0)
-    body = {"prompt": "Count from one to one hundred in words.", "max_tokens": 64,
+    # A long answer, so the stream is still generating when the second request arrives.
+    body = {"prompt": "Describe how rain forms, in several long sentences.", "max_tokens": 256,
             "temperature": 0, "stream": True}
     with running(argv, env, f"{base}/health"):
         stream = requests.post(f"{base}/api/v1/generate", json=body, stream=True, timeout=60)

@@ -145,7 +145,9 @@ def _start_fleet(hosts: dict[str, Host], folder: Path) -> Fleet:
     store.processes += redis_nodes.processes
     base = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_DISABLE_TELEMETRY": "true",
             "MODEL_DIR": str(folder / "models"), "LOG_FORMAT": "text",
-            "MLFLOW_TRACKING_URI": f"http://{STORE}:5004", "REGISTRY_REFRESH_SECONDS": "2"}
+            "MLFLOW_TRACKING_URI": f"http://{STORE}:5004", "REGISTRY_REFRESH_SECONDS": "2",
+            # Sidecars bound beyond loopback need a key, and the API hosts send it.
+            "SIDECAR_API_KEY": "fleet-sidecar-key"}
     server = mlflow_server(load_config({
         "DATA_DIR": str(folder), "MLFLOW_SERVER_BACKEND_STORE":
             f"postgresql+psycopg://postgres@{STORE}:5432/mlflow",

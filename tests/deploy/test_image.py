@@ -81,6 +81,9 @@ def test_the_build_step_makes_every_model_from_a_clean_checkout(tmp_path: Path) 
     env = {key: value for key, value in os.environ.items()
            if key not in ("MODEL_DIR", "DATA_DIR", "EMBEDDING_MODEL_DIR", "VIRTUAL_ENV")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # The image installs the context's own package (pip install -e .); here the context goes
+    # first on the path, ahead of this checkout's editable install.
+    env["PYTHONPATH"] = str(context)
     build = step.split("&& find")[0]  # the clean-up after it works on the image's paths
     done = subprocess.run(["bash", "-o", "pipefail", "-c", build],
                           cwd=context, env=env, capture_output=True, text=True,

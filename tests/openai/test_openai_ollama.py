@@ -34,9 +34,12 @@ def test_chat_goes_to_ollama_with_sampling_options(app_config: dict[str, Any]) -
     body = answer.get_json()
     assert body["choices"][0]["message"]["content"] == "Hello from the Ollama"
     assert body["choices"][0]["finish_reason"] == "length"
-    assert body["usage"] == {"prompt_tokens": 4, "completion_tokens": 4, "total_tokens": 8}
     assert body["system_fingerprint"] == "ollama:tinyllama"
     sent = server.requests[-1]
+    # Ollama's own counts: the fake counts the words it was sent (the canary line included).
+    words = sum(len(m["content"].split()) for m in sent["messages"])
+    assert body["usage"] == {"prompt_tokens": words, "completion_tokens": 4,
+                             "total_tokens": words + 4}
     assert [m["role"] for m in sent["messages"]] == ["system", "user"]
     assert sent["options"]["top_p"] == 0.5 and sent["options"]["stop"] == ["\n\n", "END"]
     assert sent["options"]["num_predict"] == 4 and sent["options"]["seed"] == 3
