@@ -174,7 +174,7 @@ def redis_probe(url: str | None, kind: str, cluster: bool = False) -> Probe:
                 client = redis.Redis.from_url(url, socket_timeout=timeout,
                                               socket_connect_timeout=timeout)
                 client.ping()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             return ProbeResult(False, kind, f"{describe_url(url)} unreachable: {exc}")
         finally:
             if client is not None:
