@@ -49,8 +49,8 @@ def command(server: list[str], target: str, port: int) -> list[str]:
             "--port", str(port), "--no-access-log", *options, target]
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and every live descendant."""
+def tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -59,15 +59,23 @@ def tree_cpu_seconds(pid: int) -> float:
             except OSError:
                 continue
             children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0.0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and every live descendant."""
+    total = 0.0
+    for current in tree(pid):
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-        todo.extend(children.get(current, []))
     return total
 
 

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import requests
 
@@ -33,19 +34,6 @@ def _serve(app_config: dict[str, Any], **settings: Any) -> tuple[list[str], dict
     return api_command(config, "ai_backends.api.app:create_app()"), env, f"http://127.0.0.1:{port}"
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            if parent == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def test_granian_serves_every_worker_counts_in_metrics_and_stops_cleanly(
         app_config: dict[str, Any]) -> None:
     argv, env, base = _serve(app_config, WEB_SERVER="granian", WEB_WORKERS=2, WEB_THREADS=2)
@@ -58,7 +46,7 @@ def test_granian_serves_every_worker_counts_in_metrics_and_stops_cleanly(
         for _ in range(20):
             requests.post(f"{base}/api/v1/classify", json=SETOSA, timeout=10)
         metrics = requests.get(f"{base}/metrics", timeout=5).text
-        workers = _children(server.pid)
+        workers = [child.pid for child in psutil.Process(server.pid).children()]
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
     assert statuses == [200] * 40 and len(workers) == 2
