@@ -136,7 +136,7 @@ def build_services(config: Mapping[str, Any] | None = None,
         # In a fleet the shared prediction store is required: without it nothing is logged.
         "prediction_store": Dependency(
             prediction_log.probe, required=isinstance(prediction_log, PostgresPredictionStore)),
-        "redis": Dependency(redis_probe(redis_url, redis_kind, cluster)),
+        "redis": Dependency(redis_probe(redis_url, redis_kind, cluster, client)),
         "http_sidecar": Dependency(http_sidecar.probe),
         "grpc_sidecar": Dependency(grpc_sidecar.probe),
         "mlflow": Dependency(registry_probe(settings["MLFLOW_TRACKING_URI"])),

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
 from redis.commands.core import Script
-from redis.connection import Encoder
+from redis.connection import Encoder, parse_url
 
 from ai_backends.core.errors import Unavailable
 from ai_backends.core.health import Probe, ProbeResult, describe_url
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError,
                                              redis.exceptions.RedisClusterException)
 TIMEOUT_SECONDS = 0.5  # per Redis call of the service
+# After no cluster node answered, calls fail at once for this long instead of asking again.
+RELEARN_BACKOFF_SECONDS = 1.0
 _servers: dict[str, Any] = {}  # keeps each started server alive for the process's lifetime
 
 
@@ -82,49 +85,98 @@ def connect(url: str, cluster: bool = False) -> redis.Redis:
                                 socket_connect_timeout=TIMEOUT_SECONDS)
 
 
-def cluster_client(url: str, timeout: float) -> redis.RedisCluster:
-    """A ``RedisCluster`` seeded from ``url`` with short timeouts and few retries: a failed
-    master costs a request a bounded wait, then the slot map is refreshed."""
+def cluster_client(url: str, timeout: float,
+                   seeds: Sequence[tuple[str, int]] = ()) -> redis.RedisCluster:
+    """A ``RedisCluster`` seeded from ``url`` (and ``seeds``, other nodes of the cluster) with
+    short timeouts and few retries: a failed master costs a request a bounded wait, and the
+    slot map is relearned (``SlotMapRelearning``)."""
     from redis.backoff import ExponentialBackoff
+    from redis.cluster import ClusterNode
     from redis.retry import Retry
 
     client = redis.RedisCluster.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        url, startup_nodes=[ClusterNode(host, port) for host, port in seeds],
+        socket_timeout=timeout, socket_connect_timeout=timeout,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2))
-    nodes = client.nodes_manager
-    relearn = nodes.initialize
-
-    def initialize(*args: Any, **kwargs: Any) -> Any:
-        # "no node reachable" while relearning the slot map is a connection error: callers
-        # degrade as for a single server, and the next call tries again.
-        try:
-            return relearn(*args, **kwargs)
-        except redis.exceptions.RedisClusterException as exc:
-            raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from exc
-
-    nodes.initialize = initialize  # type: ignore[method-assign]
+    seed = parse_url(url)
+    SlotMapRelearning(client.nodes_manager,
+                      [(seed.get("host", "localhost"), int(seed.get("port", 6379)))])
     return client
 
 
-class LazyRedisCluster:
-    """A ``RedisCluster`` made on first use, so a replica starts (and answers /livez and
-    /readyz) while the cluster is still away; until it answers, every call raises
-    ``redis.ConnectionError`` and the callers degrade as for a single server."""
+class SlotMapRelearning:
+    """How a cluster client relearns its slot map after a connection error or a timeout.
 
-    def __init__(self, url: str, timeout: float) -> None:
+    redis-py refreshes the map (``CLUSTER SLOTS`` from the nodes it knows) on every failed
+    call. This adds three things: the configured seed node is always asked too (so a client
+    whose known nodes all changed finds the cluster again); "no node reachable" is a
+    ``redis.ConnectionError``, so callers degrade as for a single server; and after such a
+    failure the next refreshes fail at once for ``RELEARN_BACKOFF_SECONDS``, so a dead
+    cluster is not asked again by every call.
+    """
+
+    def __init__(self, nodes: Any, seeds: list[tuple[str, int]]) -> None:
+        self.nodes = nodes
+        self.seeds = seeds
+        self.relearn = nodes.initialize
+        self.failed: str | None = None
+        self.retry_at = 0.0
+        nodes.initialize = self.initialize
+
+    def initialize(self, additional_startup_nodes_info: list[tuple[str, int]] | None = None,
+                   **kwargs: Any) -> None:
+        """Relearn the slot map (the signature of ``NodesManager.initialize``)."""
+        if self.failed is not None and time.monotonic() < self.retry_at:
+            raise redis.ConnectionError(f"Redis Cluster unreachable: {self.failed}")
+        extra = list(additional_startup_nodes_info or [])
+        known = {(node.host, node.port) for node in self.nodes.startup_nodes.values()}
+        extra += [seed for seed in self.seeds if seed not in known and seed not in extra]
+        try:
+            self.relearn(additional_startup_nodes_info=extra, **kwargs)
+        except redis.exceptions.RedisClusterException as exc:
+            self.failed = str(exc)
+            self.retry_at = time.monotonic() + RELEARN_BACKOFF_SECONDS
+            raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from exc
+        self.failed = None
+
+
+class LazyRedisCluster:
+    """A ``RedisCluster`` made at once if the cluster answers, else on a later use.
+
+    Made at once, it knows every node of the cluster from the start, so losing the seed node
+    later costs nothing. A replica still starts (and answers /livez and /readyz) while the
+    cluster is away: until it answers, every call raises ``redis.ConnectionError`` and the
+    callers degrade as for a single server; a failed attempt is not repeated for
+    ``RELEARN_BACKOFF_SECONDS``.
+    """
+
+    def __init__(self, url: str, timeout: float,
+                 seeds: Callable[[], list[tuple[str, int]]] | None = None) -> None:
         self.url = url
         self.timeout = timeout
+        self.seeds = seeds  # more nodes to start from than ``url``'s, asked at each attempt
         self._client: redis.RedisCluster | None = None
         self._lock = threading.Lock()
+        self._failed: str | None = None
+        self._retry_at = 0.0
+        try:
+            self._real()
+        except redis.ConnectionError:
+            pass  # the cluster is not up yet: the first call that needs it tries again
 
     def _real(self) -> redis.RedisCluster:
         client = self._client
         if client is None:
             with self._lock:
                 if self._client is None:
+                    if self._failed is not None and time.monotonic() < self._retry_at:
+                        raise redis.ConnectionError(f"Redis Cluster unreachable: {self._failed}")
                     try:
-                        self._client = cluster_client(self.url, self.timeout)
-                    except redis.exceptions.RedisClusterException as exc:
+                        self._client = cluster_client(
+                            self.url, self.timeout, self.seeds() if self.seeds else ())
+                    except REDIS_ERRORS as exc:
+                        self._failed = str(exc)
+                        self._retry_at = time.monotonic() + RELEARN_BACKOFF_SECONDS
                         raise redis.ConnectionError(
                             f"Redis Cluster unreachable: {exc}") from exc
                 client = self._client
@@ -132,6 +184,14 @@ class LazyRedisCluster:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real(), name)
+
+    def known_nodes(self) -> list[tuple[str, int]]:
+        """(host, port) of every node the client knows; none before it first reached the
+        cluster (never connects)."""
+        client = self._client
+        if client is None:
+            return []
+        return [(node.host, node.port) for node in client.nodes_manager.startup_nodes.values()]
 
     def get_encoder(self) -> Encoder:
         """The encoder of the cluster client (scripts hash their text with it)."""
@@ -157,28 +217,39 @@ def hash_tagged(prefix: str) -> str:
     return f"{head}:{{{last}}}:" if head else f"{{{last}}}:"
 
 
-def redis_probe(url: str | None, kind: str, cluster: bool = False) -> Probe:
-    """Probe that PINGs ``url`` (every master of a cluster) on connections of its own,
-    bounded by the probe timeout."""
+def redis_probe(url: str | None, kind: str, cluster: bool = False,
+                service: Any = None) -> Probe:
+    """Probe that PINGs ``url`` on connections of its own, bounded by the probe timeout.
+
+    For a cluster it PINGs every master through one cluster client kept between probes
+    (made with the probe's timeout), so a probe costs one PING per master rather than
+    learning the slot map anew, and follows failovers as the service's client does; it
+    starts from every node the ``service`` client knows, so a dead seed node does not
+    hide the cluster from it.
+    """
+    clients: dict[float, LazyRedisCluster] = {}
+    lock = threading.Lock()
+
+    def cluster_client_for(timeout: float) -> LazyRedisCluster:
+        assert url is not None
+        with lock:
+            if timeout not in clients:
+                seeds = service.known_nodes if isinstance(service, LazyRedisCluster) else None
+                clients[timeout] = LazyRedisCluster(url, timeout, seeds)
+            return clients[timeout]
 
     def probe(timeout: float) -> ProbeResult:
         if not url:
             return ProbeResult(False, "none", "no Redis configured and embedded Redis unavailable")
-        client: Any = None
         try:
             if cluster:
-                client = redis.RedisCluster.from_url(
-                    url, socket_timeout=timeout, socket_connect_timeout=timeout)
-                client.ping(target_nodes=redis.RedisCluster.PRIMARIES)
+                cluster_client_for(timeout).ping(target_nodes=redis.RedisCluster.PRIMARIES)
             else:
-                client = redis.Redis.from_url(url, socket_timeout=timeout,
-                                              socket_connect_timeout=timeout)
-                client.ping()
+                with redis.Redis.from_url(url, socket_timeout=timeout,
+                                          socket_connect_timeout=timeout) as client:
+                    client.ping()
         except REDIS_ERRORS as exc:
             return ProbeResult(False, kind, f"{describe_url(url)} unreachable: {exc}")
-        finally:
-            if client is not None:
-                client.close()
         return ProbeResult(True, kind, f"{describe_url(url)} answered PING")
 
     return probe
