@@ -35,8 +35,11 @@ log = logging.getLogger(__name__)
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError,
                                              redis.exceptions.RedisClusterException)
 TIMEOUT_SECONDS = 0.5  # per Redis call of the service
-# After no cluster node answered, calls fail at once for this long instead of asking again.
+# After no cluster node answered, relearning the slot map fails at once for this long instead
+# of asking every node again (each can cost a connect timeout); doubled after each failure
+# in a row, up to the maximum.
 RELEARN_BACKOFF_SECONDS = 1.0
+RELEARN_BACKOFF_MAX_SECONDS = 5.0
 _servers: dict[str, Any] = {}  # keeps each started server alive for the process's lifetime
 
 
@@ -104,40 +107,70 @@ def cluster_client(url: str, timeout: float,
     return client
 
 
+class ClusterUnreachable(redis.ConnectionError):
+    """No node of the Redis Cluster answered. redis-py retries a call only on the exact
+    ``ConnectionError`` type, so a call that meets this fails at once instead of trying
+    the same unreachable nodes again."""
+
+
+class ClusterBackoff:
+    """When to ask an unreachable cluster again: ``RELEARN_BACKOFF_SECONDS`` after a failure,
+    doubled after each failure in a row up to ``RELEARN_BACKOFF_MAX_SECONDS``."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+        self.retry_at = 0.0
+        self.wait = RELEARN_BACKOFF_SECONDS
+
+    def check(self) -> None:
+        """Raise ``ClusterUnreachable`` (with the last failure) while backing off."""
+        if self.error is not None and time.monotonic() < self.retry_at:
+            raise ClusterUnreachable(f"Redis Cluster unreachable: {self.error}")
+
+    def failed(self, exc: Exception) -> ClusterUnreachable:
+        """Back off after ``exc``; the ``ClusterUnreachable`` to raise for it."""
+        if self.error is not None:
+            self.wait = min(self.wait * 2, RELEARN_BACKOFF_MAX_SECONDS)
+        self.error = str(exc)
+        self.retry_at = time.monotonic() + self.wait
+        return ClusterUnreachable(f"Redis Cluster unreachable: {exc}")
+
+    def succeeded(self) -> None:
+        """The cluster answered: no back-off for the next failure."""
+        self.error = None
+        self.wait = RELEARN_BACKOFF_SECONDS
+
+
 class SlotMapRelearning:
     """How a cluster client relearns its slot map after a connection error or a timeout.
 
     redis-py refreshes the map (``CLUSTER SLOTS`` from the nodes it knows) on every failed
     call. This adds three things: the configured seed node is always asked too (so a client
     whose known nodes all changed finds the cluster again); "no node reachable" is a
-    ``redis.ConnectionError``, so callers degrade as for a single server; and after such a
-    failure the next refreshes fail at once for ``RELEARN_BACKOFF_SECONDS``, so a dead
-    cluster is not asked again by every call.
+    ``redis.ConnectionError`` (``ClusterUnreachable``), so callers degrade as for a single
+    server and the call is not retried; and after such a failure the next refreshes fail at
+    once for a while (``ClusterBackoff``), so a dead cluster is not asked again by every call.
     """
 
     def __init__(self, nodes: Any, seeds: list[tuple[str, int]]) -> None:
         self.nodes = nodes
         self.seeds = seeds
         self.relearn = nodes.initialize
-        self.failed: str | None = None
-        self.retry_at = 0.0
+        self.backoff = ClusterBackoff()
         nodes.initialize = self.initialize
 
     def initialize(self, additional_startup_nodes_info: list[tuple[str, int]] | None = None,
                    **kwargs: Any) -> None:
         """Relearn the slot map (the signature of ``NodesManager.initialize``)."""
-        if self.failed is not None and time.monotonic() < self.retry_at:
-            raise redis.ConnectionError(f"Redis Cluster unreachable: {self.failed}")
+        self.backoff.check()
         extra = list(additional_startup_nodes_info or [])
         known = {(node.host, node.port) for node in self.nodes.startup_nodes.values()}
         extra += [seed for seed in self.seeds if seed not in known and seed not in extra]
         try:
             self.relearn(additional_startup_nodes_info=extra, **kwargs)
         except redis.exceptions.RedisClusterException as exc:
-            self.failed = str(exc)
-            self.retry_at = time.monotonic() + RELEARN_BACKOFF_SECONDS
-            raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from exc
-        self.failed = None
+            raise self.backoff.failed(exc) from exc
+        self.backoff.succeeded()
 
 
 class LazyRedisCluster:
@@ -146,8 +179,8 @@ class LazyRedisCluster:
     Made at once, it knows every node of the cluster from the start, so losing the seed node
     later costs nothing. A replica still starts (and answers /livez and /readyz) while the
     cluster is away: until it answers, every call raises ``redis.ConnectionError`` and the
-    callers degrade as for a single server; a failed attempt is not repeated for
-    ``RELEARN_BACKOFF_SECONDS``.
+    callers degrade as for a single server; a failed attempt is not repeated at once
+    (``ClusterBackoff``).
     """
 
     def __init__(self, url: str, timeout: float,
@@ -157,8 +190,7 @@ class LazyRedisCluster:
         self.seeds = seeds  # more nodes to start from than ``url``'s, asked at each attempt
         self._client: redis.RedisCluster | None = None
         self._lock = threading.Lock()
-        self._failed: str | None = None
-        self._retry_at = 0.0
+        self._backoff = ClusterBackoff()
         try:
             self._real()
         except redis.ConnectionError:
@@ -169,16 +201,12 @@ class LazyRedisCluster:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    if self._failed is not None and time.monotonic() < self._retry_at:
-                        raise redis.ConnectionError(f"Redis Cluster unreachable: {self._failed}")
+                    self._backoff.check()
                     try:
                         self._client = cluster_client(
                             self.url, self.timeout, self.seeds() if self.seeds else ())
                     except REDIS_ERRORS as exc:
-                        self._failed = str(exc)
-                        self._retry_at = time.monotonic() + RELEARN_BACKOFF_SECONDS
-                        raise redis.ConnectionError(
-                            f"Redis Cluster unreachable: {exc}") from exc
+                        raise self._backoff.failed(exc) from exc
                 client = self._client
         return client
 
