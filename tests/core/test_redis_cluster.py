@@ -6,6 +6,8 @@ the real app built by ``create_app`` with ``REDIS_CLUSTER=true`` and a seed node
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -124,6 +126,37 @@ def test_a_master_failover_degrades_then_recovers_without_restart(
     while not client.get("/health").json["dependencies"]["redis"]["up"]:
         assert time.monotonic() < deadline, "the Redis probe never saw the new master"
         time.sleep(0.3)
+
+
+def test_a_cluster_that_hangs_degrades_each_call_within_seconds(
+        app_config: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> None:
+    nodes = start_cluster(tmp_path_factory.mktemp("hung-cluster"))
+    try:
+        app = create_app({**app_config, "REDIS_URL": nodes.url, "REDIS_CLUSTER": True,
+                          "REDIS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:8]}:"})
+        client = app.test_client()
+        assert client.get("/api/v1/cache/stats").status_code == 200
+        for process in nodes.processes:  # every node accepts connections, none answers
+            os.kill(process.pid, signal.SIGSTOP)
+        try:
+            # Without the back-off each of these calls asked every node in turn, three
+            # times: 6 s each. Now a refresh of the slot map is tried once in a while.
+            for _ in range(3):
+                started = time.monotonic()
+                assert client.get("/api/v1/cache/stats").status_code == 503
+                assert time.monotonic() - started < 4
+                started = time.monotonic()
+                assert client.post("/api/v1/classify", json=SETOSA).status_code == 200
+                assert time.monotonic() - started < 5
+        finally:
+            for process in nodes.processes:
+                os.kill(process.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while client.get("/api/v1/cache/stats").status_code != 200:
+            assert time.monotonic() < deadline, "the app never used the cluster again"
+            time.sleep(0.3)
+    finally:
+        nodes.stop()
 
 
 def test_a_replica_starts_before_the_cluster_and_uses_it_once_it_is_up(
