@@ -1,6 +1,6 @@
 """A Redis Cluster master failover as the API sees it: how long calls degrade, how long each takes.
 
-    python benchmarks/bench_cluster_failover.py [--rounds 10] [--stop]
+    python benchmarks/bench_cluster_failover.py [--rounds 10] [--stop | --hang-all]
 
 Each round starts a throwaway cluster on loopback (3 masters with a replica each,
 ``cluster-node-timeout`` 1 s, the helper of tests/redis_cluster.py), builds the app on it with
@@ -11,7 +11,8 @@ and polls ``GET /api/v1/cache/stats`` and ``GET /health`` every 0.1 s. Printed p
 how many 503s, the seconds until the statistics answered 200 again and until /health saw
 Redis up, and the slowest single call of each while degraded. Also printed: the wall
 time of one /health against the healthy cluster (median of 50), and of the probe as it
-was before (a new cluster client per probe) for comparison.
+was before (a new cluster client per probe) for comparison. ``--hang-all`` instead stops
+every master of a 3-master cluster and prints the time of each of a few calls.
 """
 
 import argparse
@@ -36,6 +37,7 @@ from ai_backends.core.tenancy import DEFAULT_TENANT
 from tests.redis_cluster import RedisClusterNodes, master_of, start_cluster
 
 POLL_SECONDS = 0.1
+SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 GIVE_UP_SECONDS = 30.0
 
 
@@ -116,6 +118,27 @@ def _round(stop: bool, data_dir: str, measure_health: bool) -> dict[str, Any]:
         nodes.stop()
 
 
+def _hang_all(data_dir: str, calls: int = 4) -> None:
+    """Every master stopped (SIGSTOP): print what each stats and classify call costs."""
+    nodes = start_cluster(Path(tempfile.mkdtemp(prefix="bench-cluster-")))
+    try:
+        client = _app(nodes, data_dir).test_client()
+        assert client.get("/api/v1/cache/stats").status_code == 200
+        for process in nodes.processes:
+            os.kill(process.pid, signal.SIGSTOP)
+        print("every master stopped (SIGSTOP); seconds per call")
+        print("call  stats  status  classify  status")
+        for number in range(1, calls + 1):
+            stats, stats_s = _timed(lambda: client.get("/api/v1/cache/stats"))
+            flower, flower_s = _timed(lambda: client.post("/api/v1/classify", json=SETOSA))
+            print(f"{number:4}  {stats_s:5.2f}  {stats.status_code:6}  {flower_s:8.2f}  "
+                  f"{flower.status_code:6}", flush=True)
+    finally:
+        for process in nodes.processes:
+            os.kill(process.pid, signal.SIGCONT)
+        nodes.stop()
+
+
 def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f}"
 
@@ -126,7 +149,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--stop", action="store_true",
                         help="freeze the master (SIGSTOP) instead of killing it")
+    parser.add_argument("--hang-all", action="store_true",
+                        help="instead: freeze every master, time a few calls")
     args = parser.parse_args()
+    if args.hang_all:
+        with tempfile.TemporaryDirectory() as data_dir:
+            _hang_all(data_dir)
+        return
     how = "SIGSTOP" if args.stop else "SIGKILL"
     print(f"{how} of the seed node's master; GET /api/v1/cache/stats and /health every "
           f"{POLL_SECONDS}s (seconds)")
