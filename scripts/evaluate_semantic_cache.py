@@ -31,6 +31,7 @@ from ai_backends.core.intervals import rate_with_interval
 SETS = {
     "test": ROOT / "tests/data/judgments/semantic_test.csv",
     "train": ROOT / "tests/data/judgments/semantic_train.csv",
+    "validation": ROOT / "tests/data/judgments/semantic_validation.csv",
     "legacy": ROOT / "tests/data/semantic_pairs.csv",
 }
 

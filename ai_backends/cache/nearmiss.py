@@ -28,10 +28,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from ai_backends.cache.opposites import opposite
+from ai_backends.cache.opposites import opposite, same_word, synonyms
+from ai_backends.cache.phrasing import spell_out_acronyms
 
-_TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d+(?:[.,]\d+)*")
-_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z']+)")
+_TOKEN = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*|\d+(?:[.,]\d+)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)([A-Za-z]+(?:['-][A-Za-z]+)*)")
 NUMBER_WORDS = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
@@ -44,7 +45,6 @@ NEGATIONS = frozenset(
     "not no never none nothing nobody neither nor without cannot cant dont doesnt didnt isnt "
     "arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt".split()
 )
-DIRECTION_WORDS = frozenset("to from into than vs versus before after in per".split())
 STOPWORDS = frozenset(
     "a an the of in on at for to from by with about into than vs versus before after and or "
     "is are was were be been being do does did i me my you your we our it its this that these "
@@ -52,8 +52,18 @@ STOPWORDS = frozenset(
     "might must please tell explain give show there their they them he she his her as if so "
     "some any much many more most get s".split()
 ) | NUMBER_WORDS | NEGATIONS
+# Words a rewording adds or drops freely ("How do I" / "How can I", "a" / "the").
+LOOSE_WORDS = frozenset(
+    "a an the my your our their his her its do does did can could would should will please "
+    "i me you we".split())
 # Capitalised words that are not names (question words, pronouns, interjections).
-NOT_NAMES = STOPWORDS | frozenset("hi hello hey ok okay thanks yes".split())
+NOT_NAMES = STOPWORDS | frozenset("hi hello hey ok okay thanks yes im ive id ill".split())
+# Number words as digits, so "2" and "two" are one number.
+DIGITS = {word: str(value) for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())} | {
+    "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+    "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000"}
 
 
 # Tense: words of one prompt that clash with words of the other ("was" / "is", "did" /
@@ -86,22 +96,27 @@ def _unit(word: str) -> str:
     return word
 
 
+def _word(raw: str) -> str:
+    """A token as compared: lower case, possessive 's and apostrophes dropped."""
+    return re.sub(r"'s$", "", raw.lower()).replace("'", "")
+
+
 def _tokens(text: str) -> list[str]:
-    """Lower-case words; a possessive 's is dropped ("Perl's" -> "perl")."""
-    return [re.sub(r"'s$", "", t.lower()).replace("'", "") for t in _TOKEN.findall(text)]
+    """Lower-case words ("Perl's" -> "perl", "don't" -> "dont", "two-factor" stays one)."""
+    return [_word(t) for t in _TOKEN.findall(text)]
 
 
 def numbers(text: str) -> set[str]:
     """Numbers mentioned in ``text``: digit strings (separators dropped) and number words."""
     found = set()
     for raw in _TOKEN.findall(text):
-        word = raw.lower()
-        if word[0].isdigit():
-            found.add(word.replace(",", ""))
+        if raw[0].isdigit():
+            found.add(raw.replace(",", ""))
         elif raw in ROMAN_NUMERALS:
-            found.add(raw)
-        elif word in NUMBER_WORDS:
-            found.add(word)
+            found.add(raw.lower())
+        else:
+            found |= {DIGITS.get(part, part) for part in raw.lower().split("-")
+                      if part in NUMBER_WORDS}
     return found
 
 
@@ -116,12 +131,11 @@ def entities(text: str) -> set[str]:
     starts = {m.group(1) for m in _SENTENCE_START.finditer(text)}
     found = set()
     for raw in _TOKEN.findall(text):
-        word = re.sub(r"'s$", "", raw)
-        if not word[0].isupper() or word.lower() in NOT_NAMES:
+        if not raw[0].isupper() or _word(raw) in NOT_NAMES:
             continue
-        if raw in starts and not word.isupper():
+        if raw in starts and not raw.isupper():
             continue
-        found.add(word.lower())
+        found.add(_word(raw))
     return found
 
 
@@ -132,18 +146,22 @@ def content_words(text: str) -> list[str]:
 
 def near_miss_reason(prompt: str, cached: str) -> str | None:
     """Why ``cached`` must not answer ``prompt`` although they embed close; None if it may."""
-    if numbers(prompt) != numbers(cached):
+    prompt, cached = spell_out_acronyms(prompt), spell_out_acronyms(cached)
+    tokens_ours, tokens_theirs = _tokens(prompt), _tokens(cached)
+    words_ours, words_theirs = set(tokens_ours), set(tokens_theirs)
+    # A numeral in both texts in another case ("task X" / "task x") is the same word.
+    if {n for n in numbers(prompt) ^ numbers(cached)
+            if not (n in words_ours and n in words_theirs)}:
         return "numbers differ"
     if negated(prompt) != negated(cached):
         return "negation differs"
     ours, theirs = entities(prompt), entities(cached)
-    ours_words, theirs_words = set(_tokens(prompt)), set(_tokens(cached))
     # A name on each side that the other prompt does not mention at all: a substitution.
-    if (ours - theirs_words) and (theirs - ours_words):
+    if (ours - words_theirs) and (theirs - words_ours):
         return "named entities differ"
-    if _reversed(prompt, cached):
+    if _reversed(tokens_ours, tokens_theirs):
         return "direction reversed"
-    counts_ours, counts_theirs = Counter(_tokens(prompt)), Counter(_tokens(cached))
+    counts_ours, counts_theirs = Counter(tokens_ours), Counter(tokens_theirs)
     only_ours = set(counts_ours - counts_theirs)
     only_theirs = set(counts_theirs - counts_ours)
     if not only_ours and not only_theirs:
@@ -161,23 +179,74 @@ def near_miss_reason(prompt: str, cached: str) -> str | None:
     units_theirs = {_unit(w) for w in only_theirs if w in UNITS}
     if units_ours - units_theirs and units_theirs - units_ours:
         return "units differ"
+    swapped = _swapped_word(tokens_ours, tokens_theirs)
+    if swapped:
+        return f"one word swapped ({swapped[0]}/{swapped[1]})"
     return None
 
 
-def _reversed(a: str, b: str) -> bool:
-    """True when both prompts say "X to Y"-like things with their shared words swapped."""
-    tokens_a, tokens_b = _tokens(a), _tokens(b)
-    if not (DIRECTION_WORDS & set(tokens_a) and DIRECTION_WORDS & set(tokens_b)):
+def _swapped_word(ours: list[str], theirs: list[str]) -> tuple[str, str] | None:
+    """The one word each prompt has in place of the other's, the rest being the same.
+
+    "Can dogs eat grapes?" / "Can cats eat grapes?" -> (dogs, cats). Inflections are no
+    difference ("dog" / "dogs"), nor are WordNet synonyms ("fix" / "repair"), and the rest
+    must match word for word but for articles, possessives and auxiliaries ("How do I" /
+    "How can I"), so a reworded question ("Who wrote X?" / "Who is the author of X?") is
+    left alone.
+    """
+    unmatched_ours = [w for w in dict.fromkeys(ours) if w not in STOPWORDS
+                      and not any(same_word(w, o) for o in theirs)]
+    if len(unmatched_ours) != 1:
+        return None
+    unmatched_theirs = [w for w in dict.fromkeys(theirs) if w not in STOPWORDS
+                        and not any(same_word(w, o) for o in ours)]
+    if len(unmatched_theirs) != 1:
+        return None
+    a, b = unmatched_ours[0], unmatched_theirs[0]
+    rest_ours = Counter(_unit(w) for w in ours if w != a and w not in LOOSE_WORDS)
+    rest_theirs = Counter(_unit(w) for w in theirs if w != b and w not in LOOSE_WORDS)
+    if rest_ours != rest_theirs or synonyms(a, b):
+        return None
+    return a, b
+
+
+# Words between two arguments that give them an order ("Celsius to Fahrenheit").
+_DIRECTION_GROUP = {"to": "to", "into": "to", "than": "than", "vs": "vs", "versus": "vs",
+                    "from": "from", "in": "in", "per": "per", "before": "before",
+                    "after": "after"}
+
+
+def _reversed(tokens_a: list[str], tokens_b: list[str]) -> bool:
+    """True when two shared words stand on either side of the same direction word, swapped.
+
+    "Celsius to Fahrenheit" / "Fahrenheit to Celsius" and "gold heavier than silver" / "silver
+    heavier than gold" are reversed; "a list to a string in Python" / "In Python, ... a list
+    into a string" is not: no direction word stands between "Python" and "list" in the second.
+    """
+    if not (_DIRECTION_GROUP.keys() & set(tokens_a) and _DIRECTION_GROUP.keys() & set(tokens_b)):
         return False
-    words_a = [_unit(w) for w in content_words(a)]  # "pounds" and "pound" are one word here
-    words_b = [_unit(w) for w in content_words(b)]
-    # Shared words that occur once on each side ("help me with this: ... help with" is no swap).
-    once_a = {w for w, n in Counter(words_a).items() if n == 1}
-    once_b = {w for w, n in Counter(words_b).items() if n == 1}
-    shared = once_a & once_b
-    order_a = [w for w in dict.fromkeys(words_a) if w in shared]
-    order_b = [w for w in dict.fromkeys(words_b) if w in shared]
-    position = {w: i for i, w in enumerate(order_b)}
-    # Any pair of shared words in opposite order is a swap ("Celsius ... Fahrenheit").
-    ranks = [position[w] for w in order_a]
-    return any(ranks[i] > ranks[j] for i in range(len(ranks)) for j in range(i + 1, len(ranks)))
+    # Content words that occur once on each side, at their positions ("pounds" = "pound").
+    places_a, places_b = _places(tokens_a), _places(tokens_b)
+    shared = sorted(places_a.keys() & places_b.keys(), key=places_a.__getitem__)
+    for i, first in enumerate(shared):
+        for second in shared[i + 1:]:
+            if places_b[first] < places_b[second]:
+                continue  # same order on both sides
+            between_a = _directions(tokens_a[places_a[first] + 1:places_a[second]])
+            between_b = _directions(tokens_b[places_b[second] + 1:places_b[first]])
+            if between_a & between_b:
+                return True
+    return False
+
+
+def _places(tokens: list[str]) -> dict[str, int]:
+    """Position of each content word that occurs once (units in their singular form)."""
+    words = [(_unit(t), i) for i, t in enumerate(tokens)
+             if t not in STOPWORDS and not t[0].isdigit()]
+    counts = Counter(w for w, _ in words)
+    return {w: i for w, i in words if counts[w] == 1}
+
+
+def _directions(tokens: list[str]) -> set[str]:
+    """The direction groups of the direction words among ``tokens``."""
+    return {_DIRECTION_GROUP[t] for t in tokens if t in _DIRECTION_GROUP}

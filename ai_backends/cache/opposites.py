@@ -1,4 +1,4 @@
-"""Opposites for the near-miss guard: a lexicon of antonyms plus a few rules for forms.
+"""Opposites and synonyms for the near-miss guard: WordNet lexicons plus rules for forms.
 
 The lexicon (``data/antonyms.tsv``) is extracted from Princeton WordNet 3.0 (the Debian
 ``wordnet-base`` package; WordNet licence, attribution in the file header) by
@@ -7,6 +7,9 @@ words, of adjectives, adverbs, verbs and nouns, plus the comparative and superla
 of adjectives that WordNet lists as exceptions (better/best -> good). A few opposites that
 WordNet does not link (sunrise/sunset, cheapest/most expensive are handled by rules) are added
 by hand in ``EXTRA_OPPOSITES``.
+
+Synonyms (``data/synonyms.tsv``, by ``scripts/build_synonyms.py``) are WordNet synsets of
+common words: two words are synonyms when they share one ("fix" / "repair").
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 LEXICON = Path(__file__).with_name("data") / "antonyms.tsv"
+SYNONYMS = Path(__file__).with_name("data") / "synonyms.tsv"
 
 # Pairs WordNet does not link as antonyms but a question turns around (hand-written).
 EXTRA_OPPOSITES = (
@@ -89,6 +93,32 @@ def opposite(a: str, b: str) -> bool:
     # un-/in-/dis-/il-/im-/ir- prefixes: legal/illegal, like/dislike, able/unable.
     a, b = a.lower(), b.lower()
     for prefix in ("un", "in", "dis", "il", "im", "ir", "non"):
-        if a == prefix + b or b == prefix + a:
-            return True
+        if (a == prefix + b and len(b) >= 3) or (b == prefix + a and len(a) >= 3):
+            return True  # "in" + "to" is no opposite of "to"
     return False
+
+
+@lru_cache(maxsize=1)
+def _synsets() -> dict[str, frozenset[int]]:
+    found: dict[str, set[int]] = {}
+    with SYNONYMS.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if line.startswith("#") or not line.strip():
+                continue
+            for word in line.rstrip("\n").split("\t")[1].split():
+                found.setdefault(word, set()).add(number)
+    return {word: frozenset(sets) for word, sets in found.items()}
+
+
+def same_word(a: str, b: str) -> bool:
+    """True when two lower-case words are one word in other forms ("dog" / "dogs", "e-mail")."""
+    if a == b or a.replace("-", "") == b.replace("-", ""):
+        return True
+    return not set(_forms(a)).isdisjoint(_forms(b))
+
+
+def synonyms(a: str, b: str) -> bool:
+    """True when two lower-case words (simple inflections) share a WordNet synset."""
+    index = _synsets()
+    sets_a: frozenset[int] = frozenset().union(*(index.get(f, frozenset()) for f in _forms(a)))
+    return any(not sets_a.isdisjoint(index.get(f, frozenset())) for f in _forms(b))
