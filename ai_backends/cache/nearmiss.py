@@ -7,28 +7,38 @@ them, so a candidate above the threshold must also pass these cheap lexical chec
 - numbers: the numbers mentioned (digits, number words, roman numerals) must be the same;
 - negation: both prompts negate, or neither does;
 - named entities: capitalised names (France, Hamlet, AI) must not be swapped for others;
-- direction: with "to/from/than/into/vs", the shared words must come in the same order;
+- direction: two shared words on either side of the same direction word (to, than, in,
+  vs ...) must not stand the other way round in the other prompt;
 - opposites: a word of one prompt and a word of the other must not be opposites (WordNet
   antonyms plus a few hand-added pairs, see ``opposites.py``: good/bad, best/worst,
   cheapest/most expensive, before/after, turn on/turn off);
 - tense: one prompt must not ask about the past (was, did) where the other asks about the
   present or future (is, will, tomorrow);
 - quantifiers and units: all/some/none/most/few, and units of measure (pounds/ounces,
-  miles/kilometers), must not be swapped for others.
+  miles/kilometers), must not be swapped for others;
+- one word swapped: prompts that are the same but for one content word each ("Can dogs
+  eat grapes?" / "Can cats eat grapes?") differ, unless the two words are WordNet
+  near-synonyms (fix/repair, tall/high).
+
+Both prompts are compared with their acronyms spelled out (``phrasing.py``), so "UN" and
+"United Nations" are one name. Hyphenated words are one word ("black-and-white").
 
 Every check looks only at the words that differ between the two prompts, so "Is coffee
 good for you?" and "Is coffee good for your health?" share "good" and pass.
 
 Each check can only turn a hit into a miss, so its mistakes cost a cache hit, never a wrong
-answer. The entity check relies on capitalisation: all-lowercase prompts skip it.
+answer. The entity check relies on capitalisation: all-lowercase prompts skip it (the
+one-word-swap check still sees "dogs" / "cats").
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
+from functools import lru_cache
 
-from ai_backends.cache.opposites import opposite, same_word, synonyms
+from ai_backends.cache.opposites import opposite_pair, synonyms, word_forms
 from ai_backends.cache.phrasing import spell_out_acronyms
 
 _TOKEN = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*|\d+(?:[.,]\d+)*")
@@ -98,18 +108,27 @@ def _unit(word: str) -> str:
 
 def _word(raw: str) -> str:
     """A token as compared: lower case, possessive 's and apostrophes dropped."""
-    return re.sub(r"'s$", "", raw.lower()).replace("'", "")
+    word = raw.lower()
+    if word.endswith("'s"):
+        word = word[:-2]
+    return word.replace("'", "")
+
+
+@lru_cache(maxsize=4096)
+def _raw_tokens(text: str) -> tuple[str, ...]:
+    """The tokens of ``text`` as written (cached: a cached prompt is compared many times)."""
+    return tuple(_TOKEN.findall(text))
 
 
 def _tokens(text: str) -> list[str]:
     """Lower-case words ("Perl's" -> "perl", "don't" -> "dont", "two-factor" stays one)."""
-    return [_word(t) for t in _TOKEN.findall(text)]
+    return [_word(t) for t in _raw_tokens(text)]
 
 
 def numbers(text: str) -> set[str]:
     """Numbers mentioned in ``text``: digit strings (separators dropped) and number words."""
     found = set()
-    for raw in _TOKEN.findall(text):
+    for raw in _raw_tokens(text):
         if raw[0].isdigit():
             found.add(raw.replace(",", ""))
         elif raw in ROMAN_NUMERALS:
@@ -130,18 +149,13 @@ def entities(text: str) -> set[str]:
     """Likely names: capitalised or upper-case words that do not start a sentence."""
     starts = {m.group(1) for m in _SENTENCE_START.finditer(text)}
     found = set()
-    for raw in _TOKEN.findall(text):
+    for raw in _raw_tokens(text):
         if not raw[0].isupper() or _word(raw) in NOT_NAMES:
             continue
         if raw in starts and not raw.isupper():
             continue
         found.add(_word(raw))
     return found
-
-
-def content_words(text: str) -> list[str]:
-    """The words of ``text`` that carry meaning, in order (stopwords dropped)."""
-    return [t for t in _tokens(text) if t not in STOPWORDS and not t[0].isdigit()]
 
 
 def near_miss_reason(prompt: str, cached: str) -> str | None:
@@ -166,10 +180,9 @@ def near_miss_reason(prompt: str, cached: str) -> str | None:
     only_theirs = set(counts_theirs - counts_ours)
     if not only_ours and not only_theirs:
         return None
-    for word in only_ours:
-        for other in only_theirs:
-            if opposite(word, other):
-                return f"opposite words ({word}/{other})"
+    opposites = opposite_pair(only_ours, only_theirs)
+    if opposites:
+        return f"opposite words ({opposites[0]}/{opposites[1]})"
     for past, later in TENSE_CLASHES:
         if (only_ours & past and only_theirs & later) or (only_theirs & past and only_ours & later):
             return "tense differs"
@@ -194,26 +207,27 @@ def _swapped_word(ours: list[str], theirs: list[str]) -> tuple[str, str] | None:
     "How can I"), so a reworded question ("Who wrote X?" / "Who is the author of X?") is
     left alone.
     """
-    unmatched_ours = [w for w in dict.fromkeys(ours) if w not in STOPWORDS
-                      and not any(same_word(w, o) for o in theirs)]
-    if len(unmatched_ours) != 1:
+    # The rest must be the same: exactly one word of difference on each side.
+    only_ours = Counter(_unit(w) for w in ours if w not in LOOSE_WORDS)
+    only_theirs = Counter(_unit(w) for w in theirs if w not in LOOSE_WORDS)
+    only_ours, only_theirs = only_ours - only_theirs, only_theirs - only_ours
+    if sum(only_ours.values()) != 1 or sum(only_theirs.values()) != 1:
         return None
-    unmatched_theirs = [w for w in dict.fromkeys(theirs) if w not in STOPWORDS
-                        and not any(same_word(w, o) for o in ours)]
-    if len(unmatched_theirs) != 1:
+    (a,), (b,) = only_ours, only_theirs
+    if a in STOPWORDS or b in STOPWORDS or a[0].isdigit() or b[0].isdigit():
         return None
-    a, b = unmatched_ours[0], unmatched_theirs[0]
-    rest_ours = Counter(_unit(w) for w in ours if w != a and w not in LOOSE_WORDS)
-    rest_theirs = Counter(_unit(w) for w in theirs if w != b and w not in LOOSE_WORDS)
-    if rest_ours != rest_theirs or synonyms(a, b):
+    # An inflection of a word the other prompt has ("dog" / "dogs") is no swap.
+    if any(not word_forms(a).isdisjoint(word_forms(w)) for w in set(theirs)) or any(
+            not word_forms(b).isdisjoint(word_forms(w)) for w in set(ours)):
         return None
-    return a, b
+    return None if synonyms(a, b) else (a, b)
 
 
 # Words between two arguments that give them an order ("Celsius to Fahrenheit").
 _DIRECTION_GROUP = {"to": "to", "into": "to", "than": "than", "vs": "vs", "versus": "vs",
                     "from": "from", "in": "in", "per": "per", "before": "before",
                     "after": "after"}
+DIRECTION_REACH = 6  # tokens on either side of a direction word where its arguments stand
 
 
 def _reversed(tokens_a: list[str], tokens_b: list[str]) -> bool:
@@ -221,21 +235,35 @@ def _reversed(tokens_a: list[str], tokens_b: list[str]) -> bool:
 
     "Celsius to Fahrenheit" / "Fahrenheit to Celsius" and "gold heavier than silver" / "silver
     heavier than gold" are reversed; "a list to a string in Python" / "In Python, ... a list
-    into a string" is not: no direction word stands between "Python" and "list" in the second.
+    into a string" is not: no "in" stands between "Python" and "list" in the second. The
+    words around a direction word are looked for within ``DIRECTION_REACH`` tokens, which
+    keeps the check linear in the length of the prompts.
     """
     if not (_DIRECTION_GROUP.keys() & set(tokens_a) and _DIRECTION_GROUP.keys() & set(tokens_b)):
         return False
     # Content words that occur once on each side, at their positions ("pounds" = "pound").
     places_a, places_b = _places(tokens_a), _places(tokens_b)
-    shared = sorted(places_a.keys() & places_b.keys(), key=places_a.__getitem__)
-    for i, first in enumerate(shared):
-        for second in shared[i + 1:]:
-            if places_b[first] < places_b[second]:
-                continue  # same order on both sides
-            between_a = _directions(tokens_a[places_a[first] + 1:places_a[second]])
-            between_b = _directions(tokens_b[places_b[second] + 1:places_b[first]])
-            if between_a & between_b:
-                return True
+    word_at = {i: w for w, i in places_a.items() if w in places_b}
+    if len(word_at) < 2:
+        return False
+    # Where each group's direction words stand in ``tokens_b``.
+    where_b: dict[str, list[int]] = {}
+    for i, token in enumerate(tokens_b):
+        if token in _DIRECTION_GROUP:
+            where_b.setdefault(_DIRECTION_GROUP[token], []).append(i)
+    for d, token in enumerate(tokens_a):
+        if token not in _DIRECTION_GROUP:
+            continue
+        positions = where_b.get(_DIRECTION_GROUP[token], [])
+        lefts = [word_at[i] for i in range(max(0, d - DIRECTION_REACH), d) if i in word_at]
+        rights = [word_at[i] for i in range(d + 1, d + 1 + DIRECTION_REACH) if i in word_at]
+        for left in lefts:
+            for right in rights:
+                first, second = places_b[right], places_b[left]
+                # A direction word of the same group between them, in the other order.
+                if first < second and bisect_right(positions, first) < bisect_left(positions,
+                                                                                     second):
+                    return True
     return False
 
 
@@ -245,8 +273,3 @@ def _places(tokens: list[str]) -> dict[str, int]:
              if t not in STOPWORDS and not t[0].isdigit()]
     counts = Counter(w for w, _ in words)
     return {w: i for w, i in words if counts[w] == 1}
-
-
-def _directions(tokens: list[str]) -> set[str]:
-    """The direction groups of the direction words among ``tokens``."""
-    return {_DIRECTION_GROUP[t] for t in tokens if t in _DIRECTION_GROUP}

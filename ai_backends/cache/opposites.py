@@ -14,6 +14,7 @@ common words: two words are synonyms when they share one ("fix" / "repair").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -83,19 +84,38 @@ def _forms(word: str) -> list[str]:
     return forms
 
 
+PREFIXES = ("un", "in", "dis", "il", "im", "ir", "non")  # legal/illegal, like/dislike
+
+
 def opposite(a: str, b: str) -> bool:
     """True when the two words (any case, simple inflections) are opposites."""
+    return opposite_pair([a.lower()], [b.lower()]) is not None
+
+
+def opposite_pair(words_a: Iterable[str], words_b: Iterable[str]) -> tuple[str, str] | None:
+    """A word of ``words_a`` and a word of ``words_b`` (lower case) that are opposites.
+
+    Linear in the number of words (each word's forms are looked up once), so long prompts
+    cost no more than their length.
+    """
     index = _index()
-    forms_b = set(_forms(b.lower()))
-    for form in _forms(a.lower()):
-        if index.get(form, frozenset()) & forms_b:
-            return True
-    # un-/in-/dis-/il-/im-/ir- prefixes: legal/illegal, like/dislike, able/unable.
-    a, b = a.lower(), b.lower()
-    for prefix in ("un", "in", "dis", "il", "im", "ir", "non"):
-        if (a == prefix + b and len(b) >= 3) or (b == prefix + a and len(a) >= 3):
-            return True  # "in" + "to" is no opposite of "to"
-    return False
+    by_form: dict[str, str] = {}
+    plain_b = set()
+    for b in sorted(set(words_b)):
+        plain_b.add(b)
+        for form in _forms(b):
+            by_form.setdefault(form, b)
+    for a in sorted(set(words_a)):
+        for form in _forms(a):
+            for other in sorted(index.get(form, frozenset()) & by_form.keys()):
+                return a, by_form[other]
+        for prefix in PREFIXES:  # "in" + "to" is no opposite of "to": 3 letters at least
+            if len(a) >= 3 and prefix + a in plain_b:
+                return a, prefix + a
+            base = a[len(prefix):]
+            if a.startswith(prefix) and len(base) >= 3 and base in plain_b:
+                return a, base
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -110,11 +130,10 @@ def _synsets() -> dict[str, frozenset[int]]:
     return {word: frozenset(sets) for word, sets in found.items()}
 
 
-def same_word(a: str, b: str) -> bool:
-    """True when two lower-case words are one word in other forms ("dog" / "dogs", "e-mail")."""
-    if a == b or a.replace("-", "") == b.replace("-", ""):
-        return True
-    return not set(_forms(a)).isdisjoint(_forms(b))
+@lru_cache(maxsize=65536)
+def word_forms(word: str) -> frozenset[str]:
+    """The forms a lower-case word is compared by: itself, crude base forms, no hyphens."""
+    return frozenset(_forms(word)) | frozenset(_forms(word.replace("-", "")))
 
 
 def synonyms(a: str, b: str) -> bool:
