@@ -6,7 +6,8 @@ Screen: prompts of about 2,000 characters (texts of the frozen test split joined
 screened ``--runs`` times in one process after a warm-up; prints p50/p95/p99 wall time and
 CPU time per prompt, and the same for the patterns alone (the cheapest part) for a ratio.
 Guard: ``near_miss_reason`` over every pair of the frozen semantic test split; prints the
-mean and p99 time per call next to the embedding of one prompt (what a lookup costs anyway).
+p50/p95/p99 time per call next to the rewriting of a prompt before embedding
+(``semantic_text``) and the embedding of one prompt (what a lookup costs anyway).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from ai_backends.cache.embeddings import Embedder
 from ai_backends.cache.evaluation import read_pairs
 from ai_backends.cache.nearmiss import near_miss_reason
+from ai_backends.cache.phrasing import semantic_text
 from ai_backends.core.config import ROOT, load_config
 from ai_backends.llm.injection import analyze, pattern_score
 from ai_backends.llm.screen import InjectionScreen
@@ -80,8 +82,11 @@ def main() -> None:
 
     pairs = read_pairs(TEST / "semantic_test.csv")
     print(f"\nnear-miss guard: {len(pairs)} pairs")
+    near_miss_reason("Can cats eat grapes?", "Can dogs eat grapes?")  # warm-up: lexicons load
     print(line("near_miss_reason", *timed(lambda p: near_miss_reason(p.asked, p.cached),
                                           pairs)))
+    print(line("semantic_text (before embedding)", *timed(lambda p: semantic_text(p.asked),
+                                                          pairs)))
     print(line("embedding one prompt (a lookup)", *timed(lambda p: embedder.embed_one(p.asked),
                                                          pairs[:100])))
 

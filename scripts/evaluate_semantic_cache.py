@@ -2,11 +2,15 @@
 
     python scripts/evaluate_semantic_cache.py                # frozen test split
     python scripts/evaluate_semantic_cache.py --set train    # the split thresholds are chosen on
+    python scripts/evaluate_semantic_cache.py --set validation  # hand-written, checks the rules
     python scripts/evaluate_semantic_cache.py --set legacy   # tests/data/semantic_pairs.csv
 
 Sets: ``test`` = tests/data/judgments/semantic_test.csv (frozen, held out: never used to
-choose anything); ``train`` = tests/data/judgments/semantic_train.csv; ``legacy`` = the
-project's first hand-written set. Prints, at the configured threshold, the share of
+choose anything); ``train`` = tests/data/judgments/semantic_train.csv (rules and threshold
+are developed on it); ``validation`` = tests/data/judgments/semantic_validation.csv (pairs
+written after the guard's rules, to check that they generalise before the test split is
+run); ``legacy`` = the project's first hand-written set. Prompts are embedded as the cache
+embeds them (``phrasing.semantic_text``). Prints, at the configured threshold, the share of
 paraphrases served and of must-not-hit pairs served, overall and per kind, with 95% Wilson
 intervals; then hit and false-hit rates over a range of thresholds (with and without the
 guard) and the threshold the chosen rule would pick on this set.
@@ -31,6 +35,7 @@ from ai_backends.core.intervals import rate_with_interval
 SETS = {
     "test": ROOT / "tests/data/judgments/semantic_test.csv",
     "train": ROOT / "tests/data/judgments/semantic_train.csv",
+    "validation": ROOT / "tests/data/judgments/semantic_validation.csv",
     "legacy": ROOT / "tests/data/semantic_pairs.csv",
 }
 
@@ -75,6 +80,9 @@ def main() -> None:
     best = evaluate(pairs, scores, [chosen])[0]
     print(f"\nthreshold the rule picks on this set: {chosen:.2f} (closest unvetoed must-not-hit "
           f"pair + 0.02): hit rate {best.hit_rate:.1%}, false-hit rate {best.false_hit_rate:.1%}")
+    if chosen < threshold:
+        print("  (the guard refuses every must-not-hit pair it is shown above this; the set "
+              "bounds the threshold no further, it does not justify lowering it)")
 
     if args.show_misses:
         print(f"\nmisjudged at {threshold}:")

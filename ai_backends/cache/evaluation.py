@@ -16,6 +16,7 @@ import numpy as np
 
 from ai_backends.cache.embeddings import Embedder
 from ai_backends.cache.nearmiss import near_miss_reason
+from ai_backends.cache.phrasing import semantic_text
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,9 @@ def read_pairs(path: str | Path) -> list[LabelledPair]:
 
 
 def pair_scores(pairs: list[LabelledPair], embedder: Embedder) -> np.ndarray:
-    """Cosine similarity of each pair."""
-    cached = embedder.embed([p.cached for p in pairs])
-    asked = embedder.embed([p.asked for p in pairs])
+    """Cosine similarity of each pair, as the cache computes it (of ``semantic_text``)."""
+    cached = embedder.embed([semantic_text(p.cached) for p in pairs])
+    asked = embedder.embed([semantic_text(p.asked) for p in pairs])
     return np.einsum("ij,ij->i", cached, asked)
 
 

@@ -7,31 +7,42 @@ them, so a candidate above the threshold must also pass these cheap lexical chec
 - numbers: the numbers mentioned (digits, number words, roman numerals) must be the same;
 - negation: both prompts negate, or neither does;
 - named entities: capitalised names (France, Hamlet, AI) must not be swapped for others;
-- direction: with "to/from/than/into/vs", the shared words must come in the same order;
+- direction: two shared words on either side of the same direction word (to, than, in,
+  vs ...) must not stand the other way round in the other prompt;
 - opposites: a word of one prompt and a word of the other must not be opposites (WordNet
   antonyms plus a few hand-added pairs, see ``opposites.py``: good/bad, best/worst,
   cheapest/most expensive, before/after, turn on/turn off);
 - tense: one prompt must not ask about the past (was, did) where the other asks about the
   present or future (is, will, tomorrow);
 - quantifiers and units: all/some/none/most/few, and units of measure (pounds/ounces,
-  miles/kilometers), must not be swapped for others.
+  miles/kilometers), must not be swapped for others;
+- one word swapped: prompts that are the same but for one content word each ("Can dogs
+  eat grapes?" / "Can cats eat grapes?") differ, unless the two words are WordNet
+  near-synonyms (fix/repair, tall/high).
+
+Both prompts are compared with their acronyms spelled out (``phrasing.py``), so "UN" and
+"United Nations" are one name. Hyphenated words are one word ("black-and-white").
 
 Every check looks only at the words that differ between the two prompts, so "Is coffee
 good for you?" and "Is coffee good for your health?" share "good" and pass.
 
 Each check can only turn a hit into a miss, so its mistakes cost a cache hit, never a wrong
-answer. The entity check relies on capitalisation: all-lowercase prompts skip it.
+answer. The entity check relies on capitalisation: all-lowercase prompts skip it (the
+one-word-swap check still sees "dogs" / "cats").
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
+from functools import lru_cache
 
-from ai_backends.cache.opposites import opposite
+from ai_backends.cache.opposites import opposite_pair, synonyms, word_forms
+from ai_backends.cache.phrasing import spell_out_acronyms
 
-_TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d+(?:[.,]\d+)*")
-_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z']+)")
+_TOKEN = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*|\d+(?:[.,]\d+)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)([A-Za-z]+(?:['-][A-Za-z]+)*)")
 NUMBER_WORDS = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
@@ -44,7 +55,6 @@ NEGATIONS = frozenset(
     "not no never none nothing nobody neither nor without cannot cant dont doesnt didnt isnt "
     "arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt".split()
 )
-DIRECTION_WORDS = frozenset("to from into than vs versus before after in per".split())
 STOPWORDS = frozenset(
     "a an the of in on at for to from by with about into than vs versus before after and or "
     "is are was were be been being do does did i me my you your we our it its this that these "
@@ -52,8 +62,18 @@ STOPWORDS = frozenset(
     "might must please tell explain give show there their they them he she his her as if so "
     "some any much many more most get s".split()
 ) | NUMBER_WORDS | NEGATIONS
+# Words a rewording adds or drops freely ("How do I" / "How can I", "a" / "the").
+LOOSE_WORDS = frozenset(
+    "a an the my your our their his her its do does did can could would should will please "
+    "i me you we".split())
 # Capitalised words that are not names (question words, pronouns, interjections).
-NOT_NAMES = STOPWORDS | frozenset("hi hello hey ok okay thanks yes".split())
+NOT_NAMES = STOPWORDS | frozenset("hi hello hey ok okay thanks yes im ive id ill".split())
+# Number words as digits, so "2" and "two" are one number.
+DIGITS = {word: str(value) for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())} | {
+    "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+    "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000"}
 
 
 # Tense: words of one prompt that clash with words of the other ("was" / "is", "did" /
@@ -86,22 +106,36 @@ def _unit(word: str) -> str:
     return word
 
 
+def _word(raw: str) -> str:
+    """A token as compared: lower case, possessive 's and apostrophes dropped."""
+    word = raw.lower()
+    if word.endswith("'s"):
+        word = word[:-2]
+    return word.replace("'", "")
+
+
+@lru_cache(maxsize=4096)
+def _raw_tokens(text: str) -> tuple[str, ...]:
+    """The tokens of ``text`` as written (cached: a cached prompt is compared many times)."""
+    return tuple(_TOKEN.findall(text))
+
+
 def _tokens(text: str) -> list[str]:
-    """Lower-case words; a possessive 's is dropped ("Perl's" -> "perl")."""
-    return [re.sub(r"'s$", "", t.lower()).replace("'", "") for t in _TOKEN.findall(text)]
+    """Lower-case words ("Perl's" -> "perl", "don't" -> "dont", "two-factor" stays one)."""
+    return [_word(t) for t in _raw_tokens(text)]
 
 
 def numbers(text: str) -> set[str]:
     """Numbers mentioned in ``text``: digit strings (separators dropped) and number words."""
     found = set()
-    for raw in _TOKEN.findall(text):
-        word = raw.lower()
-        if word[0].isdigit():
-            found.add(word.replace(",", ""))
+    for raw in _raw_tokens(text):
+        if raw[0].isdigit():
+            found.add(raw.replace(",", ""))
         elif raw in ROMAN_NUMERALS:
-            found.add(raw)
-        elif word in NUMBER_WORDS:
-            found.add(word)
+            found.add(raw.lower())
+        else:
+            found |= {DIGITS.get(part, part) for part in raw.lower().split("-")
+                      if part in NUMBER_WORDS}
     return found
 
 
@@ -115,43 +149,40 @@ def entities(text: str) -> set[str]:
     """Likely names: capitalised or upper-case words that do not start a sentence."""
     starts = {m.group(1) for m in _SENTENCE_START.finditer(text)}
     found = set()
-    for raw in _TOKEN.findall(text):
-        word = re.sub(r"'s$", "", raw)
-        if not word[0].isupper() or word.lower() in NOT_NAMES:
+    for raw in _raw_tokens(text):
+        if not raw[0].isupper() or _word(raw) in NOT_NAMES:
             continue
-        if raw in starts and not word.isupper():
+        if raw in starts and not raw.isupper():
             continue
-        found.add(word.lower())
+        found.add(_word(raw))
     return found
-
-
-def content_words(text: str) -> list[str]:
-    """The words of ``text`` that carry meaning, in order (stopwords dropped)."""
-    return [t for t in _tokens(text) if t not in STOPWORDS and not t[0].isdigit()]
 
 
 def near_miss_reason(prompt: str, cached: str) -> str | None:
     """Why ``cached`` must not answer ``prompt`` although they embed close; None if it may."""
-    if numbers(prompt) != numbers(cached):
+    prompt, cached = spell_out_acronyms(prompt), spell_out_acronyms(cached)
+    tokens_ours, tokens_theirs = _tokens(prompt), _tokens(cached)
+    words_ours, words_theirs = set(tokens_ours), set(tokens_theirs)
+    # A numeral in both texts in another case ("task X" / "task x") is the same word.
+    if {n for n in numbers(prompt) ^ numbers(cached)
+            if not (n in words_ours and n in words_theirs)}:
         return "numbers differ"
     if negated(prompt) != negated(cached):
         return "negation differs"
     ours, theirs = entities(prompt), entities(cached)
-    ours_words, theirs_words = set(_tokens(prompt)), set(_tokens(cached))
     # A name on each side that the other prompt does not mention at all: a substitution.
-    if (ours - theirs_words) and (theirs - ours_words):
+    if (ours - words_theirs) and (theirs - words_ours):
         return "named entities differ"
-    if _reversed(prompt, cached):
+    if _reversed(tokens_ours, tokens_theirs):
         return "direction reversed"
-    counts_ours, counts_theirs = Counter(_tokens(prompt)), Counter(_tokens(cached))
+    counts_ours, counts_theirs = Counter(tokens_ours), Counter(tokens_theirs)
     only_ours = set(counts_ours - counts_theirs)
     only_theirs = set(counts_theirs - counts_ours)
     if not only_ours and not only_theirs:
         return None
-    for word in only_ours:
-        for other in only_theirs:
-            if opposite(word, other):
-                return f"opposite words ({word}/{other})"
+    opposites = opposite_pair(only_ours, only_theirs)
+    if opposites:
+        return f"opposite words ({opposites[0]}/{opposites[1]})"
     for past, later in TENSE_CLASHES:
         if (only_ours & past and only_theirs & later) or (only_theirs & past and only_ours & later):
             return "tense differs"
@@ -161,23 +192,84 @@ def near_miss_reason(prompt: str, cached: str) -> str | None:
     units_theirs = {_unit(w) for w in only_theirs if w in UNITS}
     if units_ours - units_theirs and units_theirs - units_ours:
         return "units differ"
+    swapped = _swapped_word(tokens_ours, tokens_theirs)
+    if swapped:
+        return f"one word swapped ({swapped[0]}/{swapped[1]})"
     return None
 
 
-def _reversed(a: str, b: str) -> bool:
-    """True when both prompts say "X to Y"-like things with their shared words swapped."""
-    tokens_a, tokens_b = _tokens(a), _tokens(b)
-    if not (DIRECTION_WORDS & set(tokens_a) and DIRECTION_WORDS & set(tokens_b)):
+def _swapped_word(ours: list[str], theirs: list[str]) -> tuple[str, str] | None:
+    """The one word each prompt has in place of the other's, the rest being the same.
+
+    "Can dogs eat grapes?" / "Can cats eat grapes?" -> (dogs, cats). Inflections are no
+    difference ("dog" / "dogs"), nor are WordNet synonyms ("fix" / "repair"), and the rest
+    must match word for word but for articles, possessives and auxiliaries ("How do I" /
+    "How can I"), so a reworded question ("Who wrote X?" / "Who is the author of X?") is
+    left alone.
+    """
+    # The rest must be the same: exactly one word of difference on each side.
+    only_ours = Counter(_unit(w) for w in ours if w not in LOOSE_WORDS)
+    only_theirs = Counter(_unit(w) for w in theirs if w not in LOOSE_WORDS)
+    only_ours, only_theirs = only_ours - only_theirs, only_theirs - only_ours
+    if sum(only_ours.values()) != 1 or sum(only_theirs.values()) != 1:
+        return None
+    (a,), (b,) = only_ours, only_theirs
+    if a in STOPWORDS or b in STOPWORDS or a[0].isdigit() or b[0].isdigit():
+        return None
+    # An inflection of a word the other prompt has ("dog" / "dogs") is no swap.
+    if any(not word_forms(a).isdisjoint(word_forms(w)) for w in set(theirs)) or any(
+            not word_forms(b).isdisjoint(word_forms(w)) for w in set(ours)):
+        return None
+    return None if synonyms(a, b) else (a, b)
+
+
+# Words between two arguments that give them an order ("Celsius to Fahrenheit").
+_DIRECTION_GROUP = {"to": "to", "into": "to", "than": "than", "vs": "vs", "versus": "vs",
+                    "from": "from", "in": "in", "per": "per", "before": "before",
+                    "after": "after"}
+DIRECTION_REACH = 6  # tokens on either side of a direction word where its arguments stand
+
+
+def _reversed(tokens_a: list[str], tokens_b: list[str]) -> bool:
+    """True when two shared words stand on either side of the same direction word, swapped.
+
+    "Celsius to Fahrenheit" / "Fahrenheit to Celsius" and "gold heavier than silver" / "silver
+    heavier than gold" are reversed; "a list to a string in Python" / "In Python, ... a list
+    into a string" is not: no "in" stands between "Python" and "list" in the second. The
+    words around a direction word are looked for within ``DIRECTION_REACH`` tokens, which
+    keeps the check linear in the length of the prompts.
+    """
+    if not (_DIRECTION_GROUP.keys() & set(tokens_a) and _DIRECTION_GROUP.keys() & set(tokens_b)):
         return False
-    words_a = [_unit(w) for w in content_words(a)]  # "pounds" and "pound" are one word here
-    words_b = [_unit(w) for w in content_words(b)]
-    # Shared words that occur once on each side ("help me with this: ... help with" is no swap).
-    once_a = {w for w, n in Counter(words_a).items() if n == 1}
-    once_b = {w for w, n in Counter(words_b).items() if n == 1}
-    shared = once_a & once_b
-    order_a = [w for w in dict.fromkeys(words_a) if w in shared]
-    order_b = [w for w in dict.fromkeys(words_b) if w in shared]
-    position = {w: i for i, w in enumerate(order_b)}
-    # Any pair of shared words in opposite order is a swap ("Celsius ... Fahrenheit").
-    ranks = [position[w] for w in order_a]
-    return any(ranks[i] > ranks[j] for i in range(len(ranks)) for j in range(i + 1, len(ranks)))
+    # Content words that occur once on each side, at their positions ("pounds" = "pound").
+    places_a, places_b = _places(tokens_a), _places(tokens_b)
+    word_at = {i: w for w, i in places_a.items() if w in places_b}
+    if len(word_at) < 2:
+        return False
+    # Where each group's direction words stand in ``tokens_b``.
+    where_b: dict[str, list[int]] = {}
+    for i, token in enumerate(tokens_b):
+        if token in _DIRECTION_GROUP:
+            where_b.setdefault(_DIRECTION_GROUP[token], []).append(i)
+    for d, token in enumerate(tokens_a):
+        if token not in _DIRECTION_GROUP:
+            continue
+        positions = where_b.get(_DIRECTION_GROUP[token], [])
+        lefts = [word_at[i] for i in range(max(0, d - DIRECTION_REACH), d) if i in word_at]
+        rights = [word_at[i] for i in range(d + 1, d + 1 + DIRECTION_REACH) if i in word_at]
+        for left in lefts:
+            for right in rights:
+                first, second = places_b[right], places_b[left]
+                # A direction word of the same group between them, in the other order.
+                if first < second and bisect_right(positions, first) < bisect_left(positions,
+                                                                                     second):
+                    return True
+    return False
+
+
+def _places(tokens: list[str]) -> dict[str, int]:
+    """Position of each content word that occurs once (units in their singular form)."""
+    words = [(_unit(t), i) for i, t in enumerate(tokens)
+             if t not in STOPWORDS and not t[0].isdigit()]
+    counts = Counter(w for w, _ in words)
+    return {w: i for w, i in words if counts[w] == 1}

@@ -19,7 +19,9 @@ from Redis on the first lookup.
 The score is cosine similarity (1 = same direction, 0 = unrelated; higher is closer),
 computed exactly from the float32 vectors of the index's best candidates. A candidate above
 the threshold is served only if the near-miss guard (``nearmiss.py``) finds no difference
-in numbers, negation, names, direction, opposites, tense, quantifiers or units. The scope
+in numbers, negation, names, direction, opposites, tense, quantifiers or units, and no
+single word swapped for a non-synonym. Callers embed ``phrasing.semantic_text(prompt)``
+(acronyms spelled out, explanation requests in one form), not the raw prompt. The scope
 (model + generation parameters) is part of every lookup: an answer is never served for
 another model or other parameters.
 """

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ai_backends.cache.embeddings import Embedder
 from ai_backends.cache.exact import ExactCache
+from ai_backends.cache.phrasing import semantic_text
 from ai_backends.cache.semantic import SemanticCache, SemanticLookup, scope_of
 from ai_backends.cache.stats import CacheStats, summarize
 from ai_backends.chat.prompts import SEMANTIC_CHAT_SYSTEM_PROMPT
@@ -107,7 +108,7 @@ class SemanticChatService:
         vector = None
         try:
             embed_started = time.perf_counter()
-            vector = self.embedder.embed_one(prompt)
+            vector = self.embedder.embed_one(semantic_text(prompt))
             info.embedding_ms = round((time.perf_counter() - embed_started) * 1000, 3)
             lookup = self.semantic.lookup(prompt, vector, scope)
         except Unavailable as exc:

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from ai_backends.cache.embeddings import Embedder
+from ai_backends.cache.phrasing import semantic_text
 from ai_backends.cache.semantic import SemanticCache, scope_of
 from ai_backends.core.config import Settings, load_config
 from ai_backends.core.errors import Unavailable
@@ -51,12 +52,12 @@ def make_cache(redis_url: str) -> Iterator[Callable[..., SemanticCache]]:
 
 
 def put(cache: SemanticCache, embedder: Embedder, prompt: str, scope: str = SCOPE) -> int:
-    return cache.insert(prompt, embedder.embed_one(prompt), f"answer to {prompt}", "test-model",
+    return cache.insert(prompt, embedder.embed_one(semantic_text(prompt)), f"answer to {prompt}", "test-model",
                         PARAMS, scope, generation_ms=500.0)
 
 
 def ask(cache: SemanticCache, embedder: Embedder, prompt: str, scope: str = SCOPE) -> Any:
-    return cache.lookup(prompt, embedder.embed_one(prompt), scope)
+    return cache.lookup(prompt, embedder.embed_one(semantic_text(prompt)), scope)
 
 
 def test_paraphrase_hits_with_its_score(make_cache: Any, embedder: Embedder) -> None:
@@ -95,6 +96,7 @@ def test_empty_cache_misses_without_score(make_cache: Any, embedder: Embedder) -
      "opposite words (bad/good)"),
     ("What is the best programming language for beginners?",
      "What is the worst programming language for beginners?", "opposite words (worst/best)"),
+    ("Can dogs eat grapes?", "Can cats eat grapes?", "one word swapped (cats/dogs)"),
 ])
 def test_near_misses_above_the_threshold_are_vetoed(make_cache: Any, embedder: Embedder,
                                                      cached: str, asked: str, reason: str) -> None:
@@ -125,6 +127,18 @@ def test_documented_paraphrase_is_served_at_the_configured_threshold(
     result = ask(cache, embedder, "Explain artificial intelligence to me")
     assert result.hit is not None
     assert result.hit.prompt == "What is artificial intelligence?"
+
+
+def test_documented_acronym_question_serves_its_paraphrase(make_cache: Any,
+                                                           embedder: Embedder) -> None:
+    """The specification's sequence: "What is AI?" answers "Explain artificial intelligence
+    to me" (cosine 0.74 as typed; the acronym is spelled out before embedding)."""
+    cache = make_cache(threshold=Settings.model_fields["SEMANTIC_CACHE_THRESHOLD"].default)
+    put(cache, embedder, "What is AI?")
+    result = ask(cache, embedder, "Explain artificial intelligence to me")
+    assert result.hit is not None and result.hit.prompt == "What is AI?"
+    assert result.score >= cache.threshold
+    assert ask(cache, embedder, "What is ML?").hit is None
 
 
 def test_answers_never_cross_model_or_parameters(make_cache: Any, embedder: Embedder) -> None:

@@ -14,10 +14,6 @@ from typing import Any
 
 FLOWER = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 DRIFT_STATUSES = {"NO_DRIFT", "LOW_DRIFT", "MEDIUM_DRIFT", "HIGH_DRIFT"}
-SEMANTIC_XFAIL = ("cos('Explain artificial intelligence to me', 'What is AI?') is 0.737 with the "
-                  "int8 MiniLM, under the 0.80 threshold chosen on the train split "
-                  "(docs/judgments.md); serving it by lowering the threshold would serve more "
-                  "must-not-hit pairs")
 
 
 @dataclass(frozen=True)
@@ -200,7 +196,7 @@ HTTP_EXAMPLES: list[Example] = [
     semantic("chat-semantic-similar-1", "API Endpoints / Semantic Caching Chat (test with)",
              "What is artificial intelligence?", True),
     semantic("chat-semantic-similar-2", "API Endpoints / Semantic Caching Chat (test with)",
-             "Explain artificial intelligence to me", True, SEMANTIC_XFAIL),
+             "Explain artificial intelligence to me", True),
     Example("v2-generate", "API Endpoints / API Versioning (v2)", "POST", "/api/v2/generate",
             {"prompt": "Hello, this is a test of API v2", "model_version": "tinyllama"},
             V2_DOC, V2_CONVENTIONS),
