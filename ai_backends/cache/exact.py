@@ -7,10 +7,11 @@ Three choices worth knowing:
   batch of new answers. The insert is written at once but its reply is read only before
   the thread's next command (by then it has long arrived), so a miss waits for Redis once,
   not twice; an insert that failed is noticed then, and trips the breaker as any failure.
+  A thread's own later lookups, ``count`` and ``clear`` see its inserts applied.
   Redis is the cost on this path (the forest takes a few µs),
   so each thread borrows one connection from the client's pool and talks on it directly:
   the client object's retry and event layers cost about twice the command itself here
-  (``benchmarks/bench_request_cost.py``). The hiredis parser is used when installed. The
+  (``benchmarks/bench_request_cost.py``). hiredis packs and parses. The
   connection goes back to the pool when its thread ends: a thread-per-request server
   (``python app.py``) would otherwise use up the pool's 100 connections and every later
   Redis call would fail with "Too many connections".
@@ -35,6 +36,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import redis
+from hiredis import pack_command
 
 from ai_backends.core import metrics
 from ai_backends.core.redis import REDIS_ERRORS, is_cluster
@@ -82,11 +84,17 @@ def _exchange(connection: Any, commands: tuple[tuple[Any, ...], ...],
     """Write ``commands`` at once and read every reply (unless ``read`` is False); a
     connection that failed is closed."""
     try:
-        connection.send_packed_command(connection.pack_commands(commands))
+        connection.send_packed_command(_pack(commands))
         return [connection.read_response() for _ in commands] if read else []
     except BaseException:
         connection.disconnect()  # replies may be left unread: never reuse it as it is
         raise
+
+
+def _pack(commands: tuple[tuple[Any, ...], ...]) -> list[bytes]:
+    """The wire bytes of ``commands``, from hiredis' packer straight away (our arguments
+    are already str, bytes and numbers; the client's wrapper around it costs as much again)."""
+    return [b"".join([pack_command(command) for command in commands])]
 
 
 def _glob_escape(text: str) -> str:
@@ -218,6 +226,7 @@ class ExactCache:
     def _keys(self, under: str = "") -> Iterator[bytes]:
         if self._client is None:
             return iter(())
+        self._settle()
         index = self.index_key.encode()
         found = self._client.scan_iter(match=_glob_escape(self.prefix + under) + "*", count=1000)
         return (key for key in found if key != index)
@@ -242,6 +251,17 @@ class ExactCache:
         except redis.ConnectionError:  # as in _run: one try on a new socket
             _exchange(held.connection, commands, read=False)
         held.unread.extend(commands)
+
+    def _settle(self) -> None:
+        """Wait for this thread's earlier inserts, so that what it does next through the
+        client (``count``, ``clear``) sees them applied, as its own lookups do."""
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
+        if held is None or held.pid != os.getpid() or not held.unread:
+            return
+        try:
+            self._read_unread(held)
+        except REDIS_ERRORS as exc:
+            self._trip(exc)
 
     def _read_unread(self, held: _ThreadConnection) -> None:
         """Read the replies of earlier ``_send`` calls; a script Redis no longer has (a
