@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any
 
 from flask import redirect
@@ -17,12 +18,14 @@ from ai_backends.api.openai import errors as openai_errors
 from ai_backends.core.jsonenc import NumpyJSONProvider
 from ai_backends.core.logs import configure_logging
 from ai_backends.core.schemas import Problem, problem_responses
+from ai_backends.core.webserver import adapt_to_server
 from ai_backends.core.wsgi import CountedBody
 from ai_backends.services import Services, build_services
 
 SECURITY_SCHEMES = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                     "bearer": {"type": "http", "scheme": "bearer"}}
 DOCS_PATH = "/openapi/swagger"
+SYNC_FUNCTIONS_KEPT = 512
 SPEC_PATH = "/openapi/openapi.json"
 
 
@@ -32,6 +35,20 @@ class ServiceAPI(OpenAPI):
     The library documents a 422 on every operation as a JSON array; ours is one
     problem+json body, and operations without parameters or body cannot answer 422 at all.
     """
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Flask's check for ``async def`` (run for every hook of every request), done once
+        per function (up to a bound: ``after_this_request`` makes new functions each time)."""
+        known = self._sync_functions.get(func)
+        if known is None:
+            known = super().ensure_sync(func)
+            if len(self._sync_functions) < SYNC_FUNCTIONS_KEPT:
+                self._sync_functions[func] = known
+        return known
+
+    @cached_property
+    def _sync_functions(self) -> dict[Callable[..., Any], Callable[..., Any]]:
+        return {}
 
     def generate_spec_json(self) -> None:
         """Build the spec, then fix the 422 responses and add what the edge hooks can answer."""
@@ -81,7 +98,8 @@ def create_app(config: Mapping[str, Any] | None = None,
     app.config["STARTED_AT"] = time.time()
     app.json = NumpyJSONProvider(app)
     app.json.sort_keys = False
-    app.wsgi_app = CountedBody(app.wsgi_app, settings["MAX_CONTENT_LENGTH"])  # type: ignore[method-assign]
+    app.wsgi_app = adapt_to_server(  # type: ignore[method-assign,assignment]
+        CountedBody(app.wsgi_app, settings["MAX_CONTENT_LENGTH"]))
 
     observability.init_app(app)  # first: every later hook and log line has a request id
     auth.init_app(app)

@@ -10,7 +10,6 @@ mid-token at the graceful timeout.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -20,6 +19,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from ai_backends.core.lifecycle import begin_shutdown
 from ai_backends.core.schemas import PROBLEM_MEDIA_TYPE
+from ai_backends.core.wsgi import server_problem
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,7 @@ def parse_problem(exc: Exception) -> bytes | None:
     """The whole HTTP response (problem+json, connection closed) for a parse error, or None."""
     for kind, status, reason in PARSE_ERRORS:
         if isinstance(exc, kind):
-            body = json.dumps({
-                "type": f"/problems/{reason.lower().replace(' ', '-')}", "title": reason,
-                "status": status, "detail": str(exc) or reason,
-            }).encode()
+            body = server_problem(status, reason, str(exc))
             head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
                     f"Content-Type: {PROBLEM_MEDIA_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n")
             return head.encode("latin-1") + body

@@ -16,6 +16,7 @@ from ai_backends.core.schemas import PROBLEM_MEDIA_TYPE
 log = logging.getLogger(__name__)
 # Discriminator tags pydantic puts in error locations of union bodies; not field names.
 _UNION_TAGS = {"single", "batch"}
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> Response:
@@ -80,23 +81,21 @@ def _unexpected(exc: Exception) -> Response:
 def _check_json_body() -> Response | None:
     """Bodies must be JSON: 413 over the size limit (however the body arrived, see
     core/wsgi.py), 415 for another media type, 400 when the JSON does not parse."""
-    if request.method not in {"POST", "PUT", "PATCH"} or not request.path.startswith(
-            ("/api/", "/v1/")):
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    if current.method not in BODY_METHODS or not current.path.startswith(("/api/", "/v1/")):
         return None
-    has_body = bool(request.content_length) or "chunked" in request.headers.get(
-        "Transfer-Encoding", ""
-    )
-    if not has_body:
+    length = current.content_length
+    if not length and "chunked" not in current.headers.get("Transfer-Encoding", ""):
         return None
-    limit = request.max_content_length
-    if limit is not None and (request.content_length or 0) > limit:
+    limit = current.max_content_length
+    if limit is not None and (length or 0) > limit:
         raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes")
-    if not request.is_json:
+    if not current.is_json:
         return problem(415, "Unsupported Media Type",
-                       f"send the body as application/json, not {request.mimetype or 'nothing'}",
+                       f"send the body as application/json, not {current.mimetype or 'nothing'}",
                        "unsupported-media-type")
     try:
-        request.get_json()
+        current.get_json()
     except BadRequest:  # a body over MAX_CONTENT_LENGTH raises 413 instead, handled below
         return problem(400, "Bad Request", "the request body is not valid JSON", "bad-request")
     except RecursionError:  # '[' * 100000: the parser gives up before the stack does

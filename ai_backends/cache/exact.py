@@ -4,10 +4,14 @@ Three choices worth knowing:
 - Values are stored as JSON, never pickled: anyone who can write to Redis could otherwise
   run code in the API; JSON cannot.
 - One round trip each way: ``MGET`` for a whole batch, one pipelined ``SET ... EX`` per
-  batch of new answers. Redis is the cost on this path (the forest takes a few µs),
+  batch of new answers. The insert is written at once but its reply is read only before
+  the thread's next command (by then it has long arrived), so a miss waits for Redis once,
+  not twice; an insert that failed is noticed then, and trips the breaker as any failure.
+  A thread's own later lookups, ``count`` and ``clear`` see its inserts applied.
+  Redis is the cost on this path (the forest takes a few µs),
   so each thread borrows one connection from the client's pool and talks on it directly:
   the client object's retry and event layers cost about twice the command itself here
-  (``benchmarks/bench_request_cost.py``). The hiredis parser is used when installed. The
+  (``benchmarks/bench_request_cost.py``). hiredis packs and parses. The
   connection goes back to the pool when its thread ends: a thread-per-request server
   (``python app.py``) would otherwise use up the pool's 100 connections and every later
   Redis call would fail with "Too many connections".
@@ -32,6 +36,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import redis
+from hiredis import pack_command
 
 from ai_backends.core import metrics
 from ai_backends.core.redis import REDIS_ERRORS, is_cluster
@@ -74,14 +79,22 @@ def _encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _exchange(connection: Any, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
-    """Write ``commands`` at once and read every reply; a connection that failed is closed."""
+def _exchange(connection: Any, commands: tuple[tuple[Any, ...], ...],
+              read: bool = True) -> list[Any]:
+    """Write ``commands`` at once and read every reply (unless ``read`` is False); a
+    connection that failed is closed."""
     try:
-        connection.send_packed_command(connection.pack_commands(commands))
-        return [connection.read_response() for _ in commands]
+        connection.send_packed_command(_pack(commands))
+        return [connection.read_response() for _ in commands] if read else []
     except BaseException:
         connection.disconnect()  # replies may be left unread: never reuse it as it is
         raise
+
+
+def _pack(commands: tuple[tuple[Any, ...], ...]) -> list[bytes]:
+    """The wire bytes of ``commands``, from hiredis' packer straight away (our arguments
+    are already str, bytes and numbers; the client's wrapper around it costs as much again)."""
+    return [b"".join([pack_command(command) for command in commands])]
 
 
 def _glob_escape(text: str) -> str:
@@ -92,18 +105,22 @@ class _ThreadConnection:
     """A connection borrowed from ``pool`` by one thread; it goes back when the thread ends.
 
     Held only in a ``threading.local``, so it is dropped (and released) when its thread's
-    locals are, at the end of the thread.
+    locals are, at the end of the thread. ``unread`` are the commands whose replies are
+    still to be read (a deferred insert).
     """
 
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self.pool = pool
         self.pid = os.getpid()
         self.connection = pool.get_connection()
+        self.unread: list[tuple[Any, ...]] = []
 
     def __del__(self) -> None:
         if self.pid != os.getpid():
             return  # inherited through fork: the parent owns it
         try:
+            if self.unread:  # replies nobody will read: the next user must not get them
+                self.connection.disconnect()
             self.pool.release(self.connection)
         except Exception:  # nosec B110 - interpreter shutdown or a closed pool: nothing to return
             pass
@@ -137,8 +154,10 @@ class ExactCache:
         """Return the cached value for each key, ``None`` for misses (and while Redis is down)."""
         found = self._fetch(keys)
         hits = sum(value is not None for value in found)
-        self._hits.inc(hits)
-        self._misses.inc(len(found) - hits)
+        if hits:
+            self._hits.inc(hits)
+        if hits < len(found):
+            self._misses.inc(len(found) - hits)
         return found
 
     def _fetch(self, keys: list[str]) -> list[Any | None]:
@@ -173,17 +192,14 @@ class ExactCache:
             elif self.max_entries > 0:
                 self._insert_capped(items)
             else:
-                self._run(*commands)
+                self._send(*commands)
         except REDIS_ERRORS as exc:  # any Redis failure leaves the value uncached
             self._trip(exc)
 
     def _insert_capped(self, items: dict[str, Any]) -> None:
         keys = [self.index_key, *(self.prefix + key for key in items)]
         args = [self.ttl, self.max_entries, time.time(), *map(_encode, items.values())]
-        try:
-            self._run(("EVALSHA", _INSERT_SHA, len(keys), *keys, *args))
-        except redis.exceptions.NoScriptError:  # first use on this server
-            self._run(("EVAL", _INSERT_CAPPED, len(keys), *keys, *args))
+        self._send(("EVALSHA", _INSERT_SHA, len(keys), *keys, *args))
 
     def count(self, under: str = "") -> int:
         """How many entries are stored under this cache's prefix (and then ``under``)."""
@@ -210,27 +226,67 @@ class ExactCache:
     def _keys(self, under: str = "") -> Iterator[bytes]:
         if self._client is None:
             return iter(())
+        self._settle()
         index = self.index_key.encode()
         found = self._client.scan_iter(match=_glob_escape(self.prefix + under) + "*", count=1000)
         return (key for key in found if key != index)
 
     def _run(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Send ``commands`` in one round trip on this thread's connection; read every reply."""
-        connection = self._connection()
+        held = self._held()
+        self._read_unread(held)
         try:
-            return _exchange(connection, commands)
+            return _exchange(held.connection, commands)
         except redis.ConnectionError:
             # Broken since its last use (Redis restarted, idle timeout): one try on a new
             # socket. A second failure, or a timeout, is Redis being down or stuck.
-            return _exchange(connection, commands)
+            return _exchange(held.connection, commands)
 
-    def _connection(self) -> Any:
+    def _send(self, *commands: tuple[Any, ...]) -> None:
+        """Write ``commands`` on this thread's connection; their replies are read later."""
+        held = self._held()
+        self._read_unread(held)
+        try:
+            _exchange(held.connection, commands, read=False)
+        except redis.ConnectionError:  # as in _run: one try on a new socket
+            _exchange(held.connection, commands, read=False)
+        held.unread.extend(commands)
+
+    def _settle(self) -> None:
+        """Wait for this thread's earlier inserts, so that what it does next through the
+        client (``count``, ``clear``) sees them applied, as its own lookups do."""
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
+        if held is None or held.pid != os.getpid() or not held.unread:
+            return
+        try:
+            self._read_unread(held)
+        except REDIS_ERRORS as exc:
+            self._trip(exc)
+
+    def _read_unread(self, held: _ThreadConnection) -> None:
+        """Read the replies of earlier ``_send`` calls; a script Redis no longer has (a
+        restart, ``SCRIPT FLUSH``) is sent again whole, and waited for."""
+        unread, held.unread = held.unread, []
+        missing_script = []
+        try:
+            for command in unread:
+                try:
+                    held.connection.read_response()
+                except redis.exceptions.NoScriptError:
+                    missing_script.append(("EVAL", _INSERT_CAPPED, *command[2:]))
+        except BaseException:
+            held.connection.disconnect()  # the other replies are lost with it
+            raise
+        if missing_script:
+            _exchange(held.connection, tuple(missing_script))
+
+    def _held(self) -> _ThreadConnection:
         """This thread's connection, borrowed on first use (and again in a forked child)."""
-        held = getattr(self._local, "held", None)
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
         if held is None or held.pid != os.getpid():
             assert self._client is not None
             held = self._local.held = _ThreadConnection(self._client.connection_pool)
-        return held.connection
+        return held
 
     def _trip(self, exc: Exception) -> None:
         with self._lock:

@@ -92,11 +92,16 @@ def _rows(endpoint: str, request_id: str, features: Iterable[Iterable[float]],
     ]
 
 
+_classified: dict[tuple[str, str], Any] = {}  # labelled children, looked up once each
+
+
 def _count(rows: list[dict[str, Any]]) -> None:
     """Count stored rows in the ``classifications_total`` metric."""
-    for (endpoint, predicted), count in Counter(
-            (row["endpoint"], row["predicted_class"]) for row in rows).items():
-        metrics.CLASSIFICATIONS.labels(endpoint, predicted).inc(count)
+    for labels, count in Counter((row["endpoint"], row["predicted_class"]) for row in rows).items():
+        child = _classified.get(labels)
+        if child is None:
+            child = _classified[labels] = metrics.CLASSIFICATIONS.labels(*labels)
+        child.inc(count)
 
 
 class PredictionLog:
@@ -109,6 +114,7 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._fd_pid = 0
+        self._stale = False  # the open file is no longer the one at ``path``
 
     def append(self, rows: Iterable[Sequence[object]]) -> None:
         """Append rows (in ``COLUMNS`` order) as one locked write, rotating first if full."""
@@ -120,11 +126,14 @@ class PredictionLog:
                 fd = self._descriptor()
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
-                    if not self._is_current(fd):
-                        continue  # another process rotated while we waited for the lock
-                    size = os.fstat(fd).st_size
+                    opened = os.fstat(fd)
+                    if not self._is_current(opened):
+                        self._stale = True  # rotated or removed (maybe while we waited)
+                        continue
+                    size = opened.st_size
                     if self.max_bytes and size and size + len(body) > self.max_bytes:
                         self._rotate()
+                        self._stale = True
                         continue  # write into the new file
                     header = (",".join(COLUMNS) + "\n").encode() if size == 0 else b""
                     data = header + body
@@ -145,24 +154,27 @@ class PredictionLog:
     def _backup(self, number: int) -> Path:
         return self.path.with_name(f"{self.path.name}.{number}")
 
-    def _is_current(self, fd: int) -> bool:
+    def _is_current(self, opened: os.stat_result) -> bool:
+        """Whether the open file (``opened``, its ``fstat``) is still the one at ``path``."""
         try:
-            current, opened = os.stat(self.path), os.fstat(fd)
+            current = os.stat(self.path)
         except FileNotFoundError:
             return False
         return (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino)
 
     def _descriptor(self) -> int:
-        """The append descriptor, opened once per process and again if the file was
-        moved or removed (log rotation), so each append costs one write, not an open."""
+        """The append descriptor, opened once per process and again after ``append`` found
+        the file moved or removed (log rotation), so each append costs one write, not an
+        open; whether it is still current is checked under the lock."""
         fd = self._fd
-        if fd is not None and self._fd_pid == os.getpid() and self._is_current(fd):
+        if fd is not None and self._fd_pid == os.getpid() and not self._stale:
             return fd
         if fd is not None:
             os.close(fd)  # after a fork this closes only the child's copy
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._fd_pid = os.getpid()
+        self._stale = False
         return self._fd
 
     def record(self, endpoint: str, request_id: str, features: Iterable[Iterable[float]],

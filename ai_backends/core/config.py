@@ -25,9 +25,9 @@ class Settings(BaseSettings):
     HOST: str = Field("127.0.0.1", description="Address the API binds to; widen it explicitly.")
     PORT: int = Field(5001, description="Port of the API.")
     WEB_SERVER: str = Field(
-        "gunicorn",
-        description=("HTTP server of the API under run.py: gunicorn, or granian (less CPU per "
-                     "request; docs/performance.md)."))
+        "granian",
+        description=("HTTP server of the API under run.py: granian (less CPU per request; "
+                     "docs/performance.md), or gunicorn."))
     WEB_WORKERS: int = Field(2, description="Worker processes of the API (one per core).")
     WEB_THREADS: int = Field(4, description="Request threads per API worker.")
     MODEL_DIR: str = Field(

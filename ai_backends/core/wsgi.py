@@ -1,4 +1,5 @@
-"""WSGI middleware shared by the API and the REST sidecar: every body counts toward the limit.
+"""WSGI middleware shared by the API and the REST sidecar: every body counts toward the limit,
+and (under granian) an over-long request line gets the API's problem+json.
 
 Werkzeug trusts a server that terminates chunked input (``wsgi.input_terminated``) and then
 reads at most ``MAX_CONTENT_LENGTH`` bytes of it, silently: a chunked body over the limit was
@@ -6,15 +7,23 @@ cut to the limit and parsed (200 for a valid body padded with 5 MB of spaces, 40
 for a 50 MB one). ``CountedBody`` reads a body of unknown length up to one byte over the
 limit and hands the app an ordinary body of known length, so the app's own check answers
 413 however the body arrived.
+
+gunicorn refuses a request line over 4,094 bytes (414) before the app sees it, and the API's
+worker answers that in problem+json; granian hands such a line to the app. ``LineLimit``
+gives the same 414 problem+json there (``core/webserver.py`` installs it under granian).
 """
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ai_backends.core.schemas import PROBLEM_MEDIA_TYPE
+
 CHUNK_BYTES = 64 * 1024
+REQUEST_LINE_LIMIT = 4094  # gunicorn's default limit_request_line
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -48,3 +57,33 @@ def _read_at_most(stream: Any, size: int) -> bytes:
         parts.append(part)
         remaining -= len(part)
     return b"".join(parts)
+
+
+def server_problem(status: int, reason: str, detail: str) -> bytes:
+    """The problem+json body for a request refused before the app could route it."""
+    return json.dumps({"type": f"/problems/{reason.lower().replace(' ', '-')}",
+                       "title": reason, "status": status, "detail": detail or reason}).encode()
+
+
+class LineLimit:
+    """Answer a request line longer than ``limit`` bytes with 414 problem+json, as gunicorn
+    with the API's worker does, instead of routing it."""
+
+    def __init__(self, app: WSGIApp, limit: int = REQUEST_LINE_LIMIT) -> None:
+        self.app = app
+        self.limit = limit
+
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Refuse an over-long line; pass everything else on untouched."""
+        uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or (
+            environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", ""))
+        line = len(uri) + len(environ.get("REQUEST_METHOD", "")) + len(
+            environ.get("SERVER_PROTOCOL", "")) + 2
+        if line <= self.limit:
+            return self.app(environ, start_response)
+        body = server_problem(414, "URI Too Long",
+                              f"the request line is longer than {self.limit} bytes")
+        start_response("414 URI Too Long", [("Content-Type", PROBLEM_MEDIA_TYPE),
+                                            ("Content-Length", str(len(body)))])
+        return [body]

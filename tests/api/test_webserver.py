@@ -1,7 +1,10 @@
-"""The API under either server run.py can start (WEB_SERVER), as a client sees it."""
+"""The API under either server run.py can start (WEB_SERVER), as a client sees it: each
+promise of the API's gunicorn worker (problem+json for a request line over the limit, a 503
+record ending open streams on SIGTERM) is checked under both."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import threading
@@ -81,6 +84,42 @@ def test_generation_streams_and_never_takes_the_last_thread(app_config: dict[str
     assert "generation slots" in busy.json()["detail"]
     assert classified.status_code == 200
     assert again.status_code == 200
+
+
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_sigterm_ends_an_open_stream_with_a_503_record(app_config: dict[str, Any],
+                                                        server: str) -> None:
+    argv, env, base = _serve(app_config, WEB_SERVER=server, WEB_WORKERS=1, WEB_THREADS=2)
+    body = {"prompt": "Tell a very long story about a dragon who learns to sail.",
+            "max_tokens": 1024, "temperature": 0.9, "stream": True}
+    with running(argv, env, f"{base}/health") as process:
+        stream = requests.post(f"{base}/api/v1/generate", json=body, stream=True, timeout=60)
+        lines = stream.iter_lines()
+        first = json.loads(next(lines))  # generating
+        process.send_signal(signal.SIGTERM)
+        rest = [json.loads(line) for line in lines if line]
+        assert process.wait(timeout=30) == 0
+    assert "token" in first
+    last = rest[-1]  # the stream was still generating: it ends with a record, not a cut
+    assert last["error"]["status"] == 503, rest[-3:]
+    assert "shutting down" in last["error"]["detail"]
+
+
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_a_10_kb_request_line_gets_a_problem(app_config: dict[str, Any], server: str) -> None:
+    argv, env, base = _serve(app_config, WEB_SERVER=server, WEB_WORKERS=1, WEB_THREADS=2)
+    with running(argv, env, f"{base}/health"):
+        connection = http.client.HTTPConnection(base.removeprefix("http://").split(":")[0],
+                                                int(base.rsplit(":", 1)[1]), timeout=30)
+        connection.request("GET", "/health?padding=" + "a" * 10_000)
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        connection.close()
+        # The connection the server closed does not stop the next request.
+        health = requests.get(f"{base}/health", timeout=10).status_code
+    assert response.status == 414, answer
+    assert response.getheader("Content-Type", "").startswith("application/problem+json")
+    assert answer["title"] == "URI Too Long" and health == 200
 
 
 def test_gunicorn_stays_available(app_config: dict[str, Any]) -> None:
