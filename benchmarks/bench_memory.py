@@ -77,13 +77,14 @@ def main() -> int:
     """Start the stack, measure idle and warm, stop it."""
     data = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     shutil.copytree(ROOT / "data", data, dirs_exist_ok=True)
-    ports = {name: str(_free_port()) for name in ("api", "http", "grpc", "mlflow")}
+    ports = {name: str(_free_port()) for name in ("api", "http", "grpc", "mlflow", "host")}
     env = {**os.environ, "DATA_DIR": str(data), "PORT": ports["api"], "LOG_LEVEL": "WARNING",
            "HTTP_SIDECAR_PORT": ports["http"], "GRPC_SIDECAR_PORT": ports["grpc"],
            "HTTP_SIDECAR_URL": f"http://127.0.0.1:{ports['http']}",
            "GRPC_SIDECAR_TARGET": f"127.0.0.1:{ports['grpc']}", "MLFLOW_UI_PORT": ports["mlflow"],
-           "RATE_LIMIT_PER_MINUTE": "0"}
+           "MODEL_HOST_PORT": ports["host"], "RATE_LIMIT_PER_MINUTE": "0"}
     env.pop("REDIS_URL", None)  # the embedded Redis, as a fresh machine runs it
+    env.pop("MODEL_HOST_URL", None)  # the model host run.py starts
     stack = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{ports['api']}"

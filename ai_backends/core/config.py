@@ -204,6 +204,13 @@ class Settings(BaseSettings):
     LLM_DEFAULT_MAX_TOKENS: int = Field(
         128, ge=1, le=1024,
         description="Most tokens generated when a request does not give max_tokens.")
+    MODEL_HOST_URL: str = Field(
+        "",
+        description=("Model host holding the one embedded LLM and embedding model for every "
+                     "API worker (run.py starts it and sets this; empty: models in-process)."))
+    MODEL_HOST_PORT: int = Field(
+        5003,
+        description="Loopback port of the model host that run.py starts (ai_backends/llm/host.py).")
     LLM_CANARY: bool = Field(
         True,
         description="Put a per-request canary token in system prompts; withhold answers "

@@ -201,9 +201,9 @@ class LlamaCppBackend:
         self._stop_ids = {eos}
         self._llama = llama
 
-    def _prompt_tokens(self, messages: list[BaseMessage]) -> tuple[list[int], list[str]]:
+    def _prompt_tokens(self, role_messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
         """Render the chat template and tokenize it as llama-cpp-python's chat handler does."""
-        role_messages = to_role_messages(messages)
+        role_messages = [dict(message) for message in role_messages]
         for message in role_messages:
             if message["role"] != "system":
                 # The rendered prompt is tokenized with special tokens enabled, so a user who
@@ -219,6 +219,12 @@ class LlamaCppBackend:
         self, messages: list[BaseMessage], params: GenerationParams, timeout: float
     ) -> Iterator[str | Generation]:
         """Generate token by token under the model lock, yielding decoded text as it forms."""
+        return self.stream_roles(to_role_messages(messages), params, timeout)
+
+    def stream_roles(
+        self, messages: list[dict[str, str]], params: GenerationParams, timeout: float
+    ) -> Iterator[str | Generation]:
+        """``stream`` for ``{"role", "content"}`` dicts (the model host's requests)."""
         deadline = time.perf_counter() + timeout
         if not self._lock.acquire(timeout=timeout):
             raise Unavailable(f"embedded LLM busy: no turn within {timeout:g}s",
@@ -230,7 +236,7 @@ class LlamaCppBackend:
             self._lock.release()
 
     def _generate_locked(
-        self, messages: list[BaseMessage], params: GenerationParams, timeout: float,
+        self, messages: list[dict[str, str]], params: GenerationParams, timeout: float,
         deadline: float,
     ) -> Iterator[str | Generation]:
         # latency_ms is the model's own time (tokenize, prompt, decode), not the queue wait.
@@ -289,6 +295,7 @@ class OllamaBackend:
     """
 
     name = OLLAMA
+    label = "Ollama"  # who answers, in error messages
 
     def __init__(self, base_url: str, model: str, timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
@@ -326,7 +333,7 @@ class OllamaBackend:
             response.raise_for_status()
             names = {m.get("name", "") for m in response.json().get("models", [])}
         except (requests.RequestException, ValueError) as exc:
-            return False, f"{self.base_url} unreachable: {type(exc).__name__}"
+            return False, f"{self.label} at {self.base_url} unreachable: {type(exc).__name__}"
         if self.model in names or f"{self.model}:latest" in names:
             return True, self.describe()
         return False, f"{self.base_url} answers but has no model {self.model!r}"
@@ -361,21 +368,45 @@ class OllamaBackend:
                 usage = chunk.usage_metadata or usage
                 finish = chunk.response_metadata.get("done_reason", finish)
                 if time.perf_counter() - started > timeout:
-                    raise Unavailable(f"Ollama did not finish within {timeout:g}s",
+                    raise Unavailable(f"{self.label} did not finish within {timeout:g}s",
                                       retry_after=5)
+                check_not_stopping()  # a stopping server ends the generation with a 503
         except (httpx.TimeoutException, TimeoutError) as exc:
-            raise Unavailable(f"Ollama at {self.base_url} timed out after {timeout:g}s",
+            raise Unavailable(f"{self.label} at {self.base_url} timed out after {timeout:g}s",
                               retry_after=5) from exc
         except (httpx.HTTPError, ConnectionError) as exc:
-            raise Unavailable(f"Ollama at {self.base_url} unreachable: {type(exc).__name__}",
-                              retry_after=10) from exc
+            raise Unavailable(f"{self.label} at {self.base_url} unreachable: "
+                              f"{type(exc).__name__}", retry_after=10) from exc
         except ResponseError as exc:
-            raise Unavailable(f"Ollama answered {exc.status_code}: {exc.error}",
+            if exc.status_code == 400:  # the request itself (e.g. a prompt too long)
+                raise InvalidInput(str(exc.error)) from exc
+            raise Unavailable(f"{self.label} answered {exc.status_code}: {exc.error}",
                               retry_after=10) from exc
         if usage is None:
-            raise Unavailable("Ollama's answer ended without its final record", retry_after=5)
+            raise Unavailable(f"{self.label}'s answer ended without its final record",
+                              retry_after=5)
         yield Generation(text=text, backend=self.name, model=self.model,
                          prompt_tokens=usage["input_tokens"],
                          completion_tokens=usage["output_tokens"],
                          latency_ms=(time.perf_counter() - started) * 1000,
                          finish_reason="length" if finish == "length" else "stop")
+
+
+class HostBackend(OllamaBackend):
+    """The embedded llama.cpp model run by the model host (``llm/host.py``), over its
+    Ollama-compatible HTTP API: one copy of the model per machine for every API worker.
+
+    It is the llama.cpp backend (answers name ``llamacpp``), reached the way Ollama is; while
+    the host is down or restarting, generations get Unavailable (503) with the reason.
+    """
+
+    name = LLAMACPP
+    label = "the model host"
+
+    def describe(self) -> str:
+        """Model and the host's address."""
+        return f"{self.model} (llama.cpp) in the model host at {self.base_url}"
+
+    def available(self) -> tuple[bool, str]:
+        """Whether the host answers and serves the model (as ``LlamaCppBackend.available``)."""
+        return self.has_model(self.timeout)
