@@ -144,7 +144,8 @@ def mlflow_server(config: dict[str, object]) -> Process:
     backend = str(config.get("MLFLOW_SERVER_BACKEND_STORE") or config["MLFLOW_TRACKING_URI"])
     artifacts = str(config.get("MLFLOW_SERVER_ARTIFACTS")
                     or os.path.join(data_dir, "mlartifacts"))
-    argv = [sys.executable, "-m", "mlflow", "server",
+    # ``mlflow server`` in one process instead of two (see mlops/mlflow_server.py).
+    argv = [sys.executable, "-m", "ai_backends.mlops.mlflow_server",
             "--host", str(config.get("MLFLOW_SERVER_HOST") or "127.0.0.1"),
             "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
             "--backend-store-uri", backend, "--artifacts-destination", artifacts]
