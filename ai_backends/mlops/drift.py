@@ -23,8 +23,9 @@ MEDIUM_DRIFT  2 of 5 (share < 0.5)        investigate; retraining recommended
 HIGH_DRIFT    3 or more (share >= 0.5)    Evidently's "dataset drift"; retrain
 =========  ==========================  ========================================
 
-Evidently and pandas never load in the calling process: each report runs in a short-lived
-process of its own (``drift_job.py``), so an API worker does not keep their ~230 MB.
+Evidently and pandas never load in the calling process: reports run in a child process
+(``drift_job.py``) that ends ``DRIFT_JOB_LINGER_SECONDS`` after its last report, so an API
+worker does not keep their ~230 MB.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ HTML_FILE = "drift_report.html"
 PREDICTION_COLUMN = "predicted_class"
 LOW_SHARE = 0.3
 HIGH_SHARE = 0.5  # Evidently's default drift_share: dataset drift from half the columns
-JOB_TIMEOUT_SECONDS = 300  # a report on 10,000 rows takes a few seconds
 
 
 # Evidently's method names -> the specification's names of the tests.
@@ -78,34 +78,80 @@ def monitoring_status(share: float) -> str:
     return "HIGH_DRIFT"
 
 
-def run_drift_job(rows: list[dict[str, Any]], reference: Path, html: Path) -> dict[str, Any]:
-    """Run one report in ``python -m ai_backends.mlops.drift_job``; its summary.
+class DriftJobs:
+    """Runs drift reports in ``python -m ai_backends.mlops.drift_job``, a child process that
+    stays ``linger`` seconds after its last report, ready for the next one.
 
-    Unavailable when the job fails (its last error line is the reason).
+    Evidently and pandas (about 230 MB, 3-5 s to import) thus live in the child only while
+    reports are asked for, never in the API worker; a burst of reports pays the import once.
     """
-    job = {"rows": [[float(row[name]) for name in FEATURES] + [str(row[PREDICTION_COLUMN])]
-                    for row in rows],
-           "reference": str(reference), "html": str(html)}
-    try:
-        done = subprocess.run(  # nosec B603
-            [sys.executable, "-m", "ai_backends.mlops.drift_job"], input=json.dumps(job),
-            capture_output=True, text=True, timeout=JOB_TIMEOUT_SECONDS,
-            cwd=Path(__file__).resolve().parents[2], check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise Unavailable(f"the drift report took more than {JOB_TIMEOUT_SECONDS}s",
-                          retry_after=60) from exc
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise Unavailable(f"the drift report failed: {reason}", retry_after=60)
-    summary: dict[str, Any] = json.loads(done.stdout)
-    return summary
+
+    def __init__(self, linger: float) -> None:
+        self.linger = linger
+        self._process: subprocess.Popen[str] | None = None
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def run(self, rows: list[dict[str, Any]], reference: Path, html: Path) -> dict[str, Any]:
+        """One report's summary; Unavailable when the job fails (with its reason)."""
+        job = {"rows": [[float(row[name]) for name in FEATURES] + [str(row[PREDICTION_COLUMN])]
+                        for row in rows],
+               "reference": str(reference), "html": str(html)}
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            process = self._process
+            if process is None or process.poll() is not None:
+                process = self._process = subprocess.Popen(  # nosec B603
+                    [sys.executable, "-m", "ai_backends.mlops.drift_job"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                    text=True, cwd=Path(__file__).resolve().parents[2])
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(json.dumps(job) + "\n")
+                process.stdin.flush()
+                line = process.stdout.readline()
+            except OSError:
+                line = ""
+            if not line:
+                self._stop(process)
+                raise Unavailable("the drift report process ended without an answer",
+                                  retry_after=60)
+            answer: dict[str, Any] = json.loads(line)
+            if self.linger > 0:
+                self._timer = threading.Timer(self.linger, self._expire, args=(process,))
+                self._timer.daemon = True
+                self._timer.start()
+            else:
+                self._stop(process)
+        if "error" in answer:
+            raise Unavailable(f"the drift report failed: {answer['error']}", retry_after=60)
+        return answer
+
+    def _expire(self, process: subprocess.Popen[str]) -> None:
+        with self._lock:
+            if self._process is process:
+                self._stop(process)
+
+    def _stop(self, process: subprocess.Popen[str]) -> None:
+        """End the child (closing its stdin ends its loop); caller holds the lock."""
+        self._process = None
+        try:
+            if process.stdin is not None:
+                process.stdin.close()
+            process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
 
 
 class DriftService:
     """Builds drift reports from the prediction log and the training reference."""
 
-    def __init__(self, log: PredictionStore, data_dir: str | Path, min_samples: int) -> None:
+    def __init__(self, log: PredictionStore, data_dir: str | Path, min_samples: int,
+                 job_linger: float = 60.0) -> None:
         self.log = log
+        self.jobs = DriftJobs(job_linger)
         self.data_dir = Path(data_dir)
         self.min_samples = min_samples
         # One report at a time: each is CPU-bound, and they share one HTML file.
@@ -137,7 +183,7 @@ class DriftService:
         # walkthrough asks after a handful of requests), flagged as not to be trusted.
         sufficient = len(rows) >= self.min_samples
         with self._lock:
-            summary = run_drift_job(rows, self.reference_path, self.html_path)
+            summary = self.jobs.run(rows, self.reference_path, self.html_path)
         reference_samples = summary["reference_samples"]
         drifted = [name for name, entry in summary["features"].items() if entry["drift_detected"]]
         drifted.sort(key=lambda name: -summary["features"][name]["drift_score"])

@@ -1,12 +1,13 @@
 """One drift report computed with Evidently, in a process of its own.
 
-    python -m ai_backends.mlops.drift_job < job.json > summary.json
+    python -m ai_backends.mlops.drift_job   (one job per line on stdin, one answer per line out)
 
-``DriftService.report`` (``drift.py``) starts it for each report: Evidently and pandas (about
-230 MB, 3-4 s to import) then live only as long as the report, never in an API worker. The
-job reads ``{"rows": [[4 measurements, predicted class], ...], "reference": path,
-"html": path}`` on stdin, writes the HTML report atomically, and prints the per-column
-results as JSON on stdout.
+``DriftService.report`` (``drift.py``) starts it and keeps it for a while after its last
+report: Evidently and pandas (about 230 MB, 3-5 s to import) live here, never in an API
+worker. Each job is one JSON line ``{"rows": [[4 measurements, predicted class], ...],
+"reference": path, "html": path}``; the process writes the HTML report atomically and
+answers with the per-column results (or ``{"error": ...}``) as one JSON line. It ends when
+its stdin closes.
 """
 
 from __future__ import annotations
@@ -96,10 +97,16 @@ def _shares(column: Any) -> dict[str, float]:
 
 
 def main() -> int:
-    """Read one job on stdin, print its summary on stdout."""
-    job = json.load(sys.stdin)
-    summary = evaluate(job["rows"], Path(job["reference"]), Path(job["html"]))
-    json.dump(summary, sys.stdout)
+    """Answer each job line of stdin with one summary line on stdout, until stdin closes."""
+    answers, sys.stdout = sys.stdout, sys.stderr  # a library's print cannot break the protocol
+    for line in sys.stdin:
+        try:
+            job = json.loads(line)
+            answer = evaluate(job["rows"], Path(job["reference"]), Path(job["html"]))
+        except Exception as exc:  # the caller turns it into a 503 with this reason
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
     return 0
 
 
