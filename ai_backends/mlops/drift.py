@@ -83,7 +83,8 @@ class DriftJobs:
     stays ``linger`` seconds after its last report, ready for the next one.
 
     Evidently and pandas (about 230 MB, 3-5 s to import) thus live in the child only while
-    reports are asked for, never in the API worker; a burst of reports pays the import once.
+    reports are asked for, never in the API worker. With ``linger`` 0 (the default) each
+    report has a process of its own; with more, a burst of reports pays the import once.
     """
 
     def __init__(self, linger: float) -> None:
@@ -149,7 +150,7 @@ class DriftService:
     """Builds drift reports from the prediction log and the training reference."""
 
     def __init__(self, log: PredictionStore, data_dir: str | Path, min_samples: int,
-                 job_linger: float = 60.0) -> None:
+                 job_linger: float = 0.0) -> None:
         self.log = log
         self.jobs = DriftJobs(job_linger)
         self.data_dir = Path(data_dir)
