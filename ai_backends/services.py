@@ -122,7 +122,7 @@ def build_services(config: Mapping[str, Any] | None = None,
         classification=ClassificationService(model, classify_cache, prediction_log),
         sidecars=SidecarService(model, http_sidecar, grpc_sidecar, prediction_log),
         drift=DriftService(prediction_log, settings["DATA_DIR"], settings["DRIFT_MIN_SAMPLES"],
-                           settings["DRIFT_JOB_LINGER_SECONDS"]),
+                           settings["DRIFT_JOB_LINGER_SECONDS"], host_url=host),
         registry=RegistryService(settings, prediction_log),
         llm=llm,
         rate_limiter=RateLimiter(

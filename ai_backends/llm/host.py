@@ -10,9 +10,10 @@ takes down this process, not an API worker, and the supervisor restarts it.
 
 Endpoints (as Ollama's): ``GET /api/version``, ``GET /api/tags``, ``POST /api/chat`` and
 ``POST /api/generate`` (NDJSON streams, one record per piece of text, or one JSON answer with
-``"stream": false``), ``POST /api/embed``. Errors are ``{"error": ...}`` with 400 (bad
-request), 404 (unknown model or path) or 503 (busy, model missing); an error after a stream
-has begun is its last record, as Ollama does.
+``"stream": false``), ``POST /api/embed``; and, not Ollama's, ``POST /drift-report``: the
+API's drift reports, so that Evidently and pandas load once per machine, not per worker.
+Errors are ``{"error": ...}`` with 400 (bad request), 404 (unknown model or path) or 503
+(busy, model missing); an error after a stream has begun is its last record, as Ollama does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from ai_backends.cache.embeddings import MAX_INPUT_TOKENS, MODEL_NAME, Embedder
@@ -165,9 +167,10 @@ class ModelHost:
     """The models of the host and what each endpoint does with them (no HTTP here)."""
 
     def __init__(self, llm: LlamaCppBackend, embedder: Embedder, timeout: float,
-                 default_max_tokens: int = 128) -> None:
+                 default_max_tokens: int = 128, data_dir: str | Path = "data") -> None:
         self.llm = llm
         self.embedder = embedder
+        self.drift = DriftReports(data_dir)
         self.timeout = timeout
         self.default_max_tokens = default_max_tokens
         self.model_thread = ModelThread()
@@ -240,6 +243,32 @@ class ModelHost:
                 "prompt_eval_count": sum(min(n, MAX_INPUT_TOKENS) for n in counts)}
 
 
+class DriftReports:
+    """Drift reports for the API workers (``POST /drift-report``): Evidently and pandas load
+    here on the first report, one copy per machine instead of one per worker, and stay
+    warm for the next report. Reference and HTML are the host's own ``DATA_DIR`` files;
+    a request sends only the logged rows."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir)
+        self._lock = threading.Lock()  # one report at a time: they share one HTML file
+
+    def report(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The summary of one report on ``body["rows"]``."""
+        from ai_backends.classify.training import REFERENCE_FILE
+        from ai_backends.mlops.drift import HTML_FILE
+        from ai_backends.mlops.drift_job import evaluate
+
+        rows = body.get("rows")
+        if not isinstance(rows, list) or not rows:
+            raise InvalidInput("rows must be a non-empty list")
+        with self._lock:
+            try:
+                return evaluate(rows, self.data_dir / REFERENCE_FILE, self.data_dir / HTML_FILE)
+            except Exception as exc:  # the worker answers 503 with this reason
+                raise Unavailable(f"drift report failed: {type(exc).__name__}: {exc}") from exc
+
+
 class HostServer(ThreadingHTTPServer):
     """The HTTP server of one ModelHost (a thread per connection, keep-alive)."""
 
@@ -310,6 +339,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/api/embed":
             self._json(200, host.embed(body))
             return
+        if self.path == "/drift-report":  # ours, not Ollama's
+            self._json(200, host.drift.report(body))
+            return
         if self.path not in {"/api/chat", "/api/generate"}:
             raise HostError(404, "not found")
         records = host.generation(self.path, body)
@@ -354,7 +386,8 @@ def host_from_config(config: dict[str, Any]) -> ModelHost:
     llm = LlamaCppBackend(config["LLM_MODEL_PATH"], config["LLM_THREADS"],
                           config["LLM_CONTEXT_TOKENS"], config["LLM_TIMEOUT_SECONDS"])
     return ModelHost(llm, Embedder(config["EMBEDDING_MODEL_DIR"]),
-                     config["LLM_TIMEOUT_SECONDS"], config["LLM_DEFAULT_MAX_TOKENS"])
+                     config["LLM_TIMEOUT_SECONDS"], config["LLM_DEFAULT_MAX_TOKENS"],
+                     config["DATA_DIR"])
 
 
 def serve(config: dict[str, Any]) -> None:

@@ -23,9 +23,10 @@ MEDIUM_DRIFT  2 of 5 (share < 0.5)        investigate; retraining recommended
 HIGH_DRIFT    3 or more (share >= 0.5)    Evidently's "dataset drift"; retrain
 =========  ==========================  ========================================
 
-Evidently and pandas never load in the calling process: reports run in a child process
-(``drift_job.py``) that ends ``DRIFT_JOB_LINGER_SECONDS`` after its last report, so an API
-worker does not keep their ~230 MB.
+Evidently and pandas never load in the calling process, so an API worker does not keep their
+~230 MB: with a model host (run.py's stack) the host computes the reports, one warm copy per
+machine; without one, a child process (``drift_job.py``) does, ending
+``DRIFT_JOB_LINGER_SECONDS`` after its last report.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ HTML_FILE = "drift_report.html"
 PREDICTION_COLUMN = "predicted_class"
 LOW_SHARE = 0.3
 HIGH_SHARE = 0.5  # Evidently's default drift_share: dataset drift from half the columns
+JOB_TIMEOUT_SECONDS = 300.0  # a report on 10,000 rows takes seconds; the first one imports
 
 
 # Evidently's method names -> the specification's names of the tests.
@@ -78,6 +80,12 @@ def monitoring_status(share: float) -> str:
     return "HIGH_DRIFT"
 
 
+def job_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Logged rows as the drift job reads them: four measurements and the predicted class."""
+    return [[float(row[name]) for name in FEATURES] + [str(row[PREDICTION_COLUMN])]
+            for row in rows]
+
+
 class DriftJobs:
     """Runs drift reports in ``python -m ai_backends.mlops.drift_job``, a child process that
     stays ``linger`` seconds after its last report, ready for the next one.
@@ -95,9 +103,7 @@ class DriftJobs:
 
     def run(self, rows: list[dict[str, Any]], reference: Path, html: Path) -> dict[str, Any]:
         """One report's summary; Unavailable when the job fails (with its reason)."""
-        job = {"rows": [[float(row[name]) for name in FEATURES] + [str(row[PREDICTION_COLUMN])]
-                        for row in rows],
-               "reference": str(reference), "html": str(html)}
+        job = {"rows": job_rows(rows), "reference": str(reference), "html": str(html)}
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
@@ -146,12 +152,34 @@ class DriftJobs:
             process.wait()
 
 
+def host_report(host_url: str, rows: list[list[Any]], timeout: float) -> dict[str, Any]:
+    """One report computed by the model host (``POST /drift-report``); Unavailable when it
+    cannot answer."""
+    import requests
+
+    try:
+        response = requests.post(f"{host_url.rstrip('/')}/drift-report", json={"rows": rows},
+                                 timeout=timeout)
+    except requests.RequestException as exc:
+        raise Unavailable(f"the model host at {host_url} (drift reports) unreachable: "
+                          f"{type(exc).__name__}", retry_after=10) from exc
+    if response.status_code != 200:
+        try:
+            reason = str(response.json()["error"])
+        except (ValueError, KeyError, TypeError):
+            reason = response.text[:200]
+        raise Unavailable(f"the drift report failed: {reason}", retry_after=30)
+    summary: dict[str, Any] = response.json()
+    return summary
+
+
 class DriftService:
     """Builds drift reports from the prediction log and the training reference."""
 
     def __init__(self, log: PredictionStore, data_dir: str | Path, min_samples: int,
-                 job_linger: float = 0.0) -> None:
+                 job_linger: float = 0.0, host_url: str = "") -> None:
         self.log = log
+        self.host_url = host_url  # the model host computes reports when there is one
         self.jobs = DriftJobs(job_linger)
         self.data_dir = Path(data_dir)
         self.min_samples = min_samples
@@ -184,7 +212,10 @@ class DriftService:
         # walkthrough asks after a handful of requests), flagged as not to be trusted.
         sufficient = len(rows) >= self.min_samples
         with self._lock:
-            summary = self.jobs.run(rows, self.reference_path, self.html_path)
+            if self.host_url:
+                summary = host_report(self.host_url, job_rows(rows), JOB_TIMEOUT_SECONDS)
+            else:
+                summary = self.jobs.run(rows, self.reference_path, self.html_path)
         reference_samples = summary["reference_samples"]
         drifted = [name for name, entry in summary["features"].items() if entry["drift_detected"]]
         drifted.sort(key=lambda name: -summary["features"][name]["drift_score"])

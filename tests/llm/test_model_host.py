@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import requests
 
+from ai_backends.classify.predlog import PredictionLog
+from ai_backends.classify.training import REFERENCE_FILE
 from ai_backends.core.config import load_config
 from ai_backends.core.stack import processes
 from tests.conftest import free_port
@@ -31,14 +33,16 @@ CONTEXT_TOKENS = 256  # small, so that a long prompt overflows it
 class Host:
     """A model host process on a fixed port that a test can kill and start again."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {**os.environ, "MODEL_HOST_PORT": str(self.port),
-               "LLM_CONTEXT_TOKENS": str(CONTEXT_TOKENS), "PYTHONPATH": str(ROOT)}
+               "LLM_CONTEXT_TOKENS": str(CONTEXT_TOKENS), "PYTHONPATH": str(ROOT),
+               "DATA_DIR": str(self.data_dir)}
         env.pop("MODEL_HOST_URL", None)
         self.process = subprocess.Popen(  # nosec B603
             [sys.executable, "-m", "ai_backends.llm.host"], cwd=ROOT, env=env,
@@ -60,9 +64,11 @@ class Host:
 
 
 @pytest.fixture(scope="module")
-def host() -> Iterator[Host]:
-    """One model host for the module's tests."""
-    running = Host()
+def host(tmp_path_factory: pytest.TempPathFactory, trained: tuple[Any, Path]) -> Iterator[Host]:
+    """One model host for the module's tests, with the training reference in its data."""
+    data_dir = tmp_path_factory.mktemp("host-data")
+    (data_dir / REFERENCE_FILE).write_bytes((trained[1] / REFERENCE_FILE).read_bytes())
+    running = Host(data_dir)
     running.start()
     yield running
     if running.process is not None and running.process.poll() is None:
@@ -130,6 +136,22 @@ def test_a_prompt_too_long_for_the_context_is_a_client_error(host_client: Any) -
     response = host_client.post("/api/v1/generate", json={"prompt": prompt, "max_tokens": 4})
     assert response.status_code == 422  # as from the in-process model, not a 503
     assert "context" in response.get_json()["detail"]
+
+
+def test_drift_reports_are_computed_by_the_host(host: Host) -> None:
+    from ai_backends.mlops.drift import DriftService
+
+    log = PredictionLog(host.data_dir / "predictions.csv")
+    shifted = [("2026-01-01T00:00:00+00:00", f"r{i}", "test", f"{6.5 + (i % 5) / 10:.2f}",
+                "3.0", f"{1.3 + (i % 3) / 10:.2f}", "0.2", "setosa", "1.0", "v1", "0.1", 0)
+               for i in range(40)]
+    log.append(shifted)
+    service = DriftService(log, host.data_dir, min_samples=30, host_url=host.url)
+    report = service.report(40)
+    scores = report["drift_analysis"]["feature_drift_scores"]
+    assert scores["sepal_length"]["drift_detected"]  # 6.5-6.9 cm on every flower
+    assert report["data_summary"]["analyzed_samples"] == 40
+    assert service.html_path.stat().st_size > 100_000  # the host wrote the HTML page
 
 
 def test_a_host_crash_gives_503_with_the_reason_and_service_resumes_on_restart(
