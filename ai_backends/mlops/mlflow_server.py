@@ -29,7 +29,7 @@ def main(args: list[str]) -> None:
     import mlflow.server
     from mlflow.cli import cli
 
-    mlflow.server._exec_cmd = _exec_server  # type: ignore[attr-defined]
+    mlflow.server._exec_cmd = _exec_server
     cli.main(args=["server", *args], prog_name="mlflow")
 
 
