@@ -333,6 +333,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": exc.detail})
         except Unavailable as exc:
             self._json(503, {"error": exc.detail})
+        except Exception as exc:  # a bug, not a reason to drop the connection unanswered
+            self._json(500, {"error": f"model host error: {type(exc).__name__}: {exc}"})
 
     def _answer(self, body: dict[str, Any]) -> None:
         host = self.server.model_host
@@ -362,6 +364,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self._chunk(record)
             except (InvalidInput, Unavailable) as exc:  # Ollama's way: an error record
                 self._chunk({"error": exc.detail})
+            except (BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception as exc:  # the headers are out: an error record, not a 500
+                self._chunk({"error": f"model host error: {type(exc).__name__}: {exc}"})
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the worker hung up; closing ends the generation
