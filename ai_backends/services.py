@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from ai_backends.cache.embeddings import Embedder
+from ai_backends.cache.embeddings import Embedder, RemoteEmbedder
 from ai_backends.cache.exact import ExactCache
 from ai_backends.cache.semantic import SemanticCache
 from ai_backends.cache.stats import CacheStats
@@ -109,7 +109,10 @@ def build_services(config: Mapping[str, Any] | None = None,
                                      api_key=sidecar_key)
     if llm is None:
         llm = service_from_config(settings)  # nothing loads until first use
-    embedder = Embedder(settings["EMBEDDING_MODEL_DIR"])
+    # With a model host (run.py), the one MiniLM session of the machine lives there.
+    host = settings["MODEL_HOST_URL"]
+    embedder = (RemoteEmbedder(host, settings["EMBEDDING_MODEL_DIR"]) if host
+                else Embedder(settings["EMBEDDING_MODEL_DIR"]))
 
     cached_chat = _cached_chat(settings, client, llm, embedder)
     services = Services(
@@ -118,7 +121,8 @@ def build_services(config: Mapping[str, Any] | None = None,
         redis=client,
         classification=ClassificationService(model, classify_cache, prediction_log),
         sidecars=SidecarService(model, http_sidecar, grpc_sidecar, prediction_log),
-        drift=DriftService(prediction_log, settings["DATA_DIR"], settings["DRIFT_MIN_SAMPLES"]),
+        drift=DriftService(prediction_log, settings["DATA_DIR"], settings["DRIFT_MIN_SAMPLES"],
+                           settings["DRIFT_JOB_LINGER_SECONDS"], host_url=host),
         registry=RegistryService(settings, prediction_log),
         llm=llm,
         rate_limiter=RateLimiter(

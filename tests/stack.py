@@ -91,6 +91,7 @@ def launch_stack(tmp_path_factory: pytest.TempPathFactory, model_dir: Path, regi
     temp = tmp_path_factory.mktemp(f"{name}-tmp")
     port, http_port, grpc_port, mlflow_port = free_port(), free_port(), free_port(), free_port()
     env = {**os.environ, "PORT": str(port), "HTTP_SIDECAR_PORT": str(http_port),
+           "MODEL_HOST_PORT": str(free_port()),
            "GRPC_SIDECAR_PORT": str(grpc_port), "MLFLOW_UI_PORT": str(mlflow_port),
            "HTTP_SIDECAR_URL": f"http://127.0.0.1:{http_port}",
            "GRPC_SIDECAR_TARGET": f"127.0.0.1:{grpc_port}", "MODEL_DIR": str(model_dir),
@@ -99,6 +100,7 @@ def launch_stack(tmp_path_factory: pytest.TempPathFactory, model_dir: Path, regi
            "GRPC_SIDECAR_PROCESSES": "2", "LOG_LEVEL": "WARNING", "TMPDIR": str(temp),
            "RATE_LIMIT_PER_MINUTE": "0", **settings}
     env.pop("REDIS_URL", None)
+    env.pop("MODEL_HOST_URL", None)  # run.py starts its own model host
     log = open(data_dir / "run.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)

@@ -116,3 +116,69 @@ class Embedder:
             return ProbeResult(True, kind, f"model files in {self.model_dir}; loads on use")
         return ProbeResult(False, kind, f"model files missing in {self.model_dir}; run "
                                         "scripts/prepare_embedding_model.py")
+
+
+class RemoteEmbedder(Embedder):
+    """The same embeddings computed by the model host (``llm/host.py``, Ollama's /api/embed).
+
+    Only the tokenizer (for token counts) loads here; the ONNX session lives in the host,
+    one copy for every API worker. While the host is down, ``embed`` raises Unavailable.
+    """
+
+    def __init__(self, host_url: str, model_dir: str | Path, timeout: float = 10.0) -> None:
+        super().__init__(model_dir)
+        self.host_url = host_url.rstrip("/")
+        self.timeout = timeout
+        self._session: Any = None
+        self._session_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """True: nothing to load in this process."""
+        return True
+
+    def load(self) -> None:
+        """Nothing to load here: the model lives in the host."""
+
+    def _post(self, texts: list[str]) -> list[list[float]]:
+        import requests
+
+        with self._session_lock:
+            if self._session is None:
+                self._session = requests.Session()  # keep-alive to the host
+            session = self._session
+        try:
+            response = session.post(f"{self.host_url}/api/embed",
+                                    json={"model": "all-minilm", "input": texts},
+                                    timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise Unavailable(f"the model host at {self.host_url} unreachable: "
+                              f"{type(exc).__name__}", retry_after=5) from exc
+        if response.status_code != 200:
+            raise Unavailable(f"the model host answered {response.status_code}: "
+                              f"{response.text[:200]}", retry_after=5)
+        embeddings: list[list[float]] = response.json()["embeddings"]
+        return embeddings
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts`` in the model host: shape (len(texts), 384), rows of unit length."""
+        return np.asarray(self._post(texts), dtype=np.float32).reshape(len(texts), DIMENSIONS)
+
+    def probe(self, timeout: float) -> ProbeResult:
+        """Health of the embedding model: the host answers and lists it."""
+        import requests
+
+        kind = "embedded (fastembed, all-MiniLM-L6-v2, model host)"
+        try:
+            response = requests.get(f"{self.host_url}/api/tags", timeout=timeout)
+            response.raise_for_status()
+            models = {m.get("name"): m for m in response.json().get("models", [])}
+        except (requests.RequestException, ValueError) as exc:
+            return ProbeResult(False, kind, f"the model host at {self.host_url} unreachable: "
+                                            f"{type(exc).__name__}")
+        if "all-minilm" not in models:
+            return ProbeResult(False, kind, f"the model host at {self.host_url} has no "
+                                            "embedding model")
+        state = "loaded" if models["all-minilm"].get("details", {}).get("loaded") \
+            else "loads on first use"
+        return ProbeResult(True, kind, f"in the model host at {self.host_url}, {state}")

@@ -159,6 +159,11 @@ class Settings(BaseSettings):
         30,
         description="Fewest analysed rows for a trusted drift report (fewer: flagged).")
     DRIFT_MAX_SAMPLES: int = Field(10_000, description="Largest limit a drift report accepts.")
+    DRIFT_JOB_LINGER_SECONDS: float = Field(
+        0.0, ge=0,
+        description=("Without a model host: how long the process that runs drift reports "
+                     "(Evidently, pandas; ~290 MB per API worker) stays after its last report "
+                     "(0: one process per report, 3-5 s each)."))
     MLFLOW_UI_PORT: int = Field(5004, description="Port of the MLflow UI that run.py starts.")
     MLFLOW_UI_PASSWORD: str = Field(
         "",
@@ -204,6 +209,13 @@ class Settings(BaseSettings):
     LLM_DEFAULT_MAX_TOKENS: int = Field(
         128, ge=1, le=1024,
         description="Most tokens generated when a request does not give max_tokens.")
+    MODEL_HOST_URL: str = Field(
+        "",
+        description=("Model host holding the one embedded LLM and embedding model for every "
+                     "API worker (run.py starts it and sets this; empty: models in-process)."))
+    MODEL_HOST_PORT: int = Field(
+        5003,
+        description="Loopback port of the model host that run.py starts (ai_backends/llm/host.py).")
     LLM_CANARY: bool = Field(
         True,
         description="Put a per-request canary token in system prompts; withhold answers "

@@ -72,9 +72,36 @@ def processes(config: dict[str, object], state_dir: Path | None = None) -> list[
         Process("http-sidecar", [python, "http_server.py"]),
         Process("grpc-sidecar", [python, "grpc_server.py"]),
     ] + _mlflow_ui(config)
+    if uses_model_host(config):
+        # Stops after the API (stage 0), whose draining requests may still generate.
+        specs.append(Process("model-host", [python, "-m", "ai_backends.llm.host"]))
     if state_dir is not None and not config["REDIS_URL"]:
         specs.append(_embedded_redis(state_dir, config))
     return specs
+
+
+def uses_model_host(config: dict[str, object]) -> bool:
+    """Whether run.py starts the model host: the embedded LLM is (or, in auto, may be) in use.
+
+    In ``auto`` mode with Ollama configured, Ollama's answer at start decides, as the API's
+    first request would; no host when ``MODEL_HOST_URL`` already names one.
+    """
+    mode = str(config["LLM_BACKEND"])
+    if config.get("MODEL_HOST_URL") or mode == "ollama":
+        return False
+    if mode == "auto" and config["OLLAMA_BASE_URL"]:
+        from ai_backends.llm.backends import OllamaBackend
+        from ai_backends.llm.service import AUTO_PROBE_SECONDS
+
+        ollama = OllamaBackend(str(config["OLLAMA_BASE_URL"]), str(config["OLLAMA_MODEL"]),
+                               AUTO_PROBE_SECONDS)
+        return not ollama.has_model(AUTO_PROBE_SECONDS)[0]
+    return True
+
+
+def model_host_url(config: dict[str, object]) -> str:
+    """The address of the model host run.py starts (loopback, MODEL_HOST_PORT)."""
+    return f"http://127.0.0.1:{config['MODEL_HOST_PORT']}"
 
 
 # MLflow 3's server also starts a GenAI job runner (seven huey consumers, dozens of threads):
@@ -117,7 +144,8 @@ def mlflow_server(config: dict[str, object]) -> Process:
     backend = str(config.get("MLFLOW_SERVER_BACKEND_STORE") or config["MLFLOW_TRACKING_URI"])
     artifacts = str(config.get("MLFLOW_SERVER_ARTIFACTS")
                     or os.path.join(data_dir, "mlartifacts"))
-    argv = [sys.executable, "-m", "mlflow", "server",
+    # ``mlflow server`` in one process instead of two (see mlops/mlflow_server.py).
+    argv = [sys.executable, "-m", "ai_backends.mlops.mlflow_server",
             "--host", str(config.get("MLFLOW_SERVER_HOST") or "127.0.0.1"),
             "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
             "--backend-store-uri", backend, "--artifacts-destination", artifacts]
@@ -303,6 +331,9 @@ def _supervise(config: dict[str, object], state_dir: Path) -> int:
         env["REDIS_URL"] = f"unix://{redis_socket(state_dir)}"
         env["REDIS_EMBEDDED"] = "true"
         say(f"embedded Redis (redis-server {_redis_version()}) on {env['REDIS_URL']}")
+    if any(spec.name == "model-host" for spec in specs):
+        env["MODEL_HOST_URL"] = model_host_url(config)  # every API worker uses this host
+        say(f"model host (embedded LLM and embeddings) on {env['MODEL_HOST_URL']}")
     supervisor = Supervisor(specs, env, state_dir)
     stopping = supervisor.stopping
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -201,9 +201,9 @@ class LlamaCppBackend:
         self._stop_ids = {eos}
         self._llama = llama
 
-    def _prompt_tokens(self, messages: list[BaseMessage]) -> tuple[list[int], list[str]]:
+    def _prompt_tokens(self, role_messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
         """Render the chat template and tokenize it as llama-cpp-python's chat handler does."""
-        role_messages = to_role_messages(messages)
+        role_messages = [dict(message) for message in role_messages]
         for message in role_messages:
             if message["role"] != "system":
                 # The rendered prompt is tokenized with special tokens enabled, so a user who
@@ -219,6 +219,12 @@ class LlamaCppBackend:
         self, messages: list[BaseMessage], params: GenerationParams, timeout: float
     ) -> Iterator[str | Generation]:
         """Generate token by token under the model lock, yielding decoded text as it forms."""
+        return self.stream_roles(to_role_messages(messages), params, timeout)
+
+    def stream_roles(
+        self, messages: list[dict[str, str]], params: GenerationParams, timeout: float
+    ) -> Iterator[str | Generation]:
+        """``stream`` for ``{"role", "content"}`` dicts (the model host's requests)."""
         deadline = time.perf_counter() + timeout
         if not self._lock.acquire(timeout=timeout):
             raise Unavailable(f"embedded LLM busy: no turn within {timeout:g}s",
@@ -230,7 +236,7 @@ class LlamaCppBackend:
             self._lock.release()
 
     def _generate_locked(
-        self, messages: list[BaseMessage], params: GenerationParams, timeout: float,
+        self, messages: list[dict[str, str]], params: GenerationParams, timeout: float,
         deadline: float,
     ) -> Iterator[str | Generation]:
         # latency_ms is the model's own time (tokenize, prompt, decode), not the queue wait.
@@ -289,6 +295,7 @@ class OllamaBackend:
     """
 
     name = OLLAMA
+    label = "Ollama"  # who answers, in error messages
 
     def __init__(self, base_url: str, model: str, timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
@@ -326,7 +333,7 @@ class OllamaBackend:
             response.raise_for_status()
             names = {m.get("name", "") for m in response.json().get("models", [])}
         except (requests.RequestException, ValueError) as exc:
-            return False, f"{self.base_url} unreachable: {type(exc).__name__}"
+            return False, f"{self.label} at {self.base_url} unreachable: {type(exc).__name__}"
         if self.model in names or f"{self.model}:latest" in names:
             return True, self.describe()
         return False, f"{self.base_url} answers but has no model {self.model!r}"
@@ -361,21 +368,127 @@ class OllamaBackend:
                 usage = chunk.usage_metadata or usage
                 finish = chunk.response_metadata.get("done_reason", finish)
                 if time.perf_counter() - started > timeout:
-                    raise Unavailable(f"Ollama did not finish within {timeout:g}s",
+                    raise Unavailable(f"{self.label} did not finish within {timeout:g}s",
                                       retry_after=5)
+                check_not_stopping()  # a stopping server ends the generation with a 503
         except (httpx.TimeoutException, TimeoutError) as exc:
-            raise Unavailable(f"Ollama at {self.base_url} timed out after {timeout:g}s",
+            raise Unavailable(f"{self.label} at {self.base_url} timed out after {timeout:g}s",
                               retry_after=5) from exc
         except (httpx.HTTPError, ConnectionError) as exc:
-            raise Unavailable(f"Ollama at {self.base_url} unreachable: {type(exc).__name__}",
-                              retry_after=10) from exc
+            raise Unavailable(f"{self.label} at {self.base_url} unreachable: "
+                              f"{type(exc).__name__}", retry_after=10) from exc
         except ResponseError as exc:
-            raise Unavailable(f"Ollama answered {exc.status_code}: {exc.error}",
+            if exc.status_code == 400:  # the request itself (e.g. a prompt too long)
+                raise InvalidInput(str(exc.error)) from exc
+            raise Unavailable(f"{self.label} answered {exc.status_code}: {exc.error}",
                               retry_after=10) from exc
         if usage is None:
-            raise Unavailable("Ollama's answer ended without its final record", retry_after=5)
+            raise Unavailable(f"{self.label}'s answer ended without its final record",
+                              retry_after=5)
         yield Generation(text=text, backend=self.name, model=self.model,
                          prompt_tokens=usage["input_tokens"],
                          completion_tokens=usage["output_tokens"],
                          latency_ms=(time.perf_counter() - started) * 1000,
                          finish_reason="length" if finish == "length" else "stop")
+
+
+class HostBackend(OllamaBackend):
+    """The embedded llama.cpp model run by the model host (``llm/host.py``), over its
+    Ollama-compatible HTTP API: one copy of the model per machine for every API worker.
+
+    It is the llama.cpp backend (answers name ``llamacpp``); while the host is down or
+    restarting, generations get Unavailable (503) with the reason. It reads the host's NDJSON
+    stream with ``requests`` itself rather than through ChatOllama: per token, LangChain's
+    chunk objects cost CPU that the model's own threads need on a small machine (measured:
+    generation through the API 15% below the bare llama.cpp call with ChatOllama), and this
+    worker then never imports langchain-ollama (about 28 MB).
+    """
+
+    name = LLAMACPP
+    label = "the model host"
+
+    def __init__(self, base_url: str, model: str, timeout: float) -> None:
+        super().__init__(base_url, model, timeout)
+        self._local = threading.local()  # one keep-alive session per request thread
+
+    def describe(self) -> str:
+        """Model and the host's address."""
+        return f"{self.model} (llama.cpp) in the model host at {self.base_url}"
+
+    def available(self) -> tuple[bool, str]:
+        """Whether the host answers and serves the model (as ``LlamaCppBackend.available``)."""
+        return self.has_model(self.timeout)
+
+    def stream(
+        self, messages: list[BaseMessage], params: GenerationParams, timeout: float
+    ) -> Iterator[str | Generation]:
+        """Stream the host's /api/chat records; counts come from its final record."""
+        return self._stream(to_role_messages(messages), params, timeout)
+
+    def _stream(self, messages: list[dict[str, str]], params: GenerationParams,
+                timeout: float) -> Iterator[str | Generation]:
+        import json
+
+        import requests
+
+        started = time.perf_counter()
+        options: dict[str, Any] = {"num_predict": params.max_tokens,
+                                   "temperature": params.temperature, "top_p": params.top_p}
+        if params.stop:
+            options["stop"] = list(params.stop)
+        if params.seed is not None:
+            options["seed"] = params.seed
+        body = {"model": self.model, "messages": messages, "stream": True, "options": options}
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        text = ""
+        try:
+            with session.post(f"{self.base_url}/api/chat", json=body, stream=True,
+                              timeout=(self.timeout, self.timeout)) as response:
+                if response.status_code != 200:
+                    detail = _error_of(response)
+                    if response.status_code == 400:
+                        raise InvalidInput(detail)
+                    raise Unavailable(f"{self.label} answered {response.status_code}: {detail}",
+                                      retry_after=5)
+                for line in response.iter_lines():
+                    if not line:
+                        continue
+                    record = json.loads(line)
+                    if "error" in record:
+                        raise Unavailable(f"{self.label}: {record['error']}", retry_after=5)
+                    if record.get("done"):
+                        yield Generation(
+                            text=text, backend=self.name, model=self.model,
+                            prompt_tokens=int(record["prompt_eval_count"]),
+                            completion_tokens=int(record["eval_count"]),
+                            latency_ms=(time.perf_counter() - started) * 1000,
+                            finish_reason="length" if record.get("done_reason") == "length"
+                            else "stop")
+                        return
+                    piece = record.get("message", {}).get("content", "")
+                    if piece:
+                        text += piece
+                        yield piece
+                    if time.perf_counter() - started > timeout:
+                        raise Unavailable(f"{self.label} did not finish within {timeout:g}s",
+                                          retry_after=5)
+                    check_not_stopping()  # a stopping server ends the generation with a 503
+        except requests.Timeout as exc:
+            raise Unavailable(f"{self.label} at {self.base_url} timed out after "
+                              f"{self.timeout:g}s", retry_after=5) from exc
+        except (requests.RequestException, ValueError) as exc:
+            session.close()  # a broken connection is not reused
+            raise Unavailable(f"{self.label} at {self.base_url} unreachable: "
+                              f"{type(exc).__name__}", retry_after=10) from exc
+        raise Unavailable(f"{self.label}'s answer ended without its final record",
+                          retry_after=5)
+
+
+def _error_of(response: Any) -> str:
+    """The ``error`` of an Ollama-style error answer, else its first 200 characters."""
+    try:
+        return str(response.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        return str(response.text[:200])

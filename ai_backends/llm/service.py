@@ -15,6 +15,7 @@ from ai_backends.llm.backends import (
     LLAMACPP,
     OLLAMA,
     ChatBackend,
+    HostBackend,
     LlamaCppBackend,
     OllamaBackend,
     collect,
@@ -68,7 +69,7 @@ class GenerationService:
                  ollama_model: str = "tinyllama", model_path: str = "", threads: int = 0,
                  context_tokens: int = 4096, timeout: float = 60.0,
                  default_max_tokens: int = 128, slots: int = 0, canary: bool = True,
-                 canary_secret: str = "") -> None:
+                 canary_secret: str = "", model_host_url: str = "") -> None:
         if mode not in MODES:
             raise ValueError(f"LLM_BACKEND must be one of {', '.join(MODES)}, not {mode!r}")
         if mode == OLLAMA and not ollama_url:
@@ -80,7 +81,10 @@ class GenerationService:
         self.canary = canary
         self.canary_secret = canary_secret
         self._ollama = OllamaBackend(ollama_url, ollama_model, timeout) if ollama_url else None
-        self._llamacpp = LlamaCppBackend(model_path, threads, context_tokens, timeout)
+        embedded = LlamaCppBackend(model_path, threads, context_tokens, timeout)
+        # With a model host, the embedded model runs there (one copy for every worker).
+        self._llamacpp: LlamaCppBackend | HostBackend = (
+            HostBackend(model_host_url, embedded.model, timeout) if model_host_url else embedded)
         self._chosen: ChatBackend | None = None
         self._reason = ""
         self._lock = threading.Lock()
@@ -179,9 +183,14 @@ class GenerationService:
             fallback_ok, fallback = self._llamacpp.available()
             if ok:
                 return ProbeResult(True, "external (Ollama)", f"{detail} (auto, not used yet)")
-            return ProbeResult(fallback_ok, "embedded (llama.cpp)",
+            kind = ("embedded (llama.cpp, model host)" if isinstance(self._llamacpp, HostBackend)
+                    else "embedded (llama.cpp)")
+            return ProbeResult(fallback_ok, kind,
                                f"{fallback} (auto, not used yet; {detail})")
         chosen = self._resolve()
+        if isinstance(chosen, HostBackend):
+            ok, detail = chosen.has_model(timeout)
+            return ProbeResult(ok, "embedded (llama.cpp, model host)", f"{detail} ({self._reason})")
         if isinstance(chosen, OllamaBackend):
             ok, detail = chosen.has_model(timeout)
             return ProbeResult(ok, "external (Ollama)", f"{detail} ({self._reason})")
@@ -220,7 +229,8 @@ def service_from_config(config: Mapping[str, Any]) -> GenerationService:
         threads=config["LLM_THREADS"], context_tokens=config["LLM_CONTEXT_TOKENS"],
         timeout=config["LLM_TIMEOUT_SECONDS"],
         default_max_tokens=config["LLM_DEFAULT_MAX_TOKENS"], slots=generation_slots(config),
-        canary=config["LLM_CANARY"], canary_secret=config["LLM_CANARY_SECRET"])
+        canary=config["LLM_CANARY"], canary_secret=config["LLM_CANARY_SECRET"],
+        model_host_url=config["MODEL_HOST_URL"])
 
 
 def generation_slots(config: Mapping[str, Any]) -> int:

@@ -23,11 +23,19 @@ MEDIUM_DRIFT  2 of 5 (share < 0.5)        investigate; retraining recommended
 HIGH_DRIFT    3 or more (share >= 0.5)    Evidently's "dataset drift"; retrain
 =========  ==========================  ========================================
 
-Evidently and pandas are imported inside ``report``: ``import evidently`` takes seconds.
+Evidently and pandas never load in the calling process, so an API worker does not keep their
+~230 MB: with a model host (run.py's stack) the host computes the reports, one warm copy per
+machine; without one, a child process (``drift_job.py``) does, ending
+``DRIFT_JOB_LINGER_SECONDS`` after its last report.
 """
 
 from __future__ import annotations
 
+import json
+
+# Runs our own module with fixed arguments; the rows go through stdin.
+import subprocess  # nosec B404
+import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +43,7 @@ from typing import Any
 
 from ai_backends.classify.model import FEATURES
 from ai_backends.classify.predlog import PredictionStore
-from ai_backends.classify.training import REFERENCE_FILE, write_atomic
+from ai_backends.classify.training import REFERENCE_FILE
 from ai_backends.core import metrics
 from ai_backends.core.errors import Conflict, Unavailable
 
@@ -43,6 +51,7 @@ HTML_FILE = "drift_report.html"
 PREDICTION_COLUMN = "predicted_class"
 LOW_SHARE = 0.3
 HIGH_SHARE = 0.5  # Evidently's default drift_share: dataset drift from half the columns
+JOB_TIMEOUT_SECONDS = 300.0  # a report on 10,000 rows takes seconds; the first one imports
 
 
 # Evidently's method names -> the specification's names of the tests.
@@ -71,24 +80,107 @@ def monitoring_status(share: float) -> str:
     return "HIGH_DRIFT"
 
 
-def read_log_tail(log: PredictionStore, limit: int) -> tuple[Any, int]:
-    """The last ``limit`` rows of the store as a DataFrame, and the total row count.
+def job_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Logged rows as the drift job reads them: four measurements and the predicted class."""
+    return [[float(row[name]) for name in FEATURES] + [str(row[PREDICTION_COLUMN])]
+            for row in rows]
 
-    The store reads only those rows (the CSV file backwards from its end, PostgreSQL by its
-    primary key), never the whole history.
+
+class DriftJobs:
+    """Runs drift reports in ``python -m ai_backends.mlops.drift_job``, a child process that
+    stays ``linger`` seconds after its last report, ready for the next one.
+
+    Evidently and pandas (about 230 MB, 3-5 s to import) thus live in the child only while
+    reports are asked for, never in the API worker. With ``linger`` 0 (the default) each
+    report has a process of its own; with more, a burst of reports pays the import once.
     """
-    import pandas as pd
 
-    columns = [*FEATURES, PREDICTION_COLUMN]
-    rows, total = log.tail(limit)
-    return pd.DataFrame(rows, columns=columns), total
+    def __init__(self, linger: float) -> None:
+        self.linger = linger
+        self._process: subprocess.Popen[str] | None = None
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def run(self, rows: list[dict[str, Any]], reference: Path, html: Path) -> dict[str, Any]:
+        """One report's summary; Unavailable when the job fails (with its reason)."""
+        job = {"rows": job_rows(rows), "reference": str(reference), "html": str(html)}
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            process = self._process
+            if process is None or process.poll() is not None:
+                process = self._process = subprocess.Popen(  # nosec B603
+                    [sys.executable, "-m", "ai_backends.mlops.drift_job"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                    text=True, cwd=Path(__file__).resolve().parents[2])
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(json.dumps(job) + "\n")
+                process.stdin.flush()
+                line = process.stdout.readline()
+            except OSError:
+                line = ""
+            if not line:
+                self._stop(process)
+                raise Unavailable("the drift report process ended without an answer",
+                                  retry_after=60)
+            answer: dict[str, Any] = json.loads(line)
+            if self.linger > 0:
+                self._timer = threading.Timer(self.linger, self._expire, args=(process,))
+                self._timer.daemon = True
+                self._timer.start()
+            else:
+                self._stop(process)
+        if "error" in answer:
+            raise Unavailable(f"the drift report failed: {answer['error']}", retry_after=60)
+        return answer
+
+    def _expire(self, process: subprocess.Popen[str]) -> None:
+        with self._lock:
+            if self._process is process:
+                self._stop(process)
+
+    def _stop(self, process: subprocess.Popen[str]) -> None:
+        """End the child (closing its stdin ends its loop); caller holds the lock."""
+        self._process = None
+        try:
+            if process.stdin is not None:
+                process.stdin.close()
+            process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
+
+
+def host_report(host_url: str, rows: list[list[Any]], timeout: float) -> dict[str, Any]:
+    """One report computed by the model host (``POST /drift-report``); Unavailable when it
+    cannot answer."""
+    import requests
+
+    try:
+        response = requests.post(f"{host_url.rstrip('/')}/drift-report", json={"rows": rows},
+                                 timeout=timeout)
+    except requests.RequestException as exc:
+        raise Unavailable(f"the model host at {host_url} (drift reports) unreachable: "
+                          f"{type(exc).__name__}", retry_after=10) from exc
+    if response.status_code != 200:
+        try:
+            reason = str(response.json()["error"])
+        except (ValueError, KeyError, TypeError):
+            reason = response.text[:200]
+        raise Unavailable(f"the drift report failed: {reason}", retry_after=30)
+    summary: dict[str, Any] = response.json()
+    return summary
 
 
 class DriftService:
     """Builds drift reports from the prediction log and the training reference."""
 
-    def __init__(self, log: PredictionStore, data_dir: str | Path, min_samples: int) -> None:
+    def __init__(self, log: PredictionStore, data_dir: str | Path, min_samples: int,
+                 job_linger: float = 0.0, host_url: str = "") -> None:
         self.log = log
+        self.host_url = host_url  # the model host computes reports when there is one
+        self.jobs = DriftJobs(job_linger)
         self.data_dir = Path(data_dir)
         self.min_samples = min_samples
         # One report at a time: each is CPU-bound, and they share one HTML file.
@@ -106,13 +198,11 @@ class DriftService:
 
     def report(self, limit: int) -> dict[str, Any]:
         """Compare the last ``limit`` classifications with the reference; write the HTML."""
-        import pandas as pd
-
         if not self.reference_path.exists():
             raise Unavailable(f"no reference data at {self.reference_path}; train the model "
                               "first (scripts/train_iris_model.py)", retry_after=60)
-        current, total = read_log_tail(self.log, limit)
-        if current.empty:
+        rows, total = self.log.tail(limit)
+        if not rows:
             raise Conflict(
                 "a drift report needs logged classifications and the prediction log is "
                 "empty: classify some flowers and ask again",
@@ -120,21 +210,13 @@ class DriftService:
             )
         # Fewer rows than DRIFT_MIN_SAMPLES still get a report (the specification's
         # walkthrough asks after a handful of requests), flagged as not to be trusted.
-        sufficient = len(current) >= self.min_samples
-        reference = pd.read_csv(self.reference_path)
-        # The forest fits its training split exactly, so the training labels are also the
-        # distribution of classes the model predicted on the reference.
-        reference = reference.rename(columns={"target_name": PREDICTION_COLUMN})
-        reference = reference[[*FEATURES, PREDICTION_COLUMN]]
-        current[PREDICTION_COLUMN] = current[PREDICTION_COLUMN].astype(str)
+        sufficient = len(rows) >= self.min_samples
         with self._lock:
-            snapshot = _run_evidently(current, reference)
-            write_atomic(self.html_path, _snapshot_html(snapshot))
-        summary = _summarize(snapshot.dict()["metrics"])
-        summary["prediction_drift"].update({
-            "current_distribution": _shares(current[PREDICTION_COLUMN]),
-            "reference_distribution": _shares(reference[PREDICTION_COLUMN]),
-        })
+            if self.host_url:
+                summary = host_report(self.host_url, job_rows(rows), JOB_TIMEOUT_SECONDS)
+            else:
+                summary = self.jobs.run(rows, self.reference_path, self.html_path)
+        reference_samples = summary["reference_samples"]
         drifted = [name for name, entry in summary["features"].items() if entry["drift_detected"]]
         drifted.sort(key=lambda name: -summary["features"][name]["drift_score"])
         status = monitoring_status(summary["share"])
@@ -149,8 +231,8 @@ class DriftService:
                 "analysis_timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             },
             "data_summary": {
-                "reference_samples": len(reference),
-                "analyzed_samples": len(current),
+                "reference_samples": reference_samples,
+                "analyzed_samples": len(rows),
                 "total_production_samples": total,
                 "min_samples": self.min_samples,
                 "sufficient_samples": sufficient,
@@ -160,66 +242,9 @@ class DriftService:
                 "investigate_features": drifted,
                 "monitoring_status": status,
                 "note": None if sufficient else (
-                    f"only {len(current)} classifications analysed (limit={limit}, "
+                    f"only {len(rows)} classifications analysed (limit={limit}, "
                     f"{total} logged); below {self.min_samples} the tests have little "
                     "power: classify more before acting on this report"),
             },
             "html_report": "/api/v1/drift-report/html",
         }
-
-
-def _run_evidently(current: Any, reference: Any) -> Any:
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    definition = DataDefinition(numerical_columns=list(FEATURES),
-                                categorical_columns=[PREDICTION_COLUMN])
-    return Report([DataDriftPreset()]).run(
-        Dataset.from_pandas(current, data_definition=definition),
-        Dataset.from_pandas(reference, data_definition=definition),
-    )
-
-
-def _snapshot_html(snapshot: Any) -> bytes:
-    """The report as one self-contained HTML page."""
-    return str(snapshot.get_html_str(as_iframe=False)).encode()
-
-
-def _summarize(metrics: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-column results and the drifted share from the snapshot's metric list."""
-    features: dict[str, Any] = {}
-    prediction: dict[str, Any] = {}
-    count, share = 0, 0.0
-    for metric in metrics:
-        config = metric.get("config", {})
-        kind = str(config.get("type", ""))
-        if kind.endswith("DriftedColumnsCount"):
-            count = int(metric["value"]["count"])
-            share = float(metric["value"]["share"])
-        elif kind.endswith("ValueDrift"):
-            score = float(metric["value"])
-            threshold = float(config["threshold"])
-            method = str(config.get("method", ""))
-            # p-value tests drift below the threshold; distance measures above it.
-            drifted = score < threshold if "p_value" in method else score >= threshold
-            p_value = "p_value" in method
-            entry = {
-                "drift_detected": drifted,
-                # The specification's score: large = drift (1 - p for a p-value test).
-                "drift_score": round(1.0 - score, 6) if p_value else score,
-                "p_value": score if p_value else None,
-                "statistical_test": statistical_test_name(method),
-                "test_method": method,
-                "threshold": threshold,
-            }
-            if config.get("column") == PREDICTION_COLUMN:
-                prediction = entry
-            else:
-                features[str(config["column"])] = entry
-    return {"features": features, "prediction_drift": prediction, "count": count,
-            "share": share}
-
-
-def _shares(column: Any) -> dict[str, float]:
-    counts = column.value_counts(normalize=True).sort_index()
-    return {str(name): round(float(value), 4) for name, value in counts.items()}

@@ -3,7 +3,7 @@
 Under a light mixed load (classification in the API, through both sidecars, cache stats,
 health), each child process of the stack is killed with SIGKILL in turn: a gRPC sidecar
 worker, a REST sidecar worker, each sidecar's main process, the MLflow server, the embedded
-Redis and one API worker. Throughout, the API answers every request (the sidecar endpoints
+Redis, the model host (the embedded LLM and embeddings) and one API worker. Throughout, the API answers every request (the sidecar endpoints
 with their documented 503 while their sidecar is down), each part is back within
 ``BACK_WITHIN_SECONDS``, every acknowledged classification has its prediction-log row,
 ``/metrics`` counts the restarts, and Ctrl-C afterwards leaves no process and no temp folder.
@@ -104,7 +104,7 @@ class Load:
 
 def test_killing_each_part_under_load_loses_nothing(stack: Stack) -> None:
     dependency = {"grpc_server.py": "grpc_sidecar", "http_server.py": "http_sidecar",
-                  "redis-server": "redis"}
+                  "redis-server": "redis", "ai_backends.llm.host": "llm"}
     back_after: dict[str, float] = {}
     with Load(stack.url) as load:
         # MLflow's server is the slowest part (8 s to answer on idle cores, 30 s on busy
@@ -120,6 +120,7 @@ def test_killing_each_part_under_load_loses_nothing(stack: Stack) -> None:
             ("gRPC sidecar", "grpc_server.py", False),
             ("REST sidecar", "http_server.py", False),
             ("embedded Redis", "redis-server", False),
+            ("model host", "ai_backends.llm.host", False),
             ("API worker", "gunicorn", True),
         ]:
             victim = stack.worker(word) if is_worker else stack.part(word)
@@ -163,7 +164,7 @@ def test_killing_each_part_under_load_loses_nothing(stack: Stack) -> None:
     metrics = requests.get(f"{stack.url}/metrics", timeout=5).text
     families = {family.name for family in text_string_to_metric_families(metrics)}
     assert {"stack_process_restarts", "http_requests"} <= families  # one valid exposition
-    for name in ("grpc-sidecar", "http-sidecar", "mlflow", "redis"):
+    for name in ("grpc-sidecar", "http-sidecar", "mlflow", "redis", "model-host"):
         assert f'stack_process_restarts_total{{process="{name}"}} 1.0' in metrics, name
     assert 'stack_process_restarts_total{process="api"} 0.0' in metrics  # gunicorn's own job
 
