@@ -67,9 +67,14 @@ def mark_stop_on_signals() -> None:
     wraps that function, so the handler it installs marks the process as stopping first:
     open generations then end with a 503 error record while granian drains.
     """
-    from granian import _signals
+    try:
+        from granian import _signals
 
-    original: Callable[..., None] = _signals.set_main_signals
+        original: Callable[..., None] = _signals.set_main_signals
+    except (ImportError, AttributeError):  # another granian: drain without the stop mark
+        print("warning: this granian has no _signals.set_main_signals; open generations "
+              "will not end with a 503 record on SIGTERM", file=sys.stderr)
+        return
     if getattr(original, "marks_stop", False):
         return
 
