@@ -120,7 +120,8 @@ def test_exact_cache_survives_a_dropped_connection_without_a_miss(redis_url: str
     client = redis.Redis.from_url(redis_url)
     cache = ExactCache("test", client, f"test-{uuid.uuid4().hex}:", ttl=60)
     cache.insert({"a": 1})
-    connection = cache._connection()
+    assert cache.lookup(["a"]) == [1]  # the insert's reply is read: the connection is idle
+    connection = cache._held().connection
     connection.send_command("CLIENT", "ID")
     client.client_kill_filter(_id=connection.read_response())  # as a Redis restart would
     assert cache.lookup(["a"]) == [1]  # replaced at once: no miss, no back-off
