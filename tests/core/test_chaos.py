@@ -121,7 +121,7 @@ def test_killing_each_part_under_load_loses_nothing(stack: Stack) -> None:
             ("REST sidecar", "http_server.py", False),
             ("embedded Redis", "redis-server", False),
             ("model host", "ai_backends.llm.host", False),
-            ("API worker", "gunicorn", True),
+            ("API worker", "app:app", True),
         ]:
             victim = stack.worker(word) if is_worker else stack.part(word)
             assert victim is not None, f"no {label} to kill"
@@ -166,7 +166,7 @@ def test_killing_each_part_under_load_loses_nothing(stack: Stack) -> None:
     assert {"stack_process_restarts", "http_requests"} <= families  # one valid exposition
     for name in ("grpc-sidecar", "http-sidecar", "mlflow", "redis", "model-host"):
         assert f'stack_process_restarts_total{{process="{name}"}} 1.0' in metrics, name
-    assert 'stack_process_restarts_total{process="api"} 0.0' in metrics  # gunicorn's own job
+    assert 'stack_process_restarts_total{process="api"} 0.0' in metrics  # the server's own job
 
 
 def test_ctrl_c_afterwards_leaves_no_process_and_no_temp_folder(stack: Stack) -> None:
