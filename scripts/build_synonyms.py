@@ -10,9 +10,10 @@ The near-miss guard uses it to tell a synonym swap ("fix" / "repair") from a sub
 that changes the question ("dogs" / "cats").
 """
 
+from build_antonyms import WORDNET, synsets  # the same WordNet data files and parser
+
 from ai_backends.core.config import ROOT
 
-WORDNET = "/usr/share/wordnet"
 OUT = ROOT / "ai_backends" / "cache" / "data" / "synonyms.tsv"
 HEADER = """# Synonym sets extracted from Princeton WordNet 3.0 by scripts/build_synonyms.py.
 # WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved. Permission to
@@ -29,18 +30,6 @@ HEADER = """# Synonym sets extracted from Princeton WordNet 3.0 by scripts/build
 """
 POS = ("adj", "adv", "verb", "noun")
 NEAR = {"adj": ("&", "^"), "verb": ("@",)}  # pointers to near-synonym synsets
-
-
-def synsets(pos: str) -> dict[str, list[str]]:
-    """offset -> lower-case words of the synset."""
-    words: dict[str, list[str]] = {}
-    for line in open(f"{WORDNET}/data.{pos}", encoding="utf-8"):
-        if line.startswith("  "):
-            continue
-        parts = line.split(" ")
-        count = int(parts[3], 16)
-        words[parts[0]] = [parts[4 + 2 * i].split("(")[0].lower() for i in range(count)]
-    return words
 
 
 def tagged_lemmas(pos: str) -> set[str]:

@@ -79,6 +79,17 @@ def to_role_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
     return converted
 
 
+def ollama_options(params: GenerationParams) -> dict[str, Any]:
+    """``params`` as the ``options`` of an Ollama /api/chat request."""
+    options: dict[str, Any] = {"num_predict": params.max_tokens,
+                               "temperature": params.temperature, "top_p": params.top_p}
+    if params.stop:
+        options["stop"] = list(params.stop)
+    if params.seed is not None:
+        options["seed"] = params.seed
+    return options
+
+
 class StopScanner:
     """Cuts generated text before the first stop sequence, also one split across tokens.
 
@@ -352,12 +363,7 @@ class OllamaBackend:
             # httpx timeout: bounds connecting and every wait for the next streamed line.
             self._chat = ChatOllama(model=self.model, base_url=self.base_url,
                                     client_kwargs={"timeout": self.timeout})
-        options: dict[str, Any] = {"num_predict": params.max_tokens,
-                                   "temperature": params.temperature, "top_p": params.top_p}
-        if params.stop:
-            options["stop"] = list(params.stop)
-        if params.seed is not None:
-            options["seed"] = params.seed
+        options = ollama_options(params)
         text, usage, finish = "", None, "stop"
         try:
             for chunk in self._chat.stream(messages, options=options):
@@ -432,12 +438,7 @@ class HostBackend(OllamaBackend):
         import requests
 
         started = time.perf_counter()
-        options: dict[str, Any] = {"num_predict": params.max_tokens,
-                                   "temperature": params.temperature, "top_p": params.top_p}
-        if params.stop:
-            options["stop"] = list(params.stop)
-        if params.seed is not None:
-            options["seed"] = params.seed
+        options = ollama_options(params)
         body = {"model": self.model, "messages": messages, "stream": True, "options": options}
         session = getattr(self._local, "session", None)
         if session is None:
