@@ -1,8 +1,8 @@
 """Prometheus metrics of the whole service, defined once here and served at /metrics.
 
-Under gunicorn each worker writes its samples to ``PROMETHEUS_MULTIPROC_DIR`` (set up by
-``gunicorn.conf.py``) and /metrics aggregates every worker; without it the process's own
-registry is served.
+Under either server each worker writes its samples to ``PROMETHEUS_MULTIPROC_DIR`` (set up
+by ``gunicorn.conf.py`` or ``core/granian_main.py``) and /metrics aggregates every worker;
+without it the process's own registry is served.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ def api_command(config: dict[str, Any], target: str = "app:app") -> list[str]:
                 "--graceful-timeout", str(API_GRACE_SECONDS)]
     if server != "granian":
         raise ValueError(f"WEB_SERVER must be one of {', '.join(SERVERS)}, not {server!r}")
-    return [sys.executable, "-m", "granian", "--interface", "wsgi",
+    # granian's command line, run with a metrics folder for its workers (see granian_main).
+    return [sys.executable, "-m", "ai_backends.core.granian_main", "--interface", "wsgi",
             "--host", host, "--port", port,
             "--workers", workers, "--blocking-threads", threads,
             "--respawn-failed-workers",

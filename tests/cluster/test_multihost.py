@@ -2,7 +2,7 @@
 
 Hosts are Linux network namespaces (see ``hosts.py``): a store host (a 3-master Redis
 Cluster, a throwaway PostgreSQL made with initdb/pg_ctl, the MLflow server on it), an
-inference host (both sidecars), two API hosts (each the gunicorn command ``run.py``
+inference host (both sidecars), two API hosts (each the server command ``run.py``
 starts, with its own DATA_DIR) and the client (this test's threads, moved into the client
 namespace). Runs as root, as CI does; skipped with the reason when namespaces cannot be made.
 """
@@ -176,7 +176,7 @@ def _start_fleet(hosts: dict[str, Host], folder: Path) -> Fleet:
                "LLM_THREADS": "1", "DRIFT_MIN_SAMPLES": "30"}
         api = processes(load_config({"HOST": env["HOST"], "PORT": API_PORT, "WEB_WORKERS": 2,
                                      "WEB_THREADS": 4}))[0]  # the command run.py starts
-        host.start(api.argv, env, folder / f"{name}.log", cwd=ROOT)
+        host.start(api.argv, {**env, **api.env}, folder / f"{name}.log", cwd=ROOT)
         apis[name] = f"http://{host.front}:{API_PORT}"
     fleet = Fleet(hosts, apis, f"{pg}/predictions", {**base}, folder)
     for name in apis:
