@@ -161,9 +161,9 @@ class Settings(BaseSettings):
     DRIFT_MAX_SAMPLES: int = Field(10_000, description="Largest limit a drift report accepts.")
     DRIFT_JOB_LINGER_SECONDS: float = Field(
         0.0, ge=0,
-        description=("Without a model host: how long the process that runs drift reports "
-                     "(Evidently, pandas; ~290 MB per API worker) stays after its last report "
-                     "(0: one process per report, 3-5 s each)."))
+        description=("How long the process that runs drift reports (Evidently, pandas; "
+                     "~280 MB; the model host's child, else each API worker's) stays after "
+                     "its last report (0: one process per report, 3-5 s each)."))
     MLFLOW_UI_PORT: int = Field(5004, description="Port of the MLflow UI that run.py starts.")
     MLFLOW_UI_PASSWORD: str = Field(
         "",
