@@ -6,12 +6,16 @@ Starts run.py's supervisor on free ports with its own data folder, waits for /he
 prints RSS and PSS per process (PSS divides shared pages, such as the memory-mapped LLM file,
 among the processes that map them, so the PSS total is what the stack really costs), once
 idle and once after a warm-up that calls each capability: classification (local, detailed,
-both sidecars, registry), generation, chat, the semantic cache and a drift report (with
+both sidecars, registry), generation, chat, the semantic cache and a drift report, on a
+kept-alive connection pinned to each API worker (found through ``/proc/net/tcp``), so every
+worker is warmed, not whichever the kernel picked (with
 ``DRIFT_JOB_LINGER_SECONDS`` set, once more when the drift report processes have ended).
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -19,6 +23,7 @@ import subprocess  # nosec B404 - runs our own run.py with fixed arguments
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import requests
@@ -55,9 +60,71 @@ def report(title: str, root: int) -> str:
     return f"{rss_total:,.0f} / {pss_total:,.0f} MB"
 
 
-def warm_up(base: str) -> None:
-    """Call every capability once (small answers)."""
-    calls = [
+def socket_owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` holds the server side of the loopback connection from
+    ``client_port`` (``/proc/net/tcp`` names its socket, ``/proc/PID/fd`` its holder)."""
+    inode = ""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)) == (
+                server_port, client_port):
+            inode = fields[9]
+    for pid in pids:
+        try:
+            if any(os.readlink(fd) == f"socket:[{inode}]"
+                   for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def api_workers(root: int) -> list[int]:
+    """The API's worker processes: granian's or gunicorn's children in the stack."""
+    servers = {pid: memory(pid)[0] for pid in tree(root)}
+    return [pid for pid, command in servers.items()
+            if ("granian_main" in command or "gunicorn" in command)
+            and any(parent in servers and "granian_main" in servers[parent]
+                    or parent in servers and "gunicorn" in servers[parent]
+                    for parent in [_parent(pid)])]
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def pinned_connections(port: int, workers: list[int]) -> dict[int, http.client.HTTPConnection]:
+    """One kept-alive connection to each API worker (new ones until every worker has one)."""
+    pinned: dict[int, http.client.HTTPConnection] = {}
+    for _ in range(50):
+        if len(pinned) == len(workers):
+            break
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        connection.request("GET", "/health")
+        connection.getresponse().read()
+        assert connection.sock is not None
+        owner = socket_owner(port, connection.sock.getsockname()[1], workers)
+        if owner is not None and owner not in pinned:
+            pinned[owner] = connection
+        else:
+            connection.close()
+    return pinned
+
+
+def call(connection: http.client.HTTPConnection, method: str, path: str,
+         body: Mapping[str, object] | None) -> int:
+    """One request on ``connection``; its status."""
+    data = json.dumps(body).encode() if body is not None else None
+    connection.request(method.upper(), path, body=data,
+                       headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def warm_up(port: int, root: int) -> None:
+    """Call every capability (small answers) on a connection pinned to each API worker."""
+    calls: list[tuple[str, str, Mapping[str, object] | None]] = [
         ("post", "/api/v1/classify", SETOSA), ("post", "/api/v1/classify-detailed", SETOSA),
         ("post", "/api/v1/classify-http", SETOSA), ("post", "/api/v1/classify-grpc", SETOSA),
         ("post", "/api/v1/classify-registry?model_format=onnx&alias=production", SETOSA),
@@ -65,13 +132,20 @@ def warm_up(base: str) -> None:
         ("post", "/api/v1/chat", {"prompt": "Hello", "max_tokens": 4}),
         ("post", "/api/v1/chat-semantic", {"prompt": "What is AI?", "max_tokens": 4}),
     ]
-    for _ in range(4):  # enough requests to reach every worker
-        for method, path, body in calls:
-            requests.request(method, base + path, json=body, timeout=120)
-    for _ in range(40):
-        requests.post(base + "/api/v1/classify", json=SETOSA, timeout=10)
-    for _ in range(4):
-        requests.get(base + "/api/v1/drift-report?limit=40", timeout=120)
+    workers = api_workers(root)
+    pinned = pinned_connections(port, workers)
+    print(f"\nwarm-up on {len(pinned)} of {len(workers)} API workers (pids "
+          f"{', '.join(map(str, sorted(pinned)))})")
+    for pid, connection in sorted(pinned.items()):
+        statuses = [call(connection, *request) for request in calls * 2]
+        statuses += [call(connection, "post", "/api/v1/classify", SETOSA) for _ in range(20)]
+        statuses += [call(connection, "get", "/api/v1/drift-report?limit=40", None)
+                     for _ in range(2)]
+        assert connection.sock is not None, "the API closed a kept-alive connection"
+        still = socket_owner(port, connection.sock.getsockname()[1], workers)
+        print(f"worker {pid}: statuses {sorted(set(statuses))}, connection still on "
+              f"{still}")
+        connection.close()
 
 
 def main() -> int:
@@ -99,7 +173,7 @@ def main() -> int:
             time.sleep(0.5)
         time.sleep(2)
         idle = report("Idle, every dependency up", stack.pid)
-        warm_up(base)
+        warm_up(int(ports["api"]), stack.pid)
         warm = report("After a warm-up that calls every capability", stack.pid)
         print(f"\nRSS / PSS totals: {idle} idle, {warm} warm")
         linger = float(os.environ.get("DRIFT_JOB_LINGER_SECONDS", 0))
