@@ -165,6 +165,11 @@ class Settings(BaseSettings):
                      "~280 MB; the model host's child, else each API worker's) stays after "
                      "its last report (0: one process per report, 3-5 s each)."))
     MLFLOW_UI_PORT: int = Field(5004, description="Port of the MLflow UI that run.py starts.")
+    MLFLOW_UI_ON_DEMAND: bool = Field(
+        True,
+        description=("Start MLflow in run.py's UI process only on the first connection "
+                     "(~250 MB otherwise kept while nobody looks), when the API reads the "
+                     "embedded store itself; false: at once."))
     MLFLOW_UI_PASSWORD: str = Field(
         "",
         description=("Password of the MLflow UI's 'admin' login; with API_KEYS set the UI "

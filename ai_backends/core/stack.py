@@ -146,7 +146,12 @@ def mlflow_server(config: dict[str, object]) -> Process:
     artifacts = str(config.get("MLFLOW_SERVER_ARTIFACTS")
                     or os.path.join(data_dir, "mlartifacts"))
     # ``mlflow server`` in one process instead of two (see mlops/mlflow_server.py).
+    # Nobody but people uses it when the API reads the embedded store itself: then MLflow
+    # starts on the UI's first connection (see mlops/mlflow_server.py).
+    on_demand = bool(config.get("MLFLOW_UI_ON_DEMAND")) and not str(
+        config["MLFLOW_TRACKING_URI"]).startswith(("http://", "https://"))
     argv = [sys.executable, "-m", "ai_backends.mlops.mlflow_server",
+            *(["--on-demand"] if on_demand else []),
             "--host", str(config.get("MLFLOW_SERVER_HOST") or "127.0.0.1"),
             "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
             "--backend-store-uri", backend, "--artifacts-destination", artifacts]
@@ -342,7 +347,9 @@ def _supervise(config: dict[str, object], state_dir: Path) -> int:
         _wait_for_socket(redis_socket(state_dir), 5.0)
     print(f"API on http://{config['HOST']}:{config['PORT']}/  (docs: /docs, health: /health)")
     if any(spec.name == "mlflow" for spec in specs):
-        print(f"MLflow UI on http://127.0.0.1:{config['MLFLOW_UI_PORT']}/")
+        mlflow_argv = next(spec.argv for spec in specs if spec.name == "mlflow")
+        print(f"MLflow UI on http://127.0.0.1:{config['MLFLOW_UI_PORT']}/"
+              + ("  (starts on the first visit)" if "--on-demand" in mlflow_argv else ""))
     elif mlflow_ui_refusal(config):
         say(mlflow_ui_refusal(config))
     exit_code = 0
