@@ -9,7 +9,8 @@ idle and once after a warm-up that calls each capability: classification (local,
 both sidecars, registry), generation, chat, the semantic cache and a drift report, on a
 kept-alive connection pinned to each API worker (found through ``/proc/net/tcp``), so every
 worker is warmed, not whichever the kernel picked (with
-``DRIFT_JOB_LINGER_SECONDS`` set, once more when the drift report processes have ended).
+``DRIFT_JOB_LINGER_SECONDS`` set, once more when the drift report processes have ended),
+and last after a visit to the MLflow UI (which run.py starts on its first connection).
 """
 
 from __future__ import annotations
@@ -93,33 +94,47 @@ def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def pinned_connections(port: int, workers: list[int]) -> dict[int, http.client.HTTPConnection]:
-    """One kept-alive connection to each API worker (new ones until every worker has one)."""
-    pinned: dict[int, http.client.HTTPConnection] = {}
-    for _ in range(50):
-        if len(pinned) == len(workers):
-            break
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        connection.request("GET", "/health")
-        connection.getresponse().read()
-        assert connection.sock is not None
-        owner = socket_owner(port, connection.sock.getsockname()[1], workers)
-        if owner is not None and owner not in pinned:
-            pinned[owner] = connection
-        else:
+class Pinned:
+    """A kept-alive connection to one API worker, made again (to the same worker) when the
+    server closes it."""
+
+    def __init__(self, port: int, pid: int, workers: list[int]) -> None:
+        self.port, self.pid, self.workers = port, pid, workers
+        self.connection: http.client.HTTPConnection | None = None
+
+    def connect(self) -> bool:
+        """New connections until one lands on the worker (False after 50 tries)."""
+        for _ in range(50):
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=180)
+            connection.request("GET", "/health")
+            connection.getresponse().read()
+            assert connection.sock is not None
+            owner = socket_owner(self.port, connection.sock.getsockname()[1], self.workers)
+            if owner == self.pid:
+                self.connection = connection
+                return True
             connection.close()
-    return pinned
+        return False
 
-
-def call(connection: http.client.HTTPConnection, method: str, path: str,
-         body: Mapping[str, object] | None) -> int:
-    """One request on ``connection``; its status."""
-    data = json.dumps(body).encode() if body is not None else None
-    connection.request(method.upper(), path, body=data,
-                       headers={"Content-Type": "application/json"})
-    response = connection.getresponse()
-    response.read()
-    return response.status
+    def call(self, method: str, path: str, body: Mapping[str, object] | None) -> int:
+        """One request on the worker's connection; its status."""
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in range(2):
+            if self.connection is None or self.connection.sock is None:
+                self.connect()
+            assert self.connection is not None
+            try:
+                self.connection.request(method.upper(), path, body=data,
+                                        headers={"Content-Type": "application/json"})
+                response = self.connection.getresponse()
+                response.read()
+                return response.status
+            except (OSError, http.client.HTTPException):
+                self.connection.close()
+                self.connection = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def warm_up(port: int, root: int) -> None:
@@ -133,19 +148,26 @@ def warm_up(port: int, root: int) -> None:
         ("post", "/api/v1/chat-semantic", {"prompt": "What is AI?", "max_tokens": 4}),
     ]
     workers = api_workers(root)
-    pinned = pinned_connections(port, workers)
-    print(f"\nwarm-up on {len(pinned)} of {len(workers)} API workers (pids "
-          f"{', '.join(map(str, sorted(pinned)))})")
-    for pid, connection in sorted(pinned.items()):
-        statuses = [call(connection, *request) for request in calls * 2]
-        statuses += [call(connection, "post", "/api/v1/classify", SETOSA) for _ in range(20)]
-        statuses += [call(connection, "get", "/api/v1/drift-report?limit=40", None)
+    print(f"\nwarm-up on each of the {len(workers)} API workers")
+    for pid in sorted(workers):
+        pinned = Pinned(port, pid, workers)
+        if not pinned.connect():
+            print(f"worker {pid}: no connection reached it in 50 tries")
+            continue
+        statuses = [pinned.call(*request) for request in calls * 2]
+        statuses += [pinned.call("post", "/api/v1/classify", SETOSA) for _ in range(20)]
+        statuses += [pinned.call("get", "/api/v1/drift-report?limit=40", None)
                      for _ in range(2)]
-        assert connection.sock is not None, "the API closed a kept-alive connection"
-        still = socket_owner(port, connection.sock.getsockname()[1], workers)
-        print(f"worker {pid}: statuses {sorted(set(statuses))}, connection still on "
-              f"{still}")
-        connection.close()
+        print(f"worker {pid}: {len(statuses)} requests, statuses {sorted(set(statuses))}")
+        if pinned.connection is not None:
+            pinned.connection.close()
+
+
+def visit_ui(url: str) -> None:
+    """Open the MLflow UI as a browser would: its page and the registry list it shows (the
+    first request waits while an on-demand UI starts MLflow)."""
+    for path in ("/health", "/", "/ajax-api/2.0/mlflow/registered-models/search"):
+        requests.get(url + path, timeout=300).raise_for_status()
 
 
 def main() -> int:
@@ -181,6 +203,9 @@ def main() -> int:
             time.sleep(linger + 5)
             later = report("The same, once the drift report processes have ended", stack.pid)
             print(f"\nRSS / PSS totals once they ended: {later}")
+        visit_ui(f"http://127.0.0.1:{ports['mlflow']}")
+        visited = report("The same after a visit to the MLflow UI", stack.pid)
+        print(f"\nRSS / PSS totals after a visit to the MLflow UI: {visited}")
     finally:
         stack.send_signal(signal.SIGINT)
         stack.wait(timeout=60)
