@@ -10,7 +10,8 @@ both sidecars, registry), generation, chat, the semantic cache and a drift repor
 kept-alive connection pinned to each API worker (found through ``/proc/net/tcp``), so every
 worker is warmed, not whichever the kernel picked (with
 ``DRIFT_JOB_LINGER_SECONDS`` set, once more when the drift report processes have ended),
-and last after a visit to the MLflow UI (which run.py starts on its first connection).
+and after a visit to the MLflow UI (which run.py starts on its first connection; with
+``MLFLOW_UI_IDLE_SECONDS`` set, once more when it has stopped again).
 """
 
 from __future__ import annotations
@@ -206,6 +207,11 @@ def main() -> int:
         visit_ui(f"http://127.0.0.1:{ports['mlflow']}")
         visited = report("The same after a visit to the MLflow UI", stack.pid)
         print(f"\nRSS / PSS totals after a visit to the MLflow UI: {visited}")
+        ui_idle = float(os.environ.get("MLFLOW_UI_IDLE_SECONDS", 0))
+        if ui_idle:  # an on-demand UI stops MLflow this long after its last connection
+            time.sleep(ui_idle + 15)
+            later = report("The same, once the MLflow UI has been idle", stack.pid)
+            print(f"\nRSS / PSS totals once the MLflow UI has been idle: {later}")
     finally:
         stack.send_signal(signal.SIGINT)
         stack.wait(timeout=60)

@@ -170,6 +170,10 @@ class Settings(BaseSettings):
         description=("Start MLflow in run.py's UI process only on the first connection "
                      "(~250 MB otherwise kept while nobody looks), when the API reads the "
                      "embedded store itself; false: at once."))
+    MLFLOW_UI_IDLE_SECONDS: float = Field(
+        600.0, ge=0,
+        description=("An on-demand MLflow UI stops MLflow again after this long without a "
+                     "connection, until the next visit (0: keeps it until the stack stops)."))
     MLFLOW_UI_PASSWORD: str = Field(
         "",
         description=("Password of the MLflow UI's 'admin' login; with API_KEYS set the UI "

@@ -151,7 +151,8 @@ def mlflow_server(config: dict[str, object]) -> Process:
     on_demand = bool(config.get("MLFLOW_UI_ON_DEMAND")) and not str(
         config["MLFLOW_TRACKING_URI"]).startswith(("http://", "https://"))
     argv = [sys.executable, "-m", "ai_backends.mlops.mlflow_server",
-            *(["--on-demand"] if on_demand else []),
+            *(["--on-demand", str(config.get("MLFLOW_UI_IDLE_SECONDS") or 0)]
+              if on_demand else []),
             "--host", str(config.get("MLFLOW_SERVER_HOST") or "127.0.0.1"),
             "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
             "--backend-store-uri", backend, "--artifacts-destination", artifacts]
