@@ -2,7 +2,7 @@
 
 import sys
 
-from ai_backends.oip.grpc_sidecar import serve
+from ai_backends.oip.serving import serve_grpc
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    sys.exit(serve_grpc())

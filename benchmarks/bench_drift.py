@@ -8,7 +8,7 @@ in a child process (``mlops/drift_job.py``) kept ``DRIFT_JOB_LINGER_SECONDS`` af
 report — and prints the import time of Evidently separately: the first report after the
 child ended pays it again (the maximum of the runs is that first report). With
 ``--model-host`` the reports go to a model host process (``python -m ai_backends.llm.host``),
-as in run.py's stack: its first report imports Evidently, the next ones find it loaded.
+as in run.py's stack, which runs them in such a child of its own (same lingering).
 """
 
 import argparse
@@ -93,7 +93,7 @@ def main() -> None:
             if host:
                 host[0].terminate()
                 host[0].wait(30)
-    where = "in the model host, once" if args.model_host else "in each new report process"
+    where = "in each new report process" + (" of the model host" if args.model_host else "")
     print(f"import evidently: {import_seconds:.2f} s ({where})")
     print(f"drift report on {args.rows} rows: median {statistics.median(timings):.2f} s "
           f"(min {min(timings):.2f}, max {max(timings):.2f}, {args.repeat} runs), "

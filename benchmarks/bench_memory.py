@@ -6,12 +6,18 @@ Starts run.py's supervisor on free ports with its own data folder, waits for /he
 prints RSS and PSS per process (PSS divides shared pages, such as the memory-mapped LLM file,
 among the processes that map them, so the PSS total is what the stack really costs), once
 idle and once after a warm-up that calls each capability: classification (local, detailed,
-both sidecars, registry), generation, chat, the semantic cache and a drift report (with
-``DRIFT_JOB_LINGER_SECONDS`` set, once more when the drift report processes have ended).
+both sidecars, registry), generation, chat, the semantic cache and a drift report, on a
+kept-alive connection pinned to each API worker (found through ``/proc/net/tcp``), so every
+worker is warmed, not whichever the kernel picked (with
+``DRIFT_JOB_LINGER_SECONDS`` set, once more when the drift report processes have ended),
+and after a visit to the MLflow UI (which run.py starts on its first connection; with
+``MLFLOW_UI_IDLE_SECONDS`` set, once more when it has stopped again).
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -19,6 +25,7 @@ import subprocess  # nosec B404 - runs our own run.py with fixed arguments
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import requests
@@ -55,9 +62,85 @@ def report(title: str, root: int) -> str:
     return f"{rss_total:,.0f} / {pss_total:,.0f} MB"
 
 
-def warm_up(base: str) -> None:
-    """Call every capability once (small answers)."""
-    calls = [
+def socket_owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` holds the server side of the loopback connection from
+    ``client_port`` (``/proc/net/tcp`` names its socket, ``/proc/PID/fd`` its holder)."""
+    inode = ""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)) == (
+                server_port, client_port):
+            inode = fields[9]
+    for pid in pids:
+        try:
+            if any(os.readlink(fd) == f"socket:[{inode}]"
+                   for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def api_workers(root: int) -> list[int]:
+    """The API's worker processes: granian's or gunicorn's children in the stack."""
+    servers = {pid: memory(pid)[0] for pid in tree(root)}
+    return [pid for pid, command in servers.items()
+            if ("granian_main" in command or "gunicorn" in command)
+            and any(parent in servers and "granian_main" in servers[parent]
+                    or parent in servers and "gunicorn" in servers[parent]
+                    for parent in [_parent(pid)])]
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+class Pinned:
+    """A kept-alive connection to one API worker, made again (to the same worker) when the
+    server closes it."""
+
+    def __init__(self, port: int, pid: int, workers: list[int]) -> None:
+        self.port, self.pid, self.workers = port, pid, workers
+        self.connection: http.client.HTTPConnection | None = None
+
+    def connect(self) -> bool:
+        """New connections until one lands on the worker (False after 50 tries)."""
+        for _ in range(50):
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=180)
+            connection.request("GET", "/health")
+            connection.getresponse().read()
+            assert connection.sock is not None
+            owner = socket_owner(self.port, connection.sock.getsockname()[1], self.workers)
+            if owner == self.pid:
+                self.connection = connection
+                return True
+            connection.close()
+        return False
+
+    def call(self, method: str, path: str, body: Mapping[str, object] | None) -> int:
+        """One request on the worker's connection; its status."""
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in range(2):
+            if self.connection is None or self.connection.sock is None:
+                self.connect()
+            assert self.connection is not None
+            try:
+                self.connection.request(method.upper(), path, body=data,
+                                        headers={"Content-Type": "application/json"})
+                response = self.connection.getresponse()
+                response.read()
+                return response.status
+            except (OSError, http.client.HTTPException):
+                self.connection.close()
+                self.connection = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def warm_up(port: int, root: int) -> None:
+    """Call every capability (small answers) on a connection pinned to each API worker."""
+    calls: list[tuple[str, str, Mapping[str, object] | None]] = [
         ("post", "/api/v1/classify", SETOSA), ("post", "/api/v1/classify-detailed", SETOSA),
         ("post", "/api/v1/classify-http", SETOSA), ("post", "/api/v1/classify-grpc", SETOSA),
         ("post", "/api/v1/classify-registry?model_format=onnx&alias=production", SETOSA),
@@ -65,13 +148,27 @@ def warm_up(base: str) -> None:
         ("post", "/api/v1/chat", {"prompt": "Hello", "max_tokens": 4}),
         ("post", "/api/v1/chat-semantic", {"prompt": "What is AI?", "max_tokens": 4}),
     ]
-    for _ in range(4):  # enough requests to reach every worker
-        for method, path, body in calls:
-            requests.request(method, base + path, json=body, timeout=120)
-    for _ in range(40):
-        requests.post(base + "/api/v1/classify", json=SETOSA, timeout=10)
-    for _ in range(4):
-        requests.get(base + "/api/v1/drift-report?limit=40", timeout=120)
+    workers = api_workers(root)
+    print(f"\nwarm-up on each of the {len(workers)} API workers")
+    for pid in sorted(workers):
+        pinned = Pinned(port, pid, workers)
+        if not pinned.connect():
+            print(f"worker {pid}: no connection reached it in 50 tries")
+            continue
+        statuses = [pinned.call(*request) for request in calls * 2]
+        statuses += [pinned.call("post", "/api/v1/classify", SETOSA) for _ in range(20)]
+        statuses += [pinned.call("get", "/api/v1/drift-report?limit=40", None)
+                     for _ in range(2)]
+        print(f"worker {pid}: {len(statuses)} requests, statuses {sorted(set(statuses))}")
+        if pinned.connection is not None:
+            pinned.connection.close()
+
+
+def visit_ui(url: str) -> None:
+    """Open the MLflow UI as a browser would: its page and the registry list it shows (the
+    first request waits while an on-demand UI starts MLflow)."""
+    for path in ("/health", "/", "/ajax-api/2.0/mlflow/registered-models/search"):
+        requests.get(url + path, timeout=300).raise_for_status()
 
 
 def main() -> int:
@@ -99,7 +196,7 @@ def main() -> int:
             time.sleep(0.5)
         time.sleep(2)
         idle = report("Idle, every dependency up", stack.pid)
-        warm_up(base)
+        warm_up(int(ports["api"]), stack.pid)
         warm = report("After a warm-up that calls every capability", stack.pid)
         print(f"\nRSS / PSS totals: {idle} idle, {warm} warm")
         linger = float(os.environ.get("DRIFT_JOB_LINGER_SECONDS", 0))
@@ -107,6 +204,14 @@ def main() -> int:
             time.sleep(linger + 5)
             later = report("The same, once the drift report processes have ended", stack.pid)
             print(f"\nRSS / PSS totals once they ended: {later}")
+        visit_ui(f"http://127.0.0.1:{ports['mlflow']}")
+        visited = report("The same after a visit to the MLflow UI", stack.pid)
+        print(f"\nRSS / PSS totals after a visit to the MLflow UI: {visited}")
+        ui_idle = float(os.environ.get("MLFLOW_UI_IDLE_SECONDS", 0))
+        if ui_idle:  # an on-demand UI stops MLflow this long after its last connection
+            time.sleep(ui_idle + 15)
+            later = report("The same, once the MLflow UI has been idle", stack.pid)
+            print(f"\nRSS / PSS totals once the MLflow UI has been idle: {later}")
     finally:
         stack.send_signal(signal.SIGINT)
         stack.wait(timeout=60)

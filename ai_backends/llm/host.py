@@ -11,7 +11,8 @@ takes down this process, not an API worker, and the supervisor restarts it.
 Endpoints (as Ollama's): ``GET /api/version``, ``GET /api/tags``, ``POST /api/chat`` and
 ``POST /api/generate`` (NDJSON streams, one record per piece of text, or one JSON answer with
 ``"stream": false``), ``POST /api/embed``; and, not Ollama's, ``POST /drift-report``: the
-API's drift reports, so that Evidently and pandas load once per machine, not per worker.
+API's drift reports, run in one child process per machine (not per worker) that ends
+``DRIFT_JOB_LINGER_SECONDS`` after its last report, so Evidently and pandas do not stay.
 Errors are ``{"error": ...}`` with 400 (bad request), 404 (unknown model or path) or 503
 (busy, model missing); an error after a stream has begun is its last record, as Ollama does.
 """
@@ -167,10 +168,11 @@ class ModelHost:
     """The models of the host and what each endpoint does with them (no HTTP here)."""
 
     def __init__(self, llm: LlamaCppBackend, embedder: Embedder, timeout: float,
-                 default_max_tokens: int = 128, data_dir: str | Path = "data") -> None:
+                 default_max_tokens: int = 128, data_dir: str | Path = "data",
+                 drift_linger: float = 0.0) -> None:
         self.llm = llm
         self.embedder = embedder
-        self.drift = DriftReports(data_dir)
+        self.drift = DriftReports(data_dir, drift_linger)
         self.timeout = timeout
         self.default_max_tokens = default_max_tokens
         self.model_thread = ModelThread()
@@ -244,29 +246,28 @@ class ModelHost:
 
 
 class DriftReports:
-    """Drift reports for the API workers (``POST /drift-report``): Evidently and pandas load
-    here on the first report, one copy per machine instead of one per worker, and stay
-    warm for the next report. Reference and HTML are the host's own ``DATA_DIR`` files;
-    a request sends only the logged rows."""
+    """Drift reports for the API workers (``POST /drift-report``), one at a time, computed
+    in a child process (``mlops/drift_job.py``) that ends ``linger`` seconds after its last
+    report: Evidently and pandas (about 280 MB) are never kept by the host itself. Reference
+    and HTML are the host's own ``DATA_DIR`` files; a request sends only the logged rows."""
 
-    def __init__(self, data_dir: str | Path) -> None:
+    def __init__(self, data_dir: str | Path, linger: float = 0.0) -> None:
+        from ai_backends.mlops.drift import DriftJobs
+
         self.data_dir = Path(data_dir)
+        self.jobs = DriftJobs(linger)
         self._lock = threading.Lock()  # one report at a time: they share one HTML file
 
     def report(self, body: dict[str, Any]) -> dict[str, Any]:
         """The summary of one report on ``body["rows"]``."""
         from ai_backends.classify.training import REFERENCE_FILE
         from ai_backends.mlops.drift import HTML_FILE
-        from ai_backends.mlops.drift_job import evaluate
 
         rows = body.get("rows")
         if not isinstance(rows, list) or not rows:
             raise InvalidInput("rows must be a non-empty list")
         with self._lock:
-            try:
-                return evaluate(rows, self.data_dir / REFERENCE_FILE, self.data_dir / HTML_FILE)
-            except Exception as exc:  # the worker answers 503 with this reason
-                raise Unavailable(f"drift report failed: {type(exc).__name__}: {exc}") from exc
+            return self.jobs.run(rows, self.data_dir / REFERENCE_FILE, self.data_dir / HTML_FILE)
 
 
 class HostServer(ThreadingHTTPServer):
@@ -393,7 +394,7 @@ def host_from_config(config: dict[str, Any]) -> ModelHost:
                           config["LLM_CONTEXT_TOKENS"], config["LLM_TIMEOUT_SECONDS"])
     return ModelHost(llm, Embedder(config["EMBEDDING_MODEL_DIR"]),
                      config["LLM_TIMEOUT_SECONDS"], config["LLM_DEFAULT_MAX_TOKENS"],
-                     config["DATA_DIR"])
+                     config["DATA_DIR"], config["DRIFT_JOB_LINGER_SECONDS"])
 
 
 def serve(config: dict[str, Any]) -> None:

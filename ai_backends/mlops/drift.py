@@ -23,10 +23,11 @@ MEDIUM_DRIFT  2 of 5 (share < 0.5)        investigate; retraining recommended
 HIGH_DRIFT    3 or more (share >= 0.5)    Evidently's "dataset drift"; retrain
 =========  ==========================  ========================================
 
-Evidently and pandas never load in the calling process, so an API worker does not keep their
-~230 MB: with a model host (run.py's stack) the host computes the reports, one warm copy per
-machine; without one, a child process (``drift_job.py``) does, ending
-``DRIFT_JOB_LINGER_SECONDS`` after its last report.
+Evidently and pandas never load in the calling process, so neither an API worker nor the
+model host keeps their ~280 MB: a child process (``drift_job.py``) computes each report and
+ends ``DRIFT_JOB_LINGER_SECONDS`` after its last one (0, the default: at once). With a model
+host (run.py's stack) the host starts that child, one per machine; without one, each API
+worker starts its own.
 """
 
 from __future__ import annotations
@@ -101,9 +102,10 @@ class DriftJobs:
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
 
-    def run(self, rows: list[dict[str, Any]], reference: Path, html: Path) -> dict[str, Any]:
-        """One report's summary; Unavailable when the job fails (with its reason)."""
-        job = {"rows": job_rows(rows), "reference": str(reference), "html": str(html)}
+    def run(self, rows: list[list[Any]], reference: Path, html: Path) -> dict[str, Any]:
+        """One report's summary on ``job_rows``; Unavailable when the job fails (with its
+        reason)."""
+        job = {"rows": rows, "reference": str(reference), "html": str(html)}
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
@@ -215,7 +217,7 @@ class DriftService:
             if self.host_url:
                 summary = host_report(self.host_url, job_rows(rows), JOB_TIMEOUT_SECONDS)
             else:
-                summary = self.jobs.run(rows, self.reference_path, self.html_path)
+                summary = self.jobs.run(job_rows(rows), self.reference_path, self.html_path)
         reference_samples = summary["reference_samples"]
         drifted = [name for name, entry in summary["features"].items() if entry["drift_detected"]]
         drifted.sort(key=lambda name: -summary["features"][name]["drift_score"])

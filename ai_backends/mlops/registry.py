@@ -95,15 +95,20 @@ def mlflow_errors(tracking_uri: str, what: str) -> Iterator[None]:
         raise
     except MlflowException as exc:
         message = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST" or (
-            exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in message
-        ):
-            raise NotFound(f"{what}: {message}") from exc
-        if exc.error_code == "INVALID_PARAMETER_VALUE":
-            raise InvalidInput(f"{what}: {message}") from exc
-        raise _unavailable(tracking_uri, what, message) from exc
+        raise registry_error(tracking_uri, what, str(exc.error_code), message) from exc
     except Exception as exc:  # network, database and artifact errors all mean "not now"
         raise _unavailable(tracking_uri, what, f"{type(exc).__name__}: {exc}") from exc
+
+
+def registry_error(tracking_uri: str, what: str, error_code: str, message: str) -> ServiceError:
+    """Our error for an MLflow error code: unknown names 404, bad values 422, the rest 503."""
+    if error_code == "RESOURCE_DOES_NOT_EXIST" or (
+        error_code == "INVALID_PARAMETER_VALUE" and "not found" in message
+    ):
+        return NotFound(f"{what}: {message}")
+    if error_code == "INVALID_PARAMETER_VALUE":
+        return InvalidInput(f"{what}: {message}")
+    return _unavailable(tracking_uri, what, message)
 
 
 def _unavailable(tracking_uri: str, what: str, reason: str) -> Unavailable:
@@ -433,6 +438,11 @@ class ModelRegistry:
         with self.errors(f"locating {name} version {version}"):
             return str(self.client.get_model_version_download_uri(name, str(version)))
 
+    def model_files(self, source: str, relatives: list[str], folder: Path) -> Path:
+        """A folder holding the files ``relatives`` of the model at ``source``."""
+        with self.errors(f"downloading the files of {source}"):
+            return client_files(self.tracking_uri, source, relatives, folder)
+
     # -- alias moves and their history -------------------------------------------------
 
     def set_alias(self, name: str, version: str, alias: str, who: str | None = None,
@@ -511,6 +521,26 @@ def _fluent_tracking(uri: str) -> Iterator[None]:
         yield
     finally:
         mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it
+
+
+def safe_relative(relative: str) -> str:
+    """``relative`` when it stays inside a model's folder; Unavailable otherwise."""
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or ".." in parts:
+        raise Unavailable(f"refusing the model file name {relative!r}", retry_after=300)
+    return relative
+
+
+def client_files(tracking_uri: str, source: str, relatives: list[str], folder: Path) -> Path:
+    """``folder`` after MLflow downloaded the files ``relatives`` of ``source`` into it."""
+    import mlflow.artifacts
+
+    for relative in map(safe_relative, relatives):
+        target = (folder / relative).parent
+        target.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(artifact_uri=f"{source.rstrip('/')}/{relative}",
+                                            dst_path=str(target), tracking_uri=tracking_uri)
+    return folder
 
 
 def _quote(value: str) -> str:

@@ -5,7 +5,9 @@ version, loads that version once as a ``RegistryModel`` runtime and keeps it, ke
 version. A resolved alias is reused for ``REGISTRY_REFRESH_SECONDS``, so moving an alias is
 picked up within that interval without a restart. When MLflow cannot be reached, a request
 that needs it fails at once with 503 (bounded timeouts); a version resolved before keeps
-being served until MLflow answers again.
+being served until MLflow answers again. The reads (``registry_reads.py``) go over MLflow's
+REST API or straight to the embedded SQLite store, so an API worker never imports MLflow's
+client (and its pandas) to classify; only ``/api/v1/models`` uses that client.
 """
 
 from __future__ import annotations
@@ -38,18 +40,21 @@ from ai_backends.mlops.registry import (
     STAGE_ALIASES,
     ModelRegistry,
     is_server,
+    safe_relative,
 )
+from ai_backends.mlops.registry_reads import Reads, registry_reads
 
 log = logging.getLogger(__name__)
 # Versions kept in memory at once; a few Iris forests are small, an unbounded dict is not.
 MAX_LOADED_VERSIONS = 4
+# The MLmodel flavor key naming each format's model file, and MLflow's default name.
+FLAVOR_FILES = {"sklearn": ("pickled_model", "model.skops"), "onnx": ("data", "model.onnx")}
 
 
 class RegistryModel:
     """One registered model version served in-process: scikit-learn via skops, or ONNX."""
 
-    def __init__(self, name: str, model_format: str, version: str,
-                 registry: ModelRegistry) -> None:
+    def __init__(self, name: str, model_format: str, version: str, registry: Reads) -> None:
         self.name = name
         self.model_format = model_format
         self._version = version
@@ -73,29 +78,24 @@ class RegistryModel:
         return self._model is not None
 
     def load(self) -> None:
-        """Download this version's files and load them; idempotent."""
+        """Fetch this version's files and load them; idempotent."""
         if self._model is not None:
             return
         with self._lock:
             if self._model is not None:
                 return
-            import mlflow.artifacts
-            from mlflow.models import Model
-
-            # Resolve the files' location with our own client: a models:/ URI would be
-            # resolved against MLflow's process-wide registry URI, not ours.
             source = self.registry.download_uri(self.name, self._version)
             with tempfile.TemporaryDirectory(prefix="registry-model-") as folder:
-                path = Path(mlflow.artifacts.download_artifacts(
-                    artifact_uri=source, dst_path=folder,
-                    tracking_uri=self.registry.tracking_uri,
-                ))
-                mlmodel = Model.load(str(path))
-                self.classes = list((mlmodel.metadata or {}).get("class_names", []))
+                mlmodel = _mlmodel(self.registry.model_files(source, ["MLmodel"], Path(folder)))
+                self.classes = list((mlmodel.get("metadata") or {}).get("class_names", []))
+                flavor = (mlmodel.get("flavors") or {}).get(self.model_format) or {}
+                key, default = FLAVOR_FILES[self.model_format]
+                file = safe_relative(str(flavor.get(key, default)))
+                path = self.registry.model_files(source, [file], Path(folder))
                 if self.model_format == "sklearn":
-                    self._model = _load_skops(path, mlmodel.flavors.get("sklearn", {}))
+                    self._model = _load_skops(path, flavor)
                 else:
-                    self._model = _load_onnx(path, mlmodel.flavors.get("onnx", {}))
+                    self._model = _load_onnx(path, flavor)
             if not self.classes:
                 raise Unavailable(f"{self.model_uri} has no class_names in its metadata")
 
@@ -110,6 +110,14 @@ class RegistryModel:
             labels, probabilities = self._model.run(None, {"input": features})
         return ClassifierOutput(labels=np.asarray(labels, dtype=np.int64),
                                 probabilities=np.asarray(probabilities, dtype=np.float32))
+
+
+def _mlmodel(folder: Path) -> dict[str, Any]:
+    """The MLmodel file of a model folder (YAML: flavors and metadata)."""
+    import yaml
+
+    loaded = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _load_skops(path: Path, flavor: dict[str, Any]) -> Any:
@@ -152,16 +160,24 @@ class RegistryService:
         self.refresh_seconds = float(config["REGISTRY_REFRESH_SECONDS"])
         self.log = log_
         self._registry: ModelRegistry | None = None
+        self._reads: Reads | None = None
         self._resolved: dict[tuple[str, str], Resolved] = {}
         self._models: OrderedDict[tuple[str, str], RegistryModel] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
     def registry(self) -> ModelRegistry:
-        """The registry client (created on first use, so the app starts without MLflow)."""
+        """MLflow's client (created on first use, so the app starts without MLflow)."""
         if self._registry is None:
             self._registry = ModelRegistry.from_config(self.config)
         return self._registry
+
+    @property
+    def reads(self) -> Reads:
+        """The registry reads of classification, without MLflow's client where possible."""
+        if self._reads is None:
+            self._reads = registry_reads(self.config)
+        return self._reads
 
     def resolve(self, model_format: str, alias: str | None, version: int | None,
                 stage: str | None) -> Resolved:
@@ -176,7 +192,7 @@ class RegistryService:
         if cached and now - cached.resolved_at < self.refresh_seconds:
             return cached
         try:
-            found = self.registry.resolve(name, alias=alias, version=version, stage=stage)
+            found = self.reads.resolve(name, alias=alias, version=version, stage=stage)
         except Unavailable:
             if cached is None:
                 raise
@@ -205,12 +221,12 @@ class RegistryService:
             runtime = self._models.get(key)
             if runtime is None:
                 runtime = RegistryModel(resolved.name, model_format, resolved.version,
-                                        self.registry)
+                                        self.reads)
                 self._models[key] = runtime
                 while len(self._models) > MAX_LOADED_VERSIONS:
                     self._models.popitem(last=False)
             self._models.move_to_end(key)
-        with self.registry.errors(f"loading {runtime.model_uri}"):
+        with self.reads.errors(f"loading {runtime.model_uri}"):
             runtime.load()
         return runtime
 

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Callable
-from typing import Any
-
-import grpc
 
 KEY_HEADER = "X-API-Key"
 KEY_METADATA = "x-api-key"
@@ -44,30 +40,3 @@ def check_exposure(what: str, host: str, key: str) -> None:
 def key_matches(given: str, key: str) -> bool:
     """Constant-time comparison of the presented key with the configured one."""
     return hmac.compare_digest(given.encode(), key.encode())
-
-
-class KeyInterceptor(grpc.ServerInterceptor):
-    """Refuses every gRPC call without the key (UNAUTHENTICATED), health checks excepted."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
-        """Pass authorised and public calls on; answer the others UNAUTHENTICATED."""
-        handler = continuation(details)
-        if handler is None or details.method.startswith(PUBLIC_GRPC_METHODS):
-            return handler
-        given = dict(details.invocation_metadata or ()).get(KEY_METADATA, "")
-        if isinstance(given, str) and key_matches(given, self.key):
-            return handler
-
-        def deny(request: Any, context: grpc.ServicerContext) -> Any:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, DENIED)
-
-        if handler.request_streaming and handler.response_streaming:
-            return grpc.stream_stream_rpc_method_handler(deny)
-        if handler.request_streaming:
-            return grpc.stream_unary_rpc_method_handler(deny)
-        if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(deny)
-        return grpc.unary_unary_rpc_method_handler(deny)

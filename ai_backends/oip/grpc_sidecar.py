@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
-import multiprocessing.process
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -26,7 +23,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ai_backends.classify.model import OnnxClassifier
-from ai_backends.core.config import load_config
 from ai_backends.core.errors import (
     BadRequest,
     Conflict,
@@ -36,16 +32,13 @@ from ai_backends.core.errors import (
     Unavailable,
 )
 from ai_backends.oip import converters
-from ai_backends.oip.access import KeyInterceptor, check_exposure
+from ai_backends.oip.access import DENIED, KEY_METADATA, PUBLIC_GRPC_METHODS, key_matches
 from ai_backends.oip.dataplane import DataPlane
 from ai_backends.oip.generated import inference_pb2 as pb
 from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 PARENT_CHECK_SECONDS = 1.0
-WORKER_BACKOFF_FIRST = 0.5  # seconds before a dead worker is replaced...
-WORKER_BACKOFF_MAX = 30.0  # ...doubling while replacements keep dying, up to this
-WORKER_STABLE_SECONDS = 30.0  # a worker that ran this long starts the back-off afresh
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
 # The one mapping from the service's errors to gRPC status codes.
@@ -56,6 +49,33 @@ STATUS_CODES: dict[type[ServiceError], grpc.StatusCode] = {
     Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
+
+
+class KeyInterceptor(grpc.ServerInterceptor):
+    """Refuses every gRPC call without the key (UNAUTHENTICATED), health checks excepted."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        """Pass authorised and public calls on; answer the others UNAUTHENTICATED."""
+        handler = continuation(details)
+        if handler is None or details.method.startswith(PUBLIC_GRPC_METHODS):
+            return handler
+        given = dict(details.invocation_metadata or ()).get(KEY_METADATA, "")
+        if isinstance(given, str) and key_matches(given, self.key):
+            return handler
+
+        def deny(request: Any, context: grpc.ServicerContext) -> Any:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, DENIED)
+
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(deny)
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(deny)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(deny)
+        return grpc.unary_unary_rpc_method_handler(deny)
 
 
 def status_code(exc: ServiceError) -> grpc.StatusCode:
@@ -184,80 +204,8 @@ def wait_for_stop_signal(parent: int | None = None) -> None:
             return
 
 
-def run_workers(target: Callable[[], None], processes: int, grace: float) -> int:
-    """Run ``target`` in ``processes`` forked workers until SIGTERM; return an exit code.
-
-    One Python process serves on one core at a time (the GIL); like gunicorn's workers,
-    several processes sharing the port use every core. They are forked before any gRPC
-    object exists, as gRPC requires. A worker that dies is replaced, as gunicorn does (after
-    a back-off that grows while replacements keep dying, up to ``WORKER_BACKOFF_MAX``);
-    its siblings keep serving. SIGTERM is passed on and each worker drains its calls.
-    """
-    context = multiprocessing.get_context("fork")
-    stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stopping.set())
-
-    def spawn(slot: int) -> multiprocessing.process.BaseProcess:
-        worker = context.Process(target=target, name=f"oip-grpc-{slot}")
-        worker.start()
-        return worker
-
-    workers = [spawn(slot) for slot in range(processes)]
-    started = [time.monotonic()] * processes
-    backoff = [WORKER_BACKOFF_FIRST] * processes
-    due: list[float | None] = [None] * processes
-    while not stopping.wait(0.2):
-        now = time.monotonic()
-        for slot, worker in enumerate(workers):
-            if due[slot] is not None:
-                if now >= due[slot]:  # type: ignore[operator]
-                    workers[slot], started[slot], due[slot] = spawn(slot), now, None
-                    log.warning("gRPC worker %d replaced by pid %d", slot, workers[slot].pid)
-                continue
-            if worker.is_alive():
-                continue
-            if now - started[slot] > WORKER_STABLE_SECONDS:
-                backoff[slot] = WORKER_BACKOFF_FIRST
-            log.error("gRPC worker pid %d exited with %s; replacing it in %.1fs",
-                      worker.pid, worker.exitcode, backoff[slot])
-            due[slot] = now + backoff[slot]
-            backoff[slot] = min(backoff[slot] * 2, WORKER_BACKOFF_MAX)
-    for worker in workers:
-        if worker.is_alive() and worker.pid:
-            os.kill(worker.pid, signal.SIGTERM)
-    for worker in workers:
-        worker.join(grace + 5)
-        if worker.is_alive():
-            worker.kill()
-            worker.join()
-    return 0 if all(w.exitcode == 0 for w in workers) else 1
-
-
-def serve(config: dict[str, Any] | None = None) -> int:
-    """Run the gRPC sidecar until SIGTERM or Ctrl-C, then drain in-flight calls."""
-    settings = config or load_config()
-    logging.basicConfig(level=settings["LOG_LEVEL"],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        check_exposure("the gRPC sidecar", settings["GRPC_SIDECAR_HOST"],
-                       settings["SIDECAR_API_KEY"])
-    except ValueError as exc:
-        log.error("%s", exc)
-        return 1
-    processes = settings["GRPC_SIDECAR_PROCESSES"]
-    if processes <= 1:
-        try:
-            _serve_one(settings, share_port=False)
-        except OSError as exc:
-            log.error("%s", exc)
-            return 1
-        return 0
-    return run_workers(lambda: _serve_one(settings, share_port=True), processes,
-                       settings["SIDECAR_GRACE_SECONDS"])
-
-
-def _serve_one(settings: dict[str, Any], share_port: bool) -> None:
+def serve_one(settings: dict[str, Any], share_port: bool) -> None:
+    """Serve in this process until SIGTERM, then drain in-flight calls."""
     plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
     address = f"{settings['GRPC_SIDECAR_HOST']}:{settings['GRPC_SIDECAR_PORT']}"
     sidecar = create_grpc_server(plane, address, settings["GRPC_SIDECAR_THREADS"],

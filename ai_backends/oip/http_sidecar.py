@@ -21,7 +21,7 @@ from ai_backends.core.config import load_config
 from ai_backends.core.errors import BadRequest, InvalidInput, ServiceError, Unavailable
 from ai_backends.core.wsgi import CountedBody
 from ai_backends.oip import converters
-from ai_backends.oip.access import DENIED, KEY_HEADER, check_exposure, key_matches
+from ai_backends.oip.access import DENIED, KEY_HEADER, key_matches
 from ai_backends.oip.dataplane import DataPlane
 
 log = logging.getLogger(__name__)
@@ -171,29 +171,8 @@ def sidecar_app() -> Flask:
                            settings["SIDECAR_API_KEY"])
 
 
-def serve(config: dict[str, Any] | None = None) -> None:
-    """Run the REST sidecar until SIGTERM or Ctrl-C (the entry point).
-
-    granian by default (``HTTP_SIDECAR_SERVER``): measured at about half gunicorn's CPU per
-    request here (``benchmarks/bench_sidecars.py``); gunicorn with sync workers otherwise.
-    """
-    settings = config or load_config()
-    try:
-        check_exposure("the REST sidecar", settings["HTTP_SIDECAR_HOST"],
-                       settings["SIDECAR_API_KEY"])
-    except ValueError as exc:
-        raise SystemExit(str(exc)) from exc  # exit status 1, the reason on stderr
-    host, port = settings["HTTP_SIDECAR_HOST"], settings["HTTP_SIDECAR_PORT"]
-    if settings["HTTP_SIDECAR_SERVER"] == "granian":
-        from granian.constants import Interfaces
-        from granian.server import Server
-
-        Server(f"{__name__}:sidecar_app", address=host, port=port,
-               interface=Interfaces.WSGI, factory=True,
-               workers=settings["HTTP_SIDECAR_WORKERS"], blocking_threads=1,
-               respawn_failed_workers=True, log_access=False,
-               workers_kill_timeout=settings["SIDECAR_GRACE_SECONDS"]).serve()
-        return
+def serve_gunicorn(settings: dict[str, Any]) -> None:
+    """Serve the REST sidecar with gunicorn's sync workers (``HTTP_SIDECAR_SERVER=gunicorn``)."""
     plane = DataPlane(OnnxClassifier(settings["MODEL_DIR"]))
 
     def load_model(worker: Any) -> None:  # noqa: ARG001 - gunicorn hook signature
@@ -202,7 +181,7 @@ def serve(config: dict[str, Any] | None = None) -> None:
 
     run_gunicorn(create_http_app(plane, settings["SIDECAR_MAX_REQUEST_BYTES"],
                                  settings["SIDECAR_API_KEY"]), {
-        "bind": f"{host}:{port}",
+        "bind": f"{settings['HTTP_SIDECAR_HOST']}:{settings['HTTP_SIDECAR_PORT']}",
         # Sync workers: one request per process at a time, a new connection per request.
         # Threaded workers keep connections alive, and then every connection of a client
         # can land on the same process while the other idles.
