@@ -68,8 +68,8 @@ def main() -> None:
                 rows.add((pos, " ".join(kept)))
     with OUT.open("w", encoding="utf-8") as handle:
         handle.write(HEADER)
-        for pos, words in sorted(rows):
-            handle.write(f"{pos}\t{words}\n")
+        for pos, members in sorted(rows):
+            handle.write(f"{pos}\t{members}\n")
     print(f"{len(rows)} synsets -> {OUT.relative_to(ROOT)}")
 
 
