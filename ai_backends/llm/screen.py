@@ -51,6 +51,7 @@ class Window:
 
     start: int
     end: int
+    size: int = WINDOW_CHARS  # the window size of the cut it belongs to
 
 
 def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
@@ -62,16 +63,16 @@ def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
     current_start, current_end = 0, 0
     for cut in cuts:
         if cut - current_start > size and current_end > current_start:
-            spans.append(Window(current_start, current_end))
+            spans.append(Window(current_start, current_end, size))
             current_start = current_end
         while cut - current_start > size:  # one sentence longer than a window
-            spans.append(Window(current_start, current_start + size))
+            spans.append(Window(current_start, current_start + size, size))
             current_start += size
         current_end = cut
         start = cut
     if current_end > current_start or not spans:
-        spans.append(Window(current_start, max(current_end, start)))
-    return [w for w in spans if text[w.start:w.end].strip()] or [Window(0, len(text))]
+        spans.append(Window(current_start, max(current_end, start), size))
+    return [w for w in spans if text[w.start:w.end].strip()] or [Window(0, len(text), size)]
 
 
 def pattern_features(text: str) -> np.ndarray:
@@ -107,6 +108,29 @@ def window_features(texts: list[str], embedder: TextEmbedder,
 
 
 @dataclass(frozen=True)
+class Part:
+    """One regression of the screen: the window size it scores and its weights."""
+
+    window_chars: int
+    coef: np.ndarray
+    intercept: float
+    shift: float  # added to its logits: puts its own threshold on the screen's
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1.0 - p)))
+
+
+def _parts(stored: dict[str, Any], meta: dict[str, Any]) -> list[Part]:
+    """The regressions in a weights file: one, or one per window size (``meta["parts"]``)."""
+    specs = meta.get("parts") or [{"window_chars": meta["window_chars"], "coef": "coef",
+                                   "intercept": meta["intercept"],
+                                   "threshold": meta["threshold"]}]
+    return [Part(int(spec["window_chars"]), stored[spec["coef"]], float(spec["intercept"]),
+                 _logit(meta["threshold"]) - _logit(spec["threshold"])) for spec in specs]
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The screen's judgment of one prompt."""
 
@@ -120,10 +144,11 @@ class InjectionScreen:
     """Scores prompts with the trained regression; thread-safe, loads its weights lazily."""
 
     def __init__(self, embedder: TextEmbedder, model_path: str | Path = SCREEN_MODEL,
-                 threshold: float | None = None) -> None:
+                 threshold: float | None = None, derive_long: bool = False) -> None:
         self.embedder = embedder
         self.model_path = Path(model_path)
         self._threshold = threshold
+        self.derive_long = derive_long  # see _embeddings
         self._model: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -133,6 +158,7 @@ class InjectionScreen:
                 with np.load(self.model_path) as stored:
                     model = {name: stored[name] for name in stored.files}
                 model["meta"] = json.loads(str(model["meta"]))
+                model["parts"] = _parts(model, model["meta"])
                 self._model = model
             return self._model
 
@@ -143,12 +169,38 @@ class InjectionScreen:
             float(self._weights()["meta"]["threshold"])
 
     def window_risks(self, text: str) -> tuple[list[Window], np.ndarray]:
-        """Every window of ``text`` and its probability of being an injection."""
-        model = self._weights()
-        spans = windows(text, int(model["meta"]["window_chars"]))
-        features = window_features([text[w.start:w.end] for w in spans], self.embedder)
-        logits = features @ model["coef"] + float(model["meta"]["intercept"])
-        return spans, 1.0 / (1.0 + np.exp(-logits))
+        """Every window of ``text`` (of each window size the screen scores) and its
+        probability of being an injection, on the scale of the screen's threshold."""
+        parts: list[Part] = self._weights()["parts"]
+        cuts = [windows(text, part.window_chars) for part in parts]
+        spans = [w for cut in cuts for w in cut]
+        pieces = [text[w.start:w.end] for w in spans]
+        features = window_features(pieces, self.embedder, self._embeddings(pieces, spans))
+        logits, offset = [], 0
+        for part, cut in zip(parts, cuts, strict=True):
+            logits.append(features[offset:offset + len(cut)] @ part.coef + part.intercept
+                          + part.shift)
+            offset += len(cut)
+        return spans, 1.0 / (1.0 + np.exp(-np.concatenate(logits)))
+
+    def _embeddings(self, pieces: list[str], spans: list[Window]) -> np.ndarray:
+        """The windows' embeddings: each distinct text embedded once, or with
+        ``derive_long`` only the shortest windows, a longer window getting the normalized
+        mean of theirs weighted by how many of its characters each covers."""
+        forms = [canonical(piece) or " " for piece in pieces]
+        if not self.derive_long:
+            row = {form: i for i, form in enumerate(dict.fromkeys(forms))}
+            vectors: np.ndarray = self.embedder.embed(list(row))
+            return vectors[[row[form] for form in forms]]
+        size = min(w.size for w in spans)
+        short = [i for i, w in enumerate(spans) if w.size == size]
+        short_vectors = self.embedder.embed([forms[i] for i in short])
+        starts = np.array([spans[i].start for i in short])
+        ends = np.array([spans[i].end for i in short])
+        overlap = np.stack([np.clip(np.minimum(ends, w.end) - np.maximum(starts, w.start), 0,
+                                    None) for w in spans]).astype(np.float32)
+        derived = overlap @ short_vectors
+        return derived / np.maximum(np.linalg.norm(derived, axis=1, keepdims=True), 1e-12)
 
     def judge(self, text: str) -> Verdict:
         """Risk of the riskiest window, whether it passes the threshold, and why."""
