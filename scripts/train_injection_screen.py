@@ -1,7 +1,7 @@
-"""Train the injection screen's regression from committed data; write its JSON weights.
+"""Train the injection screen's regressions from committed data; write their weights.
 
     python scripts/train_injection_screen.py [--out ai_backends/llm/data/injection_screen.npz]
-    python scripts/train_injection_screen.py --window-chars 400 160 --out /tmp/two.npz
+    python scripts/train_injection_screen.py --window-chars 400 --out /tmp/one-size.npz
 
 Training data (never the frozen test split, never another project's corpus):
 tests/data/judgments/injection_train.csv plus the project's first hand-written sets
@@ -18,10 +18,11 @@ used to set the threshold (their numbers: ``evaluate_injection.py --set legacy``
 Regularisation: C=10, the middle of the trade-off among 1, 10 and 100 out of fold
 (and of an MLP and models without n-grams: docs/judgments.md).
 
-With several ``--window-chars`` one regression is fitted per window size, and a text is
-flagged when any of them flags it; their thresholds are chosen together, on the same
-out-of-fold risks and under the same limits (the pair with the best detection). The file
-then holds one weight vector per size (``coef_<size>``) and a ``parts`` list in its header.
+One regression is fitted per window size (400 and 160 characters unless ``--window-chars``
+says otherwise), and a text is flagged when either flags it; their thresholds are chosen
+together, on the same out-of-fold risks and under the same limits: the pair with the best
+detection, then the fewest false positives. The file holds one weight vector per size
+(``coef`` for the first, ``coef_<size>`` for the second) and a ``parts`` list in its header.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from ai_backends.llm.screen import (
     FAMILIES,
     HASH_FEATURES,
     SCREEN_MODEL,
+    SHORT_WINDOW_CHARS,
     WINDOW_CHARS,
     TextEmbedder,
     window_features,
@@ -237,8 +239,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(SCREEN_MODEL))
-    parser.add_argument("--window-chars", type=int, nargs="+", default=[WINDOW_CHARS],
-                        help="one window size, or two scored together")
+    parser.add_argument("--window-chars", type=int, nargs="+",
+                        default=[WINDOW_CHARS, SHORT_WINDOW_CHARS],
+                        help="one window size, or two scored together (the default)")
     args = parser.parse_args()
     if len(args.window_chars) > 2:
         parser.error("at most two window sizes")

@@ -1,19 +1,24 @@
-"""The injection screen: a logistic regression on sentence embeddings, window by window.
+"""The injection screen: logistic regressions on sentence embeddings, window by window.
 
-A prompt is cut into windows of whole sentences (at most ``WINDOW_CHARS`` characters each);
-each window's canonical form (see ``injection.canonical``) is embedded with all-MiniLM-L6-v2
-(the semantic cache's model) and scored by a logistic regression whose inputs are the 384
-embedding dimensions, one input per pattern family (the weight of the strongest pattern of
-that family that matches the window) and the window's character 3-5-grams, hashed into
-``HASH_FEATURES`` buckets (no vocabulary to ship; the n-grams catch wording in languages the
-English embedding model reads poorly). The prompt's risk is its riskiest window; the screen
-names that window and the pattern families found in it, so a refusal says where and why.
+A prompt is cut twice into windows of whole sentences: at most ``WINDOW_CHARS`` (400) and at
+most ``SHORT_WINDOW_CHARS`` (160) characters each. Each window's canonical form (see
+``injection.canonical``) is embedded with all-MiniLM-L6-v2 (the semantic cache's model) and
+scored by the logistic regression of its window size, whose inputs are the 384 embedding
+dimensions, one input per pattern family (the weight of the strongest pattern of that family
+that matches the window) and the window's character 3-5-grams, hashed into ``HASH_FEATURES``
+buckets (no vocabulary to ship; the n-grams catch wording in languages the English embedding
+model reads poorly). Each regression has its own threshold; the 160-character risks are
+shifted (in logits) so that theirs lands on the 400-character one, and the prompt's risk is
+its riskiest window of either size. The screen names that window, its size and the pattern
+families found in it, so a refusal says where and why.
 
 Scoring windows, not the whole prompt, keeps an instruction hidden in a long pasted document
 from being averaged away, and keeps one odd sentence of a book from tipping a long passage.
-The regression's weights, the threshold and how they were chosen live in
-``data/injection_screen.npz`` (about 0.3 MB), written by ``scripts/train_injection_screen.py``
-from the committed training split only.
+Short windows find the one hostile sentence in a document; long windows keep more of a long
+jailbreak together (docs/judgments.md). The weights, the thresholds and how they were chosen
+live in ``data/injection_screen.npz`` (about 0.4 MB), written by
+``scripts/train_injection_screen.py`` from the committed training split only; a file with
+one regression (one window size) is read as well.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ai_backends.llm.injection import PATTERNS, canonical
 
 SCREEN_MODEL = Path(__file__).with_name("data") / "injection_screen.npz"
 WINDOW_CHARS = 400
+SHORT_WINDOW_CHARS = 160
 HASH_FEATURES = 2**16
 FAMILIES = tuple(sorted({p.family for p in PATTERNS}))
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
