@@ -72,7 +72,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--model", default=str(SCREEN_MODEL), help="screen weights file")
-    parser.add_argument("--derive-long", action="store_true",
+    parser.add_argument("--derive-long", action="store_true", default=None,
                         help="embed only the shortest windows; longer ones get their mean")
     parser.add_argument("--skip-guard", action="store_true", help="time the screen only")
     args = parser.parse_args()

@@ -33,7 +33,7 @@ import argparse
 import csv
 import json
 import pickle
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -110,12 +110,15 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
     """Score every row, print the per-family table; return the overall rates."""
     groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
     risks: dict[tuple[str, str], list[float]] = defaultdict(list)
+    sizes: dict[str, Counter[int]] = defaultdict(Counter)  # label -> size of the trigger
     errors = []
     for row in rows:
         analysis = analyze(row["text"], MAX_CHARS, screen=SCREEN)
         flagged = analysis.injection_detected
         risks[(row["label"], row["family"])].append(analysis.risk_score)
         groups[(row["label"], row["family"])].append(flagged)
+        if flagged and analysis.window is not None:
+            sizes[row["label"]][analysis.window["window_chars"]] += 1
         if flagged != (row["label"] == "injection"):
             errors.append((row, analysis))
     print(f"== {title} ({len(rows)} texts) ==")
@@ -128,6 +131,9 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
         for (lab, family), fs in sorted(groups.items()):
             if lab == label:
                 print(f"{'':9s} {family:28s} {'':16s} {rate_with_interval(sum(fs), len(fs))}")
+    for label, counts in sorted(sizes.items()):
+        print(f"{label} flagged, by the size of the triggering window: " + ", ".join(
+            f"{size} characters {count}" for size, count in sorted(counts.items())))
     print("trade-off (same scores, other thresholds): threshold, detection, false positives, "
           "worst attack family, worst benign family")
     from ai_backends.llm.screen import default_screen
@@ -163,7 +169,7 @@ def main() -> None:
     parser.add_argument("--model", help="another screen weights file (a candidate)")
     parser.add_argument("--embedding-cache", metavar="FILE",
                         help="keep the windows' embeddings in FILE between runs")
-    parser.add_argument("--derive-long", action="store_true",
+    parser.add_argument("--derive-long", action="store_true", default=None,
                         help="embed only the shortest windows; longer ones get their mean")
     args = parser.parse_args()
     if args.model or args.embedding_cache or args.derive_long:

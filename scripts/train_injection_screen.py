@@ -46,6 +46,8 @@ from ai_backends.llm.screen import (
     SHORT_WINDOW_CHARS,
     WINDOW_CHARS,
     TextEmbedder,
+    Window,
+    derived_embeddings,
     window_features,
     windows,
 )
@@ -73,10 +75,10 @@ def training_rows() -> list[dict[str, str]]:
 
 
 def window_examples(rows: list[dict[str, str]], size: int = WINDOW_CHARS
-                    ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Window texts, their labels and the index of the row each came from."""
+                    ) -> tuple[list[str], np.ndarray, np.ndarray, list[Window]]:
+    """Window texts, their labels, the index of the row each came from and its span."""
     benign_text = "\n".join(r["text"] for r in rows if r["label"] == "benign")
-    texts, labels, groups = [], [], []
+    texts, labels, groups, spans = [], [], [], []
     for i, row in enumerate(rows):
         attack = row["label"] == "injection"
         for w in windows(row["text"], size):
@@ -86,7 +88,27 @@ def window_examples(rows: list[dict[str, str]], size: int = WINDOW_CHARS
             texts.append(piece)
             labels.append(attack)
             groups.append(i)
-    return texts, np.array(labels), np.array(groups)
+            spans.append(w)
+    return texts, np.array(labels), np.array(groups), spans
+
+
+def derived_vectors(rows: list[dict[str, str]], groups: np.ndarray, spans: list[Window],
+                    short_size: int, embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """The windows' embeddings as the screen derives them (``InjectionScreen.derive_long``)
+    from the embeddings of every ``short_size`` window of the same text."""
+    known_texts = window_examples(rows, short_size)[0]
+    known = dict(zip(known_texts, cached_features(known_texts, embed, "embed"), strict=True))
+    short = {g: windows(rows[g]["text"], short_size) for g in set(groups.tolist())}
+    missing = list(dict.fromkeys(rows[g]["text"][w.start:w.end] for g, cut in short.items()
+                                 for w in cut) - known.keys())
+    if missing:
+        known.update(zip(missing, embed(missing), strict=True))
+    out = np.empty((len(spans), 384), dtype=np.float32)
+    for g, cut in short.items():
+        mine = np.flatnonzero(groups == g)
+        vectors = np.stack([known[rows[g]["text"][w.start:w.end]] for w in cut])
+        out[mine] = derived_embeddings([spans[i] for i in mine], cut, vectors)
+    return out
 
 
 def cached_features(texts: list[str], featurize: Callable[[list[str]], np.ndarray],
@@ -191,16 +213,23 @@ def choose(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
     return best
 
 
-def fit_size(rows: list[dict[str, str]], size: int, embedder: TextEmbedder) -> dict[str, Any]:
+def fit_size(rows: list[dict[str, str]], size: int, embedder: TextEmbedder,
+             derive_from: int | None = None) -> dict[str, Any]:
     """Cross-validate and fit the regression for one window size: its weights, threshold,
-    out-of-fold statistics and out-of-fold risk of every row."""
+    out-of-fold statistics and out-of-fold risk of every row (with ``derive_from``, on
+    embeddings derived from the windows of that size)."""
     from sklearn.linear_model import LogisticRegression
 
-    texts, labels, groups = window_examples(rows, size)
+    texts, labels, groups, spans = window_examples(rows, size)
     print(f"{size}-character windows: {len(rows)} training texts, {len(texts)} windows "
-          f"({labels.sum()} positive)")
-    vectors = cached_features(
-        texts, lambda t: embedder.embed([canonical(x) or " " for x in t]), "embed")
+          f"({labels.sum()} positive)" + (f", embeddings derived from {derive_from}-character "
+                                          "windows" if derive_from else ""))
+
+    def embed(pieces: list[str]) -> np.ndarray:
+        return embedder.embed([canonical(x) or " " for x in pieces])
+
+    vectors = (derived_vectors(rows, groups, spans, derive_from, embed) if derive_from
+               else cached_features(texts, embed, "embed"))
     features = window_features(texts, embedder, vectors=vectors)
     strength, threshold, stats, risk = choose(features, labels, groups, rows)
     model = LogisticRegression(C=strength, max_iter=3000, class_weight="balanced")
@@ -242,12 +271,18 @@ def main() -> None:
     parser.add_argument("--window-chars", type=int, nargs="+",
                         default=[WINDOW_CHARS, SHORT_WINDOW_CHARS],
                         help="one window size, or two scored together (the default)")
+    parser.add_argument("--derive-long", action="store_true",
+                        help="train the longer windows on embeddings derived from the "
+                             "shorter ones' (the screen then embeds only the shorter)")
     args = parser.parse_args()
     if len(args.window_chars) > 2:
         parser.error("at most two window sizes")
     embedder = Embedder(load_config()["EMBEDDING_MODEL_DIR"])
     rows = training_rows()
-    parts = [fit_size(rows, size, embedder) for size in args.window_chars]
+    shortest = min(args.window_chars)
+    parts = [fit_size(rows, size, embedder,
+                      shortest if args.derive_long and size > shortest else None)
+             for size in args.window_chars]
     if len(parts) == 2:
         joint_thresholds(parts, rows)
     main_part = parts[0]
@@ -265,6 +300,7 @@ def main() -> None:
     weights = {"coef": main_part["coef"]}
     if len(parts) > 1:
         keys = ["coef"] + [f"coef_{part['window_chars']}" for part in parts[1:]]
+        meta["derive_long"] = args.derive_long
         meta["parts"] = [{key: part[key] for key in
                           ("window_chars", "threshold", "intercept", "cross_validation")}
                          | {"coef": key} for part, key in zip(parts, keys, strict=True)]

@@ -113,6 +113,18 @@ def window_features(texts: list[str], embedder: TextEmbedder,
     return hstack([csr_matrix(dense), _hasher().transform(forms)]).tocsr()
 
 
+def derived_embeddings(spans: list[Window], short: list[Window], vectors: np.ndarray
+                       ) -> np.ndarray:
+    """Embeddings of ``spans`` from those (``vectors``) of the ``short`` windows of the same
+    text: the normalized mean of theirs, each weighted by the characters it shares."""
+    starts = np.array([w.start for w in short])
+    ends = np.array([w.end for w in short])
+    overlap = np.stack([np.clip(np.minimum(ends, w.end) - np.maximum(starts, w.start), 0, None)
+                        for w in spans]).astype(np.float32)
+    derived = overlap @ vectors
+    return derived / np.maximum(np.linalg.norm(derived, axis=1, keepdims=True), 1e-12)
+
+
 @dataclass(frozen=True)
 class Part:
     """One regression of the screen: the window size it scores and its weights."""
@@ -150,11 +162,11 @@ class InjectionScreen:
     """Scores prompts with the trained regression; thread-safe, loads its weights lazily."""
 
     def __init__(self, embedder: TextEmbedder, model_path: str | Path = SCREEN_MODEL,
-                 threshold: float | None = None, derive_long: bool = False) -> None:
+                 threshold: float | None = None, derive_long: bool | None = None) -> None:
         self.embedder = embedder
         self.model_path = Path(model_path)
         self._threshold = threshold
-        self.derive_long = derive_long  # see _embeddings
+        self.derive_long = derive_long  # see _embeddings; None: as the weights file says
         self._model: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -190,23 +202,27 @@ class InjectionScreen:
         return spans, 1.0 / (1.0 + np.exp(-np.concatenate(logits)))
 
     def _embeddings(self, pieces: list[str], spans: list[Window]) -> np.ndarray:
-        """The windows' embeddings: each distinct text embedded once, or with
-        ``derive_long`` only the shortest windows, a longer window getting the normalized
-        mean of theirs weighted by how many of its characters each covers."""
+        """The windows' embeddings: each distinct text embedded once (a short prompt is one
+        window of every size), or with ``derive_long`` only the shortest windows
+        (``derived_embeddings`` for the others)."""
         forms = [canonical(piece) or " " for piece in pieces]
-        if not self.derive_long:
-            row = {form: i for i, form in enumerate(dict.fromkeys(forms))}
-            vectors: np.ndarray = self.embedder.embed(list(row))
-            return vectors[[row[form] for form in forms]]
+        derive = self.derive_long
+        if derive is None:
+            derive = bool(self._weights()["meta"].get("derive_long", False))
+        if not derive:
+            vectors: dict[str, np.ndarray] = {}
+            # One batch per window size: a batch is padded to its longest window, so 160-
+            # character windows batched with 400-character ones would cost twice as much.
+            for size in sorted({w.size for w in spans}):
+                new = list(dict.fromkeys(form for form, w in zip(forms, spans, strict=True)
+                                         if w.size == size and form not in vectors))
+                if new:
+                    vectors.update(zip(new, self.embedder.embed(new), strict=True))
+            return np.stack([vectors[form] for form in forms])
         size = min(w.size for w in spans)
         short = [i for i, w in enumerate(spans) if w.size == size]
-        short_vectors = self.embedder.embed([forms[i] for i in short])
-        starts = np.array([spans[i].start for i in short])
-        ends = np.array([spans[i].end for i in short])
-        overlap = np.stack([np.clip(np.minimum(ends, w.end) - np.maximum(starts, w.start), 0,
-                                    None) for w in spans]).astype(np.float32)
-        derived = overlap @ short_vectors
-        return derived / np.maximum(np.linalg.norm(derived, axis=1, keepdims=True), 1e-12)
+        return derived_embeddings(spans, [spans[i] for i in short],
+                                  self.embedder.embed([forms[i] for i in short]))
 
     def judge(self, text: str) -> Verdict:
         """Risk of the riskiest window, whether it passes the threshold, and why."""
