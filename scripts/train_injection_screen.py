@@ -23,6 +23,9 @@ says otherwise), and a text is flagged when either flags it; their thresholds ar
 together, on the same out-of-fold risks and under the same limits: the pair with the best
 detection, then the fewest false positives. The file holds one weight vector per size
 (``coef`` for the first, ``coef_<size>`` for the second) and a ``parts`` list in its header.
+``--derive-long`` trains the longer windows on embeddings derived from the shorter ones'
+(``screen.derived_embeddings``), so that the screen embeds only the shorter windows; it was
+measured and not adopted (docs/judgments.md).
 """
 
 from __future__ import annotations
