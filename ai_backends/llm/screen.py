@@ -159,7 +159,7 @@ class Verdict:
 
 
 class InjectionScreen:
-    """Scores prompts with the trained regression; thread-safe, loads its weights lazily."""
+    """Scores prompts with the trained regressions; thread-safe, loads its weights lazily."""
 
     def __init__(self, embedder: TextEmbedder, model_path: str | Path = SCREEN_MODEL,
                  threshold: float | None = None, derive_long: bool | None = None) -> None:
