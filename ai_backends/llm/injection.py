@@ -187,7 +187,8 @@ class Analysis:
     sanitized_length: int = 0
     blocked: bool = False
     risk_score: float = 0.0
-    window: dict[str, Any] | None = None  # the riskiest window: start, end, excerpt, families
+    # The riskiest window: start, end, excerpt, families, window_chars (the size of its cut).
+    window: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The ``security_analysis`` member of a response (without the text itself)."""
@@ -278,7 +279,7 @@ def analyze(text: str, max_chars: int, threshold: float | None = None,
             excerpt = text[verdict.window.start:verdict.window.end]
             window = {"start": verdict.window.start, "end": verdict.window.end,
                       "excerpt": excerpt[:WINDOW_EXCERPT],
-                      "families": verdict.families}
+                      "families": verdict.families, "window_chars": verdict.window.size}
     else:
         score = patterns
         detected = score >= (threshold if threshold is not None else PATTERNS_ONLY_THRESHOLD)

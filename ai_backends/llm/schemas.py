@@ -125,6 +125,9 @@ class TriggerWindow(BaseModel):
     end: int = Field(description="Offset just after its last character")
     excerpt: str = Field(description="The window's text (at most 400 characters)")
     families: list[str] = Field(description="Pattern families that match inside the window")
+    window_chars: int = Field(description="Size of the cut the window belongs to: the screen "
+                                          "scores every prompt in windows of at most 400 "
+                                          "and of at most 160 characters")
 
 
 class SecurityAnalysis(BaseModel):

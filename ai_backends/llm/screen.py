@@ -1,19 +1,24 @@
-"""The injection screen: a logistic regression on sentence embeddings, window by window.
+"""The injection screen: logistic regressions on sentence embeddings, window by window.
 
-A prompt is cut into windows of whole sentences (at most ``WINDOW_CHARS`` characters each);
-each window's canonical form (see ``injection.canonical``) is embedded with all-MiniLM-L6-v2
-(the semantic cache's model) and scored by a logistic regression whose inputs are the 384
-embedding dimensions, one input per pattern family (the weight of the strongest pattern of
-that family that matches the window) and the window's character 3-5-grams, hashed into
-``HASH_FEATURES`` buckets (no vocabulary to ship; the n-grams catch wording in languages the
-English embedding model reads poorly). The prompt's risk is its riskiest window; the screen
-names that window and the pattern families found in it, so a refusal says where and why.
+A prompt is cut twice into windows of whole sentences: at most ``WINDOW_CHARS`` (400) and at
+most ``SHORT_WINDOW_CHARS`` (160) characters each. Each window's canonical form (see
+``injection.canonical``) is embedded with all-MiniLM-L6-v2 (the semantic cache's model) and
+scored by the logistic regression of its window size, whose inputs are the 384 embedding
+dimensions, one input per pattern family (the weight of the strongest pattern of that family
+that matches the window) and the window's character 3-5-grams, hashed into ``HASH_FEATURES``
+buckets (no vocabulary to ship; the n-grams catch wording in languages the English embedding
+model reads poorly). Each regression has its own threshold; the 160-character risks are
+shifted (in logits) so that theirs lands on the 400-character one, and the prompt's risk is
+its riskiest window of either size. The screen names that window, its size and the pattern
+families found in it, so a refusal says where and why.
 
 Scoring windows, not the whole prompt, keeps an instruction hidden in a long pasted document
 from being averaged away, and keeps one odd sentence of a book from tipping a long passage.
-The regression's weights, the threshold and how they were chosen live in
-``data/injection_screen.npz`` (about 0.3 MB), written by ``scripts/train_injection_screen.py``
-from the committed training split only.
+Short windows find the one hostile sentence in a document; long windows keep more of a long
+jailbreak together (docs/judgments.md). The weights, the thresholds and how they were chosen
+live in ``data/injection_screen.npz`` (about 0.4 MB), written by
+``scripts/train_injection_screen.py`` from the committed training split only; a file with
+one regression (one window size) is read as well.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ai_backends.llm.injection import PATTERNS, canonical
 
 SCREEN_MODEL = Path(__file__).with_name("data") / "injection_screen.npz"
 WINDOW_CHARS = 400
+SHORT_WINDOW_CHARS = 160
 HASH_FEATURES = 2**16
 FAMILIES = tuple(sorted({p.family for p in PATTERNS}))
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
@@ -51,6 +57,7 @@ class Window:
 
     start: int
     end: int
+    size: int = WINDOW_CHARS  # the window size of the cut it belongs to
 
 
 def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
@@ -62,16 +69,16 @@ def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
     current_start, current_end = 0, 0
     for cut in cuts:
         if cut - current_start > size and current_end > current_start:
-            spans.append(Window(current_start, current_end))
+            spans.append(Window(current_start, current_end, size))
             current_start = current_end
         while cut - current_start > size:  # one sentence longer than a window
-            spans.append(Window(current_start, current_start + size))
+            spans.append(Window(current_start, current_start + size, size))
             current_start += size
         current_end = cut
         start = cut
     if current_end > current_start or not spans:
-        spans.append(Window(current_start, max(current_end, start)))
-    return [w for w in spans if text[w.start:w.end].strip()] or [Window(0, len(text))]
+        spans.append(Window(current_start, max(current_end, start), size))
+    return [w for w in spans if text[w.start:w.end].strip()] or [Window(0, len(text), size)]
 
 
 def pattern_features(text: str) -> np.ndarray:
@@ -106,6 +113,41 @@ def window_features(texts: list[str], embedder: TextEmbedder,
     return hstack([csr_matrix(dense), _hasher().transform(forms)]).tocsr()
 
 
+def derived_embeddings(spans: list[Window], short: list[Window], vectors: np.ndarray
+                       ) -> np.ndarray:
+    """Embeddings of ``spans`` from those (``vectors``) of the ``short`` windows of the same
+    text: the normalized mean of theirs, each weighted by the characters it shares."""
+    starts = np.array([w.start for w in short])
+    ends = np.array([w.end for w in short])
+    overlap = np.stack([np.clip(np.minimum(ends, w.end) - np.maximum(starts, w.start), 0, None)
+                        for w in spans]).astype(np.float32)
+    derived = overlap @ vectors
+    return derived / np.maximum(np.linalg.norm(derived, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One regression of the screen: the window size it scores and its weights."""
+
+    window_chars: int
+    coef: np.ndarray
+    intercept: float
+    shift: float  # added to its logits: puts its own threshold on the screen's
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1.0 - p)))
+
+
+def _parts(stored: dict[str, Any], meta: dict[str, Any]) -> list[Part]:
+    """The regressions in a weights file: one, or one per window size (``meta["parts"]``)."""
+    specs = meta.get("parts") or [{"window_chars": meta["window_chars"], "coef": "coef",
+                                   "intercept": meta["intercept"],
+                                   "threshold": meta["threshold"]}]
+    return [Part(int(spec["window_chars"]), stored[spec["coef"]], float(spec["intercept"]),
+                 _logit(meta["threshold"]) - _logit(spec["threshold"])) for spec in specs]
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The screen's judgment of one prompt."""
@@ -117,13 +159,14 @@ class Verdict:
 
 
 class InjectionScreen:
-    """Scores prompts with the trained regression; thread-safe, loads its weights lazily."""
+    """Scores prompts with the trained regressions; thread-safe, loads its weights lazily."""
 
     def __init__(self, embedder: TextEmbedder, model_path: str | Path = SCREEN_MODEL,
-                 threshold: float | None = None) -> None:
+                 threshold: float | None = None, derive_long: bool | None = None) -> None:
         self.embedder = embedder
         self.model_path = Path(model_path)
         self._threshold = threshold
+        self.derive_long = derive_long  # see _embeddings; None: as the weights file says
         self._model: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -133,6 +176,7 @@ class InjectionScreen:
                 with np.load(self.model_path) as stored:
                     model = {name: stored[name] for name in stored.files}
                 model["meta"] = json.loads(str(model["meta"]))
+                model["parts"] = _parts(model, model["meta"])
                 self._model = model
             return self._model
 
@@ -143,12 +187,42 @@ class InjectionScreen:
             float(self._weights()["meta"]["threshold"])
 
     def window_risks(self, text: str) -> tuple[list[Window], np.ndarray]:
-        """Every window of ``text`` and its probability of being an injection."""
-        model = self._weights()
-        spans = windows(text, int(model["meta"]["window_chars"]))
-        features = window_features([text[w.start:w.end] for w in spans], self.embedder)
-        logits = features @ model["coef"] + float(model["meta"]["intercept"])
-        return spans, 1.0 / (1.0 + np.exp(-logits))
+        """Every window of ``text`` (of each window size the screen scores) and its
+        probability of being an injection, on the scale of the screen's threshold."""
+        parts: list[Part] = self._weights()["parts"]
+        cuts = [windows(text, part.window_chars) for part in parts]
+        spans = [w for cut in cuts for w in cut]
+        pieces = [text[w.start:w.end] for w in spans]
+        features = window_features(pieces, self.embedder, self._embeddings(pieces, spans))
+        logits, offset = [], 0
+        for part, cut in zip(parts, cuts, strict=True):
+            logits.append(features[offset:offset + len(cut)] @ part.coef + part.intercept
+                          + part.shift)
+            offset += len(cut)
+        return spans, 1.0 / (1.0 + np.exp(-np.concatenate(logits)))
+
+    def _embeddings(self, pieces: list[str], spans: list[Window]) -> np.ndarray:
+        """The windows' embeddings: each distinct text embedded once (a short prompt is one
+        window of every size), or with ``derive_long`` only the shortest windows
+        (``derived_embeddings`` for the others)."""
+        forms = [canonical(piece) or " " for piece in pieces]
+        derive = self.derive_long
+        if derive is None:
+            derive = bool(self._weights()["meta"].get("derive_long", False))
+        if not derive:
+            vectors: dict[str, np.ndarray] = {}
+            # One batch per window size: a batch is padded to its longest window, so 160-
+            # character windows batched with 400-character ones would cost twice as much.
+            for size in sorted({w.size for w in spans}):
+                new = list(dict.fromkeys(form for form, w in zip(forms, spans, strict=True)
+                                         if w.size == size and form not in vectors))
+                if new:
+                    vectors.update(zip(new, self.embedder.embed(new), strict=True))
+            return np.stack([vectors[form] for form in forms])
+        size = min(w.size for w in spans)
+        short = [i for i, w in enumerate(spans) if w.size == size]
+        return derived_embeddings(spans, [spans[i] for i in short],
+                                  self.embedder.embed([forms[i] for i in short]))
 
     def judge(self, text: str) -> Verdict:
         """Risk of the riskiest window, whether it passes the threshold, and why."""

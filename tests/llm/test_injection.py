@@ -52,6 +52,8 @@ def test_an_instruction_hidden_in_a_document_is_found_and_located() -> None:
     assert prompt[analysis.window["start"]:analysis.window["end"]].startswith(
         analysis.window["excerpt"][:50])
     assert "override_instructions" in analysis.window["families"]
+    assert analysis.window["window_chars"] in (400, 160)
+    assert analysis.window["end"] - analysis.window["start"] <= analysis.window["window_chars"]
 
 
 @pytest.mark.parametrize("prompt, family", [
@@ -135,8 +137,9 @@ def test_analysis_reports_lengths_and_whether_text_changed() -> None:
     analysis = analyze("hello" + ZW, LIMIT)
     report = analysis.to_dict()
     assert report.pop("risk_score") < DETECTION_THRESHOLD
-    assert report.pop("window") == {"start": 0, "end": 6, "excerpt": "hello" + ZW,
-                                    "families": []}
+    window = report.pop("window")
+    assert window.pop("window_chars") in (400, 160)
+    assert window == {"start": 0, "end": 6, "excerpt": "hello" + ZW, "families": []}
     assert report == {"injection_detected": False, "detected_patterns": [], "sanitized": True,
                       "original_length": 6, "sanitized_length": 5, "blocked": False}
     assert analysis.sanitized_text == "hello"
