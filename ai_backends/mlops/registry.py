@@ -21,8 +21,9 @@ import socket
 import subprocess  # nosec B404
 import uuid
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError
@@ -163,7 +164,63 @@ class Registration:
     new: bool = True  # False: the same model was already registered as this version
 
 
-class ModelRegistry:
+class VersionLookup(ABC):
+    """Resolution of an alias, a version or a stage, on a few primitive look-ups that each
+    kind of registry access (MLflow's client, its REST API, its SQLite store) provides."""
+
+    @abstractmethod
+    def by_version(self, name: str, version: str) -> dict[str, Any]:
+        """One version: name, version, stage, aliases, run_id, source."""
+
+    @abstractmethod
+    def by_alias(self, name: str, alias: str) -> dict[str, Any]:
+        """The version an alias points at."""
+
+    @abstractmethod
+    def latest_in_stage(self, name: str, stage: str) -> str | None:
+        """The highest version in ``stage``, if any."""
+
+    @abstractmethod
+    def aliases(self, name: str) -> dict[str, str]:
+        """The model's aliases and their versions."""
+
+    @abstractmethod
+    def errors(self, what: str) -> AbstractContextManager[None]:
+        """Context manager translating the registry's errors for ``what``."""
+
+    def resolve(self, name: str, alias: str | None = None, version: int | None = None,
+                stage: str | None = None) -> dict[str, Any]:
+        """The model version an alias, a version number or a (deprecated) stage points at."""
+        what = f"resolving {name} " + (
+            f"version {version}" if version is not None
+            else f"stage {stage}" if stage else f"alias {alias}"
+        )
+        with self.errors(what):
+            if version is not None:
+                return self.by_version(name, str(version))
+            if not stage:
+                return self.by_alias(name, alias or PRODUCTION)
+            found = self.latest_in_stage(name, stage)
+            if found is not None:
+                return self.by_version(name, found)
+            stage_alias = STAGE_ALIASES.get(stage.capitalize())
+            if stage_alias in self.aliases(name):  # stages map onto the alias of that name
+                return self.by_alias(name, str(stage_alias))
+            raise self.missing_stage(f"{name} has no version in stage {stage} and no alias "
+                                     f"{stage_alias or stage.lower()!r}")
+
+    def missing_stage(self, message: str) -> Exception:
+        """The error for a stage with no version and no alias of its name."""
+        return NotFound(message)
+
+
+def _client_version(mv: Any) -> dict[str, Any]:
+    """``VersionLookup``'s answer from an MLflow client ``ModelVersion``."""
+    return {"name": mv.name, "version": str(mv.version), "stage": mv.current_stage,
+            "aliases": sorted(mv.aliases), "run_id": mv.run_id, "source": mv.source}
+
+
+class ModelRegistry(VersionLookup):
     """The registry operations of the CLI and the API, on one tracking URI."""
 
     def __init__(self, tracking_uri: str, data_dir: str | Path,
@@ -402,36 +459,25 @@ class ModelRegistry:
                 "model_files": model_files,
             }
 
-    def resolve(self, name: str, alias: str | None = None, version: int | None = None,
-                stage: str | None = None) -> dict[str, Any]:
-        """The model version an alias, a version number or a (deprecated) stage points at."""
-        what = f"resolving {name} " + (
-            f"version {version}" if version is not None
-            else f"stage {stage}" if stage else f"alias {alias}"
-        )
-        with self.errors(what):
-            if version is not None:
-                mv = self.client.get_model_version(name, str(version))
-            elif stage:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FutureWarning)
-                    found = self.client.get_latest_versions(name, stages=[stage])
-                if found:  # get_latest_versions leaves aliases empty; this has them
-                    mv = self.client.get_model_version(name, found[0].version)
-                elif STAGE_ALIASES.get(stage.capitalize()) in self.client.get_registered_model(
-                        name).aliases:
-                    # As documented: stages map onto the alias of the same name.
-                    mv = self.client.get_model_version_by_alias(
-                        name, STAGE_ALIASES[stage.capitalize()])
-                else:
-                    raise NotFound(f"{name} has no version in stage {stage} and no alias "
-                                   f"{STAGE_ALIASES.get(stage.capitalize(), stage.lower())!r}")
-            else:
-                mv = self.client.get_model_version_by_alias(name, alias or PRODUCTION)
-            return {
-                "name": name, "version": str(mv.version), "stage": mv.current_stage,
-                "aliases": sorted(mv.aliases), "run_id": mv.run_id, "source": mv.source,
-            }
+    def by_version(self, name: str, version: str) -> dict[str, Any]:
+        """One version: name, version, stage, aliases, run_id, source."""
+        return _client_version(self.client.get_model_version(name, version))
+
+    def by_alias(self, name: str, alias: str) -> dict[str, Any]:
+        """The version an alias points at."""
+        return _client_version(self.client.get_model_version_by_alias(name, alias))
+
+    def latest_in_stage(self, name: str, stage: str) -> str | None:
+        """The highest version in ``stage``, if any."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            found = self.client.get_latest_versions(name, stages=[stage])
+        return str(found[0].version) if found else None
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """The model's aliases and their versions."""
+        return {alias: str(version)
+                for alias, version in self.client.get_registered_model(name).aliases.items()}
 
     def download_uri(self, name: str, version: str) -> str:
         """Where the files of a model version are (file, mlflow-artifacts or object store)."""

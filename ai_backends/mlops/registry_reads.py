@@ -30,9 +30,8 @@ import requests
 
 from ai_backends.core.errors import ServiceError
 from ai_backends.mlops.registry import (
-    PRODUCTION,
-    STAGE_ALIASES,
     ModelRegistry,
+    VersionLookup,
     _unavailable,
     client_files,
     is_server,
@@ -78,47 +77,15 @@ def not_found(message: str) -> RegistryFailure:
     return RegistryFailure("RESOURCE_DOES_NOT_EXIST", message)
 
 
-class LightReads:
-    """Resolution shared by the REST and SQLite reads, on a few primitive look-ups."""
+class LightReads(VersionLookup):
+    """Resolution (``VersionLookup.resolve``) for the REST and SQLite reads, which give the
+    primitive look-ups; an unknown stage is reported as MLflow reports an unknown name."""
 
     tracking_uri: str
 
-    def by_version(self, name: str, version: str) -> dict[str, Any]:
-        """One version: name, version, stage, aliases, run_id, source."""
-        raise NotImplementedError
-
-    def by_alias(self, name: str, alias: str) -> dict[str, Any]:
-        """The version an alias points at."""
-        raise NotImplementedError
-
-    def latest_in_stage(self, name: str, stage: str) -> str | None:
-        """The highest version in ``stage``, if any."""
-        raise NotImplementedError
-
-    def aliases(self, name: str) -> dict[str, str]:
-        """The model's aliases and their versions."""
-        raise NotImplementedError
-
-    def resolve(self, name: str, alias: str | None = None, version: int | None = None,
-                stage: str | None = None) -> dict[str, Any]:
-        """The model version an alias, a version number or a (deprecated) stage points at."""
-        what = f"resolving {name} " + (
-            f"version {version}" if version is not None
-            else f"stage {stage}" if stage else f"alias {alias}"
-        )
-        with self.errors(what):
-            if version is not None:
-                return self.by_version(name, str(version))
-            if not stage:
-                return self.by_alias(name, alias or PRODUCTION)
-            found = self.latest_in_stage(name, stage)
-            if found is not None:
-                return self.by_version(name, found)
-            stage_alias = STAGE_ALIASES.get(stage.capitalize())
-            if stage_alias in self.aliases(name):  # stages map onto the alias of that name
-                return self.by_alias(name, str(stage_alias))
-            raise not_found(f"{name} has no version in stage {stage} and no alias "
-                            f"{stage_alias or stage.lower()!r}")
+    def missing_stage(self, message: str) -> Exception:
+        """An unknown stage, mapped by ``errors`` as MLflow's own 404."""
+        return not_found(message)
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
