@@ -79,7 +79,8 @@ def serve_bare_grpc(port: int, threads: int, processes: int) -> None:
 
     from ai_backends.oip.generated import inference_pb2 as pb
     from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
-    from ai_backends.oip.grpc_sidecar import run_workers, wait_for_stop_signal
+    from ai_backends.oip.grpc_sidecar import wait_for_stop_signal
+    from ai_backends.oip.serving import run_workers
 
     class Bare(pb_grpc.GRPCInferenceServiceServicer):
         def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
