@@ -255,8 +255,7 @@ class DriftReports:
         from ai_backends.mlops.drift import DriftJobs
 
         self.data_dir = Path(data_dir)
-        self.jobs = DriftJobs(linger)
-        self._lock = threading.Lock()  # one report at a time: they share one HTML file
+        self.jobs = DriftJobs(linger)  # one report at a time: they share one HTML file
 
     def report(self, body: dict[str, Any]) -> dict[str, Any]:
         """The summary of one report on ``body["rows"]``."""
@@ -266,8 +265,7 @@ class DriftReports:
         rows = body.get("rows")
         if not isinstance(rows, list) or not rows:
             raise InvalidInput("rows must be a non-empty list")
-        with self._lock:
-            return self.jobs.run(rows, self.data_dir / REFERENCE_FILE, self.data_dir / HTML_FILE)
+        return self.jobs.run(rows, self.data_dir / REFERENCE_FILE, self.data_dir / HTML_FILE)
 
 
 class HostServer(ThreadingHTTPServer):
