@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
     from ai_backends.chat.cached import SemanticChatService
+    from ai_backends.llm.screen import InjectionScreen
     from ai_backends.llm.service import GenerationService
 
 EMBEDDING_MODEL = MODEL_NAME.rsplit("/", 1)[-1]  # "all-MiniLM-L6-v2"
@@ -103,9 +104,10 @@ class OpenAICompat:
 
     def __init__(self, llm: GenerationService, embedder: Embedder,
                  cached_chat: SemanticChatService | None, screen_by_default: bool,
-                 cache_by_default: bool) -> None:
+                 cache_by_default: bool, injection: InjectionScreen | None = None) -> None:
         self.llm = llm
         self.embedder = embedder
+        self.injection = injection  # the service's screen (None: the process-wide one)
         self.cached_chat = cached_chat
         self.screen_by_default = screen_by_default
         self.cache_by_default = cache_by_default
@@ -194,7 +196,7 @@ class OpenAICompat:
             if turn.role != "user":
                 screened.append(turn)
                 continue
-            analysis = analyze(turn.content, MAX_MESSAGE_CHARS)
+            analysis = analyze(turn.content, MAX_MESSAGE_CHARS, screen=self.injection)
             analyses.append(analysis)
             screened.append(replace(turn, content=analysis.sanitized_text))
         if not analyses:
