@@ -113,6 +113,7 @@ def build_services(config: Mapping[str, Any] | None = None,
     host = settings["MODEL_HOST_URL"]
     embedder = (RemoteEmbedder(host, settings["EMBEDDING_MODEL_DIR"]) if host
                 else Embedder(settings["EMBEDDING_MODEL_DIR"]))
+    injection = InjectionScreen(embedder, gates=settings["INJECTION_SCREEN_GATES"])
 
     cached_chat = _cached_chat(settings, client, llm, embedder)
     services = Services(
@@ -132,8 +133,8 @@ def build_services(config: Mapping[str, Any] | None = None,
         cached_chat=cached_chat,
         embedder=embedder,
         openai=OpenAICompat(llm, embedder, cached_chat, settings["OPENAI_SCREEN_INJECTION"],
-                            settings["OPENAI_SEMANTIC_CACHE"]),
-        injection=InjectionScreen(embedder),
+                            settings["OPENAI_SEMANTIC_CACHE"], injection),
+        injection=injection,
     )
     services.dependencies = {
         "model": Dependency(model.probe, required=True),

@@ -1,6 +1,6 @@
 """Time the two judgments: the injection screen on 2 KB prompts, the near-miss guard per pair.
 
-    python scripts/benchmark_judgments.py [--runs 200] [--model FILE [--derive-long]]
+    python scripts/benchmark_judgments.py [--runs 200] [--model FILE]
 
 Screen: prompts of about 2,000 characters (texts of the frozen test split joined), each
 screened ``--runs`` times in one process after a warm-up; prints p50/p95/p99 wall time and
@@ -8,9 +8,11 @@ CPU time per prompt, and the same for the patterns alone (the cheapest part) for
 Guard: ``near_miss_reason`` over every pair of the frozen semantic test split; prints the
 p50/p95/p99 time per call next to the rewriting of a prompt before embedding
 (``semantic_text``) and the embedding of one prompt (what a lookup costs anyway).
-``--model`` times another screen weights file (a candidate), ``--derive-long`` its variant
-that embeds only the shortest windows (see ``scripts/evaluate_injection.py``). The
-embedding runs in this process, as in the API without a model host (with one, the same
+The screen is timed twice in the same run, interleaved: with its gates (as configured by
+default) and without (``INJECTION_SCREEN_GATES=false``: every window embedded); the output
+also says how many of the prompts had a window that the gates passed on to the model (those
+pay for embedding it). ``--model`` times another screen weights file (a candidate).
+The embedding runs in this process, as in the API without a model host (with one, the same
 work runs in the host).
 """
 
@@ -72,19 +74,28 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--model", default=str(SCREEN_MODEL), help="screen weights file")
-    parser.add_argument("--derive-long", action="store_true", default=None,
-                        help="embed only the shortest windows; longer ones get their mean")
     parser.add_argument("--skip-guard", action="store_true", help="time the screen only")
     args = parser.parse_args()
     embedder = Embedder(load_config()["EMBEDDING_MODEL_DIR"])
-    screen = InjectionScreen(embedder, args.model, derive_long=args.derive_long)
+    gated = InjectionScreen(embedder, args.model)
+    ungated = InjectionScreen(embedder, args.model, gates=False)
     prompts = prompts_2kb(50)
     sizes = [len(p) for p in prompts]
-    analyze(prompts[0], 8000, screen=screen)  # warm-up: model and weights load
+    analyze(prompts[0], 8000, screen=gated)  # warm-up: model and weights load
+    embedder.embed(["warm-up"])
     batch = [prompts[i % len(prompts)] for i in range(args.runs)]
-    print(f"injection screen: {len(batch)} prompts of {min(sizes)}-{max(sizes)} characters")
-    print(line("screen (analyze, all windows)", *timed(
-        lambda p: analyze(p, 8000, screen=screen), batch)))
+    slow = sum(gated.judge(p).embedded > 0 for p in prompts)
+    print(f"injection screen: {len(batch)} prompts of {min(sizes)}-{max(sizes)} characters; "
+          f"{slow} of the {len(prompts)} distinct prompts have a window the gates pass on to "
+          "the model")
+    times: dict[bool, list[tuple[np.ndarray, float]]] = {True: [], False: []}
+    for start in range(0, len(batch), 10):  # interleaved, ten prompts at a time
+        for gates, screen in ((True, gated), (False, ungated)):
+            times[gates].append(timed(lambda p, s=screen: analyze(p, 8000, screen=s),
+                                      batch[start:start + 10]))
+    for gates, name in ((True, "screen (analyze), gates"), (False, "screen (analyze), no gates")):
+        walls = np.concatenate([w for w, _ in times[gates]])
+        print(line(name, walls, float(np.mean([cpu for _, cpu in times[gates]]))))
     print(line("patterns only", *timed(pattern_score, batch)))
     print(line("embedding of the 2 KB prompt", *timed(lambda p: embedder.embed([p]), batch)))
     if args.skip_guard:

@@ -19,12 +19,12 @@ filled with the answer). Nothing of it is committed here.
 Prints for each family: flagged / total, the rate, and its 95% Wilson interval. For attacks
 the rate is detection, for benign texts it is the false-positive rate.
 
-``--model FILE`` scores with another weights file (a candidate, e.g. one of two window sizes
-from ``train_injection_screen.py --window-chars 400 160``); ``--derive-long`` embeds only
-the shortest windows of such a screen and gives a longer window the mean of their
-embeddings (``InjectionScreen.derive_long``); ``--embedding-cache FILE`` keeps the windows'
-embeddings between runs (the same windows of several candidates are embedded once; the
-scores are the same).
+``--model FILE`` scores with another weights file (a candidate, e.g. one window size from
+``train_injection_screen.py --window-chars 400``); ``--no-gates`` sends every window to the
+model (the gates' cost in detection is the difference); ``--embedding-cache FILE`` keeps the
+windows' embeddings between runs (the same windows of several candidates are embedded once;
+the scores are the same). Each report also says how many texts of each label had a window
+embedded by the model (the slow path; prompts up to 400 characters always take it).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import numpy as np
 from ai_backends.core.config import ROOT
 from ai_backends.core.intervals import rate_with_interval
 from ai_backends.llm.injection import analyze
-from ai_backends.llm.screen import InjectionScreen, TextEmbedder
+from ai_backends.llm.screen import SCREEN_MODEL, InjectionScreen, TextEmbedder, default_screen
 
 SETS = {
     "test": ROOT / "tests" / "data" / "judgments" / "injection_test.csv",
@@ -50,30 +50,38 @@ SETS = {
 }
 MAX_CHARS = 8000
 CURVE = (0.3, 0.4, 0.5, 0.63, 0.7, 0.8, 0.9)
-SCREEN: InjectionScreen | None = None  # None: the committed screen
+SCREEN: InjectionScreen | None = None  # set by main
 
 
 class CachedEmbedder:
-    """An embedder that remembers every text's vector, kept in a file between runs."""
+    """An embedder that counts the texts it is asked to embed and remembers every text's
+    vector, kept in a file between runs when given one."""
 
-    def __init__(self, inner: TextEmbedder, path: str) -> None:
-        self.inner, self.path = inner, Path(path)
+    def __init__(self, inner: TextEmbedder, path: str | None = None) -> None:
+        self.inner, self.path = inner, Path(path) if path else None
         self.vectors: dict[str, np.ndarray] = {}
-        if self.path.exists():
+        self.asked = 0
+        if self.path and self.path.exists():
             with self.path.open("rb") as handle:
                 self.vectors = pickle.load(handle)  # noqa: S301 - our own file in /tmp
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Rows of unit length, one per text; only unseen texts go to the model."""
+        self.asked += len(texts)
         new = [t for t in dict.fromkeys(texts) if t not in self.vectors]
         if new:
             self.vectors.update(zip(new, self.inner.embed(new), strict=True))
         return np.stack([self.vectors[t] for t in texts])
 
+    def embed_static(self, texts: list[str]) -> np.ndarray:
+        """The inner embedder's static embeddings (cheap: not cached)."""
+        return self.inner.embed_static(texts)
+
     def save(self) -> None:
-        """Write the vectors to the cache file."""
-        with self.path.open("wb") as handle:
-            pickle.dump(self.vectors, handle)
+        """Write the vectors to the cache file (when there is one)."""
+        if self.path:
+            with self.path.open("wb") as handle:
+                pickle.dump(self.vectors, handle)
 
 
 def load(name: str) -> list[dict[str, str]]:
@@ -111,9 +119,13 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
     groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
     risks: dict[tuple[str, str], list[float]] = defaultdict(list)
     sizes: dict[str, Counter[int]] = defaultdict(Counter)  # label -> size of the trigger
+    slow: Counter[str] = Counter()  # label -> texts with a window passed on to the model
     errors = []
+    assert SCREEN is not None and isinstance(SCREEN.embedder, CachedEmbedder)
     for row in rows:
+        asked = SCREEN.embedder.asked
         analysis = analyze(row["text"], MAX_CHARS, screen=SCREEN)
+        slow[row["label"]] += SCREEN.embedder.asked > asked
         flagged = analysis.injection_detected
         risks[(row["label"], row["family"])].append(analysis.risk_score)
         groups[(row["label"], row["family"])].append(flagged)
@@ -131,14 +143,16 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
         for (lab, family), fs in sorted(groups.items()):
             if lab == label:
                 print(f"{'':9s} {family:28s} {'':16s} {rate_with_interval(sum(fs), len(fs))}")
+    for label in sorted(slow.keys() | {r["label"] for r in rows}):
+        total = sum(r["label"] == label for r in rows)
+        print(f"{label} texts the model embedded a window of (the rest: gates alone): "
+              f"{rate_with_interval(slow[label], total)}")
     for label, counts in sorted(sizes.items()):
         print(f"{label} flagged, by the size of the triggering window: " + ", ".join(
             f"{size} characters {count}" for size, count in sorted(counts.items())))
     print("trade-off (same scores, other thresholds): threshold, detection, false positives, "
           "worst attack family, worst benign family")
-    from ai_backends.llm.screen import default_screen
-
-    for threshold in sorted({*CURVE, round((SCREEN or default_screen()).threshold, 2)}):
+    for threshold in sorted({*CURVE, round(SCREEN.threshold, 2)}):
         caught = {k: float(np.mean(np.array(v) >= threshold)) for k, v in risks.items()}
         attacks = [r >= threshold for (lab, _), v in risks.items() if lab == "injection" for r in v]
         benign = [r >= threshold for (lab, _), v in risks.items() if lab == "benign" for r in v]
@@ -169,24 +183,17 @@ def main() -> None:
     parser.add_argument("--model", help="another screen weights file (a candidate)")
     parser.add_argument("--embedding-cache", metavar="FILE",
                         help="keep the windows' embeddings in FILE between runs")
-    parser.add_argument("--derive-long", action="store_true", default=None,
-                        help="embed only the shortest windows; longer ones get their mean")
+    parser.add_argument("--no-gates", action="store_true",
+                        help="send every window to the model (no gate clears any)")
     args = parser.parse_args()
-    if args.model or args.embedding_cache or args.derive_long:
-        from ai_backends.llm.screen import SCREEN_MODEL, default_screen
-
-        embedder: TextEmbedder = default_screen().embedder
-        if args.embedding_cache:
-            embedder = CachedEmbedder(embedder, args.embedding_cache)
-        global SCREEN  # noqa: PLW0603
-        SCREEN = InjectionScreen(embedder, args.model or SCREEN_MODEL,
-                                 derive_long=args.derive_long)
+    global SCREEN  # noqa: PLW0603
+    embedder = CachedEmbedder(default_screen().embedder, args.embedding_cache)
+    SCREEN = InjectionScreen(embedder, args.model or SCREEN_MODEL, gates=not args.no_gates)
     report(f"set {args.set}", load(args.set), args.show_errors)
     if args.external:
         report("other projects' corpora (never trained or tuned on)", external(args.external),
                args.show_errors)
-    if isinstance(SCREEN, InjectionScreen) and isinstance(SCREEN.embedder, CachedEmbedder):
-        SCREEN.embedder.save()
+    embedder.save()
 
 
 if __name__ == "__main__":

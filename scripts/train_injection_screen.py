@@ -23,23 +23,29 @@ says otherwise), and a text is flagged when either flags it; their thresholds ar
 together, on the same out-of-fold risks and under the same limits: the pair with the best
 detection, then the fewest false positives. The file holds one weight vector per size
 (``coef`` for the first, ``coef_<size>`` for the second) and a ``parts`` list in its header.
-``--derive-long`` trains the longer windows on embeddings derived from the shorter ones'
-(``screen.derived_embeddings``), so that the screen embeds only the shorter windows; it was
-measured and not adopted (docs/judgments.md).
+
+Each size also gets a gate: the same kind of regression on the window's static embedding
+(the mean of MiniLM's token vectors, ``Embedder.embed_static``) instead of MiniLM's, which
+costs no model run. A window the gate scores under its threshold is cleared without
+embedding it. The gates' thresholds are chosen after the regressions', out of fold on the
+same folds: every window of an attack that a regression flags must pass its gate, and among
+such pairs the one that passes the fewest benign windows on to the model.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
+import itertools
 import json
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ai_backends.cache.embeddings import Embedder
 from ai_backends.core.config import ROOT
 from ai_backends.llm.injection import canonical
 from ai_backends.llm.screen import (
@@ -48,9 +54,7 @@ from ai_backends.llm.screen import (
     SCREEN_MODEL,
     SHORT_WINDOW_CHARS,
     WINDOW_CHARS,
-    TextEmbedder,
     Window,
-    derived_embeddings,
     window_features,
     windows,
 )
@@ -62,6 +66,7 @@ CACHE = Path("/tmp/injection-screen-features")
 STRENGTHS = (10.0,)
 MAX_FP, MAX_FAMILY_FP = 0.005, 0.01
 GRID = np.arange(0.05, 1.0, 0.01)
+GATE_GRID = np.array([0.02, *np.arange(0.05, 1.0, 0.05)])
 
 
 def training_rows() -> list[dict[str, str]]:
@@ -95,39 +100,22 @@ def window_examples(rows: list[dict[str, str]], size: int = WINDOW_CHARS
     return texts, np.array(labels), np.array(groups), spans
 
 
-def derived_vectors(rows: list[dict[str, str]], groups: np.ndarray, spans: list[Window],
-                    short_size: int, embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-    """The windows' embeddings as the screen derives them (``InjectionScreen.derive_long``)
-    from the embeddings of every ``short_size`` window of the same text."""
-    known_texts = window_examples(rows, short_size)[0]
-    known = dict(zip(known_texts, cached_features(known_texts, embed, "embed"), strict=True))
-    short = {g: windows(rows[g]["text"], short_size) for g in set(groups.tolist())}
-    missing = list(dict.fromkeys(rows[g]["text"][w.start:w.end] for g, cut in short.items()
-                                 for w in cut) - known.keys())
-    if missing:
-        known.update(zip(missing, embed(missing), strict=True))
-    out = np.empty((len(spans), 384), dtype=np.float32)
-    for g, cut in short.items():
-        mine = np.flatnonzero(groups == g)
-        vectors = np.stack([known[rows[g]["text"][w.start:w.end]] for w in cut])
-        out[mine] = derived_embeddings([spans[i] for i in mine], cut, vectors)
-    return out
-
-
-def cached_features(texts: list[str], featurize: Callable[[list[str]], np.ndarray],
-                    name: str) -> np.ndarray:
-    """Features of ``texts``, cached on disk by content (embedding is the slow part)."""
-    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    path = CACHE / f"{name}-{digest}.npy"
+def cached_embeddings(texts: list[str], embedder: Embedder) -> np.ndarray:
+    """MiniLM embeddings of the windows' canonical forms, kept on disk by window text
+    (embedding is the slow part; a change of the windows embeds only the new ones)."""
+    path = CACHE / "embeddings.pkl"
+    store: dict[str, np.ndarray] = {}
     if path.exists():
-        return np.load(path)
-    earlier = CACHE / f"embed+patterns-{digest}.npy"  # a first version cached 390 columns
-    if name == "embed" and earlier.exists():
-        return np.load(earlier)[:, :384]
-    features = featurize(texts)
-    CACHE.mkdir(exist_ok=True)
-    np.save(path, features)
-    return features
+        with path.open("rb") as handle:
+            store = pickle.load(handle)  # noqa: S301 - our own file in /tmp
+    new = [t for t in dict.fromkeys(texts) if t not in store]
+    if new:
+        print(f"  embedding {len(new)} windows")
+        store.update(zip(new, embedder.embed([canonical(t) or " " for t in new]), strict=True))
+        CACHE.mkdir(exist_ok=True)
+        with path.open("wb") as handle:
+            pickle.dump(store, handle)
+    return np.stack([store[t] for t in texts])
 
 
 def row_risk(window_risk: np.ndarray, groups: np.ndarray, n_rows: int) -> np.ndarray:
@@ -181,9 +169,9 @@ def pick_pair(risks: tuple[np.ndarray, np.ndarray], rows: list[dict[str, str]]
     return (best[2], best[3]) if best is not None else (0.99, 0.99)
 
 
-def cross_validate(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
-                   rows: list[dict[str, str]], strength: float) -> np.ndarray:
-    """Out-of-fold risk of every row (5 folds grouped by row)."""
+def out_of_fold(features: Any, labels: np.ndarray, groups: np.ndarray,
+                strength: float) -> np.ndarray:
+    """Out-of-fold risk of every window (5 folds grouped by row)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
@@ -192,17 +180,18 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
         model = LogisticRegression(C=strength, max_iter=3000, class_weight="balanced")
         model.fit(features[fit], labels[fit])
         out[held] = model.predict_proba(features[held])[:, 1]
-    return row_risk(out, groups, len(rows))
+    return out
 
 
-def choose(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+def choose(features: Any, labels: np.ndarray, groups: np.ndarray,
            rows: list[dict[str, str]]) -> tuple[float, float, dict[str, float], np.ndarray]:
     """Strength and threshold with the best out-of-fold detection under the FP limits, and
-    the out-of-fold risk of every row."""
+    the out-of-fold risk of every window."""
     attack = np.array([r["label"] == "injection" for r in rows])
     best: tuple[float, float, dict[str, float], np.ndarray] | None = None
     for strength in STRENGTHS:
-        risk = cross_validate(features, labels, groups, rows, strength)
+        window_risk = out_of_fold(features, labels, groups, strength)
+        risk = row_risk(window_risk, groups, len(rows))
         threshold = pick_threshold(risk, rows)
         benign = ~attack
         detection = float((risk[attack] >= threshold).mean())
@@ -211,35 +200,39 @@ def choose(features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
         print(f"  C={strength:<5} threshold {threshold:.2f}: out-of-fold detection "
               f"{detection:.1%}, false positives {stats['false_positive']:.2%}")
         if best is None or detection > best[2]["detection"]:
-            best = (strength, threshold, stats, risk)
+            best = (strength, threshold, stats, window_risk)
     assert best is not None
     return best
 
 
-def fit_size(rows: list[dict[str, str]], size: int, embedder: TextEmbedder,
-             derive_from: int | None = None) -> dict[str, Any]:
-    """Cross-validate and fit the regression for one window size: its weights, threshold,
-    out-of-fold statistics and out-of-fold risk of every row (with ``derive_from``, on
-    embeddings derived from the windows of that size)."""
+def fit(features: Any, labels: np.ndarray, strength: float) -> tuple[np.ndarray, float]:
+    """Weights and intercept of the regression fitted on every window."""
     from sklearn.linear_model import LogisticRegression
 
-    texts, labels, groups, spans = window_examples(rows, size)
-    print(f"{size}-character windows: {len(rows)} training texts, {len(texts)} windows "
-          f"({labels.sum()} positive)" + (f", embeddings derived from {derive_from}-character "
-                                          "windows" if derive_from else ""))
-
-    def embed(pieces: list[str]) -> np.ndarray:
-        return embedder.embed([canonical(x) or " " for x in pieces])
-
-    vectors = (derived_vectors(rows, groups, spans, derive_from, embed) if derive_from
-               else cached_features(texts, embed, "embed"))
-    features = window_features(texts, embedder, vectors=vectors)
-    strength, threshold, stats, risk = choose(features, labels, groups, rows)
     model = LogisticRegression(C=strength, max_iter=3000, class_weight="balanced")
     model.fit(features, labels)
+    return model.coef_[0].astype(np.float32), float(model.intercept_[0])
+
+
+def fit_size(rows: list[dict[str, str]], size: int, embedder: Embedder) -> dict[str, Any]:
+    """Cross-validate and fit the regression for one window size and its gate: weights,
+    threshold, out-of-fold statistics, and the out-of-fold risk of every window (of the
+    regression and of the gate)."""
+    texts, labels, groups, _ = window_examples(rows, size)
+    print(f"{size}-character windows: {len(rows)} training texts, {len(texts)} windows "
+          f"({labels.sum()} positive)")
+    forms = [canonical(x) or " " for x in texts]
+    vectors = cached_embeddings(texts, embedder)
+    features = window_features(texts, embedder, vectors=vectors)
+    strength, threshold, stats, window_risk = choose(features, labels, groups, rows)
+    coef, intercept = fit(features, labels, strength)
+    gate_features = window_features(texts, embedder, vectors=embedder.embed_static(forms))
+    gate_risk = out_of_fold(gate_features, labels, groups, strength)
+    gate_coef, gate_intercept = fit(gate_features, labels, strength)
     return {"window_chars": size, "threshold": threshold, "cross_validation": stats,
-            "intercept": float(model.intercept_[0]), "coef": model.coef_[0].astype(np.float32),
-            "risk": risk}
+            "intercept": intercept, "coef": coef, "window_risk": window_risk,
+            "groups": groups, "risk": row_risk(window_risk, groups, len(rows)),
+            "gate": {"coef": gate_coef, "intercept": gate_intercept, "risk": gate_risk}}
 
 
 def joint_thresholds(parts: list[dict[str, Any]], rows: list[dict[str, str]]) -> None:
@@ -263,9 +256,53 @@ def joint_thresholds(parts: list[dict[str, Any]], rows: list[dict[str, str]]) ->
           f"{stats['false_positive']:.2%} (new {stats['false_positive_new']:.2%})")
 
 
+def cascade_flags(parts: list[dict[str, Any]], gates: tuple[float, ...], n_rows: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Out of fold, the rows the screen flags when each part's gate (at ``gates``) decides
+    which windows reach the regression, and which windows the gates pass on."""
+    flagged = np.zeros(n_rows, dtype=bool)
+    passed = []
+    for part, gate in zip(parts, gates, strict=True):
+        passes = part["gate"]["risk"] >= gate
+        np.logical_or.at(flagged, part["groups"], passes & (part["window_risk"]
+                                                            >= part["threshold"]))
+        passed.append(passes)
+    return flagged, np.concatenate(passed)
+
+
+def choose_gates(parts: list[dict[str, Any]], rows: list[dict[str, str]]) -> None:
+    """The gates' thresholds: out of fold, every window of an attack that its regression
+    flags must pass its gate (not only one per attack text: a margin for attacks unlike the
+    training ones); among such, the fewest benign windows passed on to the model. Each gate
+    stays below its part's threshold, so that a cleared window never counts as flagged."""
+    attack = np.array([r["label"] == "injection" for r in rows])
+    benign = np.concatenate([~attack[part["groups"]] for part in parts])
+    flagged_attack = [attack[part["groups"]] & (part["window_risk"] >= part["threshold"])
+                      for part in parts]
+    best: tuple[float, tuple[float, ...]] = (1.0, tuple(0.0 for _ in parts))
+    for gates in itertools.product(GATE_GRID, repeat=len(parts)):
+        if any(gate >= part["threshold"] for gate, part in zip(gates, parts, strict=True)):
+            continue
+        passes = [part["gate"]["risk"] >= gate for part, gate in zip(parts, gates, strict=True)]
+        if all(p[f].all() for p, f in zip(passes, flagged_attack, strict=True)):
+            rate = float(np.concatenate(passes)[benign].mean())
+            if rate < best[0]:
+                best = (rate, gates)
+    rate, gates = best
+    flagged, _ = cascade_flags(parts, gates, len(rows))
+    for part, gate in zip(parts, gates, strict=True):
+        part["gate"]["threshold"] = round(float(gate), 2)
+        part["cross_validation"]["gate"] = {
+            "benign_windows_passed": round(rate, 4),
+            "detection": round(float(flagged[attack].mean()), 4),
+            "false_positive": round(float(flagged[~attack].mean()), 4)}
+    print("  gates from " + ", ".join(f"{g:.2f}" for g in gates) + f": {rate:.2%} of benign "
+          f"windows reach the model; out-of-fold detection {flagged[attack].mean():.1%}, "
+          f"false positives {flagged[~attack].mean():.2%}")
+
+
 def main() -> None:
     """Cross-validate, fit on all training windows, write the weights."""
-    from ai_backends.cache.embeddings import Embedder
     from ai_backends.core.config import load_config
 
     parser = argparse.ArgumentParser(description=__doc__,
@@ -274,24 +311,20 @@ def main() -> None:
     parser.add_argument("--window-chars", type=int, nargs="+",
                         default=[WINDOW_CHARS, SHORT_WINDOW_CHARS],
                         help="one window size, or two scored together (the default)")
-    parser.add_argument("--derive-long", action="store_true",
-                        help="train the longer windows on embeddings derived from the "
-                             "shorter ones' (the screen then embeds only the shorter)")
     args = parser.parse_args()
     if len(args.window_chars) > 2:
         parser.error("at most two window sizes")
     embedder = Embedder(load_config()["EMBEDDING_MODEL_DIR"])
     rows = training_rows()
-    shortest = min(args.window_chars)
-    parts = [fit_size(rows, size, embedder,
-                      shortest if args.derive_long and size > shortest else None)
-             for size in args.window_chars]
+    parts = [fit_size(rows, size, embedder) for size in args.window_chars]
     if len(parts) == 2:
         joint_thresholds(parts, rows)
+    choose_gates(parts, rows)
     main_part = parts[0]
     meta: dict[str, Any] = {
         "about": "injection screen: logistic regression on all-MiniLM-L6-v2 window embeddings, "
-                 "pattern-family weights and hashed character n-grams; "
+                 "pattern-family weights and hashed character n-grams, each window size "
+                 "behind a gate on static token embeddings; "
                  "see scripts/train_injection_screen.py",
         "features": ["embedding_0..383", *(f"pattern_{f}" for f in FAMILIES),
                      f"char_3_5_gram_hash_0..{HASH_FEATURES - 1}"],
@@ -300,17 +333,20 @@ def main() -> None:
         "cross_validation": main_part["cross_validation"],
         "intercept": main_part["intercept"],
     }
-    weights = {"coef": main_part["coef"]}
-    if len(parts) > 1:
-        keys = ["coef"] + [f"coef_{part['window_chars']}" for part in parts[1:]]
-        meta["derive_long"] = args.derive_long
-        meta["parts"] = [{key: part[key] for key in
-                          ("window_chars", "threshold", "intercept", "cross_validation")}
-                         | {"coef": key} for part, key in zip(parts, keys, strict=True)]
-        weights |= {key: part["coef"] for part, key in zip(parts[1:], keys[1:], strict=True)}
+    keys = ["coef"] + [f"coef_{part['window_chars']}" for part in parts[1:]]
+    weights = {key: part["coef"] for part, key in zip(parts, keys, strict=True)}
+    weights |= {f"gate_{part['window_chars']}": part["gate"]["coef"] for part in parts}
+    meta["parts"] = [{key: part[key] for key in
+                      ("window_chars", "threshold", "intercept", "cross_validation")}
+                     | {"coef": key,
+                        "gate": {"coef": f"gate_{part['window_chars']}",
+                                 "intercept": part["gate"]["intercept"],
+                                 "threshold": part["gate"]["threshold"]}}
+                     for part, key in zip(parts, keys, strict=True)]
     np.savez_compressed(args.out, meta=np.array(json.dumps(meta)), **weights)
     print(f"wrote {args.out}: " + ", ".join(
-        f"{part['window_chars']}-character windows from {part['threshold']}" for part in parts))
+        f"{part['window_chars']}-character windows from {part['threshold']} (gate from "
+        f"{part['gate']['threshold']})" for part in parts))
 
 
 if __name__ == "__main__":

@@ -265,6 +265,11 @@ class Settings(BaseSettings):
     CHAT_HISTORY_TOKENS: int = Field(
         1500,
         description="Token budget of the history sent to the model (oldest turns dropped).")
+    INJECTION_SCREEN_GATES: bool = Field(
+        True,
+        description="Let the injection screen's cheap first stage clear plainly benign windows "
+                    "without embedding them (~30x faster on long prompts; false: embed every "
+                    "window, docs/judgments.md compares both).")
     # OpenAI-compatible surface (/v1/*, ai_backends/api/openai); requests may override both.
     OPENAI_SCREEN_INJECTION: bool = Field(
         False,

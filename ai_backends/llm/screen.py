@@ -1,24 +1,31 @@
 """The injection screen: logistic regressions on sentence embeddings, window by window.
 
 A prompt is cut twice into windows of whole sentences: at most ``WINDOW_CHARS`` (400) and at
-most ``SHORT_WINDOW_CHARS`` (160) characters each. Each window's canonical form (see
-``injection.canonical``) is embedded with all-MiniLM-L6-v2 (the semantic cache's model) and
-scored by the logistic regression of its window size, whose inputs are the 384 embedding
-dimensions, one input per pattern family (the weight of the strongest pattern of that family
-that matches the window) and the window's character 3-5-grams, hashed into ``HASH_FEATURES``
-buckets (no vocabulary to ship; the n-grams catch wording in languages the English embedding
-model reads poorly). Each regression has its own threshold; the 160-character risks are
-shifted (in logits) so that theirs lands on the 400-character one, and the prompt's risk is
-its riskiest window of either size. The screen names that window, its size and the pattern
-families found in it, so a refusal says where and why.
+most ``SHORT_WINDOW_CHARS`` (160) characters each; a longer sentence is cut into pieces that
+overlap by half. Each window's canonical form (see ``injection.canonical``) is embedded with
+all-MiniLM-L6-v2 (the semantic cache's model) and scored by the logistic regression of its
+window size, whose inputs are the 384 embedding dimensions, one input per pattern family
+(the weight of the strongest pattern of that family that matches the window) and the
+window's character 3-5-grams, hashed into ``HASH_FEATURES`` buckets (no vocabulary to ship;
+the n-grams catch wording in languages the English embedding model reads poorly). Each
+regression has its own threshold; the 160-character risks are shifted (in logits) so that
+theirs lands on the 400-character one, and the prompt's risk is its riskiest window of
+either size. The screen names that window, its size and the pattern families found in it,
+so a refusal says where and why.
+
+Embedding is nearly all of the cost (~0.5 s of CPU for 2 KB of text here), so in a prompt
+longer than ``GATED_FROM_CHARS`` every window first meets its size's gate: the same kind of
+regression on the window's static embedding (``Embedder.embed_static``: the mean of MiniLM's
+vectors of its tokens, no model run). Only the windows a gate cannot clear are embedded; a
+cleared window keeps the gate's risk, which is under the screen's threshold by construction.
 
 Scoring windows, not the whole prompt, keeps an instruction hidden in a long pasted document
 from being averaged away, and keeps one odd sentence of a book from tipping a long passage.
 Short windows find the one hostile sentence in a document; long windows keep more of a long
 jailbreak together (docs/judgments.md). The weights, the thresholds and how they were chosen
-live in ``data/injection_screen.npz`` (about 0.4 MB), written by
+live in ``data/injection_screen.npz`` (about 0.8 MB), written by
 ``scripts/train_injection_screen.py`` from the committed training split only; a file with
-one regression (one window size) is read as well.
+one regression (one window size), or without gates, is read as well.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ SCREEN_MODEL = Path(__file__).with_name("data") / "injection_screen.npz"
 WINDOW_CHARS = 400
 SHORT_WINDOW_CHARS = 160
 HASH_FEATURES = 2**16
+DIMENSIONS = 384  # of the embeddings, static or not
+# Shorter prompts skip the gates: their few windows cost the model little, and the gates
+# cost detection (docs/judgments.md).
+GATED_FROM_CHARS = WINDOW_CHARS
 FAMILIES = tuple(sorted({p.family for p in PATTERNS}))
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
 
@@ -48,6 +59,10 @@ class TextEmbedder(Protocol):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Rows of unit length, one per text."""
+        ...
+
+    def embed_static(self, texts: list[str]) -> np.ndarray:
+        """Static embeddings (mean token vectors), rows of unit length, one per text."""
         ...
 
 
@@ -61,8 +76,9 @@ class Window:
 
 
 def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
-    """Consecutive spans of whole sentences, each at most ``size`` characters (a longer
-    sentence is cut into pieces of ``size``)."""
+    """Consecutive spans of whole sentences, each at most ``size`` characters; a longer
+    sentence is cut into pieces of ``size`` that overlap by half, so that an instruction
+    spliced into the middle of a sentence lies mostly within one piece."""
     spans: list[Window] = []
     start = 0
     cuts = [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
@@ -73,7 +89,7 @@ def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
             current_start = current_end
         while cut - current_start > size:  # one sentence longer than a window
             spans.append(Window(current_start, current_start + size, size))
-            current_start += size
+            current_start += size // 2
         current_end = cut
         start = cut
     if current_end > current_start or not spans:
@@ -81,9 +97,10 @@ def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
     return [w for w in spans if text[w.start:w.end].strip()] or [Window(0, len(text), size)]
 
 
-def pattern_features(text: str) -> np.ndarray:
-    """Per family, the weight of its strongest pattern that matches ``text`` (else 0)."""
-    form = canonical(text)
+def pattern_features(text: str, form: str | None = None) -> np.ndarray:
+    """Per family, the weight of its strongest pattern that matches ``text`` (else 0);
+    ``form`` is its canonical form when already computed."""
+    form = canonical(text) if form is None else form
     weights = dict.fromkeys(FAMILIES, 0.0)
     for pattern in PATTERNS:
         if weights[pattern.family] < pattern.weight and pattern.regex.search(form):
@@ -99,40 +116,49 @@ def _hasher() -> Any:
                              alternate_sign=False, norm="l2")
 
 
+def cheap_features(texts: list[str], forms: list[str] | None = None) -> Any:
+    """The pattern and hashed n-gram inputs of each window text (a sparse matrix); ``forms``
+    are the texts' canonical forms when already computed."""
+    from scipy.sparse import csr_matrix, hstack
+
+    forms = forms if forms is not None else [canonical(t) or " " for t in texts]
+    patterns = np.stack([pattern_features(t, f) for t, f in zip(texts, forms, strict=True)])
+    return hstack([csr_matrix(patterns), _hasher().transform(forms)]).tocsr()
+
+
 def window_features(texts: list[str], embedder: TextEmbedder,
                     vectors: np.ndarray | None = None) -> Any:
     """Embedding, pattern and hashed n-gram inputs for each window text (a sparse matrix);
-    ``vectors`` are the windows' embeddings when already computed."""
+    ``vectors`` are the windows' embeddings (MiniLM's, or the static ones of the gate) when
+    already computed."""
     from scipy.sparse import csr_matrix, hstack
 
     forms = [canonical(t) or " " for t in texts]
     if vectors is None:
         vectors = embedder.embed(forms)
-    patterns = np.stack([pattern_features(t) for t in texts])
-    dense = np.hstack([vectors, patterns]).astype(np.float32)
-    return hstack([csr_matrix(dense), _hasher().transform(forms)]).tocsr()
+    return hstack([csr_matrix(vectors.astype(np.float32)), cheap_features(texts, forms)]).tocsr()
 
 
-def derived_embeddings(spans: list[Window], short: list[Window], vectors: np.ndarray
-                       ) -> np.ndarray:
-    """Embeddings of ``spans`` from those (``vectors``) of the ``short`` windows of the same
-    text: the normalized mean of theirs, each weighted by the characters it shares."""
-    starts = np.array([w.start for w in short])
-    ends = np.array([w.end for w in short])
-    overlap = np.stack([np.clip(np.minimum(ends, w.end) - np.maximum(starts, w.start), 0, None)
-                        for w in spans]).astype(np.float32)
-    derived = overlap @ vectors
-    return derived / np.maximum(np.linalg.norm(derived, axis=1, keepdims=True), 1e-12)
+@dataclass(frozen=True)
+class Gate:
+    """The first stage of a window size: a regression on the window's static embedding
+    (``Embedder.embed_static``), patterns and n-grams; below ``threshold`` the window is
+    cleared without running the model."""
+
+    coef: np.ndarray
+    intercept: float
+    threshold: float
 
 
 @dataclass(frozen=True)
 class Part:
-    """One regression of the screen: the window size it scores and its weights."""
+    """One regression of the screen: the window size it scores, its weights and its gate."""
 
     window_chars: int
     coef: np.ndarray
     intercept: float
     shift: float  # added to its logits: puts its own threshold on the screen's
+    gate: Gate | None = None
 
 
 def _logit(p: float) -> float:
@@ -140,12 +166,20 @@ def _logit(p: float) -> float:
 
 
 def _parts(stored: dict[str, Any], meta: dict[str, Any]) -> list[Part]:
-    """The regressions in a weights file: one, or one per window size (``meta["parts"]``)."""
+    """The regressions in a weights file: one, or one per window size (``meta["parts"]``),
+    each with its gate when the file has one."""
     specs = meta.get("parts") or [{"window_chars": meta["window_chars"], "coef": "coef",
                                    "intercept": meta["intercept"],
                                    "threshold": meta["threshold"]}]
-    return [Part(int(spec["window_chars"]), stored[spec["coef"]], float(spec["intercept"]),
-                 _logit(meta["threshold"]) - _logit(spec["threshold"])) for spec in specs]
+    parts = []
+    for spec in specs:
+        gate = spec.get("gate")
+        parts.append(Part(int(spec["window_chars"]), stored[spec["coef"]],
+                          float(spec["intercept"]),
+                          _logit(meta["threshold"]) - _logit(spec["threshold"]),
+                          Gate(stored[gate["coef"]], float(gate["intercept"]),
+                               float(gate["threshold"])) if gate else None))
+    return parts
 
 
 @dataclass(frozen=True)
@@ -156,17 +190,22 @@ class Verdict:
     flagged: bool
     families: list[str]
     window: Window | None  # the riskiest window (None when the prompt is empty)
+    embedded: int = 0  # windows the gates passed on to the model
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-logits)))
 
 
 class InjectionScreen:
     """Scores prompts with the trained regressions; thread-safe, loads its weights lazily."""
 
     def __init__(self, embedder: TextEmbedder, model_path: str | Path = SCREEN_MODEL,
-                 threshold: float | None = None, derive_long: bool | None = None) -> None:
+                 threshold: float | None = None, gates: bool = True) -> None:
         self.embedder = embedder
         self.model_path = Path(model_path)
         self._threshold = threshold
-        self.derive_long = derive_long  # see _embeddings; None: as the weights file says
+        self.gates = gates  # False: every window goes to the model (for comparison)
         self._model: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -189,52 +228,68 @@ class InjectionScreen:
     def window_risks(self, text: str) -> tuple[list[Window], np.ndarray]:
         """Every window of ``text`` (of each window size the screen scores) and its
         probability of being an injection, on the scale of the screen's threshold."""
+        spans, risks, _ = self._score(text)
+        return spans, risks
+
+    def _score(self, text: str) -> tuple[list[Window], np.ndarray, np.ndarray]:
+        """Windows, their risks, and which of them the model scored (the rest were cleared
+        by their gate, and their risk is the gate's, below the gate's threshold)."""
         parts: list[Part] = self._weights()["parts"]
         cuts = [windows(text, part.window_chars) for part in parts]
         spans = [w for cut in cuts for w in cut]
         pieces = [text[w.start:w.end] for w in spans]
-        features = window_features(pieces, self.embedder, self._embeddings(pieces, spans))
-        logits, offset = [], 0
-        for part, cut in zip(parts, cuts, strict=True):
-            logits.append(features[offset:offset + len(cut)] @ part.coef + part.intercept
-                          + part.shift)
-            offset += len(cut)
-        return spans, 1.0 / (1.0 + np.exp(-np.concatenate(logits)))
-
-    def _embeddings(self, pieces: list[str], spans: list[Window]) -> np.ndarray:
-        """The windows' embeddings: each distinct text embedded once (a short prompt is one
-        window of every size), or with ``derive_long`` only the shortest windows
-        (``derived_embeddings`` for the others)."""
         forms = [canonical(piece) or " " for piece in pieces]
-        derive = self.derive_long
-        if derive is None:
-            derive = bool(self._weights()["meta"].get("derive_long", False))
-        if not derive:
-            vectors: dict[str, np.ndarray] = {}
-            # One batch per window size: a batch is padded to its longest window, so 160-
-            # character windows batched with 400-character ones would cost twice as much.
-            for size in sorted({w.size for w in spans}):
-                new = list(dict.fromkeys(form for form, w in zip(forms, spans, strict=True)
-                                         if w.size == size and form not in vectors))
-                if new:
-                    vectors.update(zip(new, self.embedder.embed(new), strict=True))
-            return np.stack([vectors[form] for form in forms])
-        size = min(w.size for w in spans)
-        short = [i for i, w in enumerate(spans) if w.size == size]
-        return derived_embeddings(spans, [spans[i] for i in short],
-                                  self.embedder.embed([forms[i] for i in short]))
+        cheap = cheap_features(pieces, forms)
+        ranges = np.cumsum([0] + [len(cut) for cut in cuts])
+        risks = np.zeros(len(spans))
+        escalate = np.ones(len(spans), dtype=bool)
+        gated = self.gates and len(text) > GATED_FROM_CHARS
+        for part, start, end in zip(parts, ranges, ranges[1:], strict=False):
+            if part.gate is not None and gated:
+                static = self.embedder.embed_static(forms[start:end])
+                logits = (static @ part.gate.coef[:DIMENSIONS]
+                          + cheap[start:end] @ part.gate.coef[DIMENSIONS:] + part.gate.intercept)
+                escalate[start:end] = logits >= _logit(part.gate.threshold)
+                # On the screen's scale, like the part's own risks: as the gate's threshold is
+                # under the part's, a cleared window stays under the screen's threshold.
+                risks[start:end] = _sigmoid(logits + part.shift)
+        chosen = np.flatnonzero(escalate)
+        if chosen.size:
+            vectors = np.zeros((len(spans), DIMENSIONS), dtype=np.float32)
+            vectors[chosen] = self._embeddings([forms[i] for i in chosen],
+                                               [spans[i] for i in chosen])
+            for part, start, end in zip(parts, ranges, ranges[1:], strict=False):
+                mine = chosen[(chosen >= start) & (chosen < end)]
+                if mine.size:
+                    risks[mine] = _sigmoid(vectors[mine] @ part.coef[:DIMENSIONS]
+                                           + cheap[mine] @ part.coef[DIMENSIONS:]
+                                           + part.intercept + part.shift)
+        return spans, risks, escalate
+
+    def _embeddings(self, forms: list[str], spans: list[Window]) -> np.ndarray:
+        """The windows' embeddings, each distinct text embedded once (a short prompt is one
+        window of every size)."""
+        vectors: dict[str, np.ndarray] = {}
+        # One batch per window size: a batch is padded to its longest window, so 160-
+        # character windows batched with 400-character ones would cost twice as much.
+        for size in sorted({w.size for w in spans}):
+            new = list(dict.fromkeys(form for form, w in zip(forms, spans, strict=True)
+                                     if w.size == size and form not in vectors))
+            if new:
+                vectors.update(zip(new, self.embedder.embed(new), strict=True))
+        return np.stack([vectors[form] for form in forms])
 
     def judge(self, text: str) -> Verdict:
         """Risk of the riskiest window, whether it passes the threshold, and why."""
         if not text.strip():
             return Verdict(0.0, False, [], None)
-        spans, risks = self.window_risks(text)
+        spans, risks, escalated = self._score(text)
         best = int(np.argmax(risks))
         window = spans[best]
         features = pattern_features(text[window.start:window.end])
         families = [f for f, w in zip(FAMILIES, features, strict=True) if w > 0]
         risk = float(risks[best])
-        return Verdict(risk, risk >= self.threshold, families, window)
+        return Verdict(risk, risk >= self.threshold, families, window, int(escalated.sum()))
 
 
 @lru_cache(maxsize=1)
