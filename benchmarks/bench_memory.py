@@ -6,9 +6,9 @@ Starts run.py's supervisor on free ports with its own data folder, waits for /he
 prints RSS and PSS per process (PSS divides shared pages, such as the memory-mapped LLM file,
 among the processes that map them, so the PSS total is what the stack really costs), once
 idle and once after a warm-up that calls each capability: classification (local, detailed,
-both sidecars, registry), generation, chat, the semantic cache and a drift report, on a
-kept-alive connection pinned to each API worker (found through ``/proc/net/tcp``), so every
-worker is warmed, not whichever the kernel picked (with
+both sidecars, registry), generation, the injection screen, chat, the semantic cache and a
+drift report, on a kept-alive connection pinned to each API worker (found through
+``/proc/net/tcp``), so every worker is warmed, not whichever the kernel picked (with
 ``DRIFT_JOB_LINGER_SECONDS`` set, once more when the drift report processes have ended),
 and after a visit to the MLflow UI (which run.py starts on its first connection; with
 ``MLFLOW_UI_IDLE_SECONDS`` set, once more when it has stopped again).
@@ -138,6 +138,11 @@ class Pinned:
         raise AssertionError("unreachable")
 
 
+# Over 400 characters, so the injection screen's gates (static embeddings) run too.
+LONG_PROMPT = "Summarize: " + " ".join(
+    f"The river passed the old mill number {i} and turned east toward the hills." for i in range(8))
+
+
 def warm_up(port: int, root: int) -> None:
     """Call every capability (small answers) on a connection pinned to each API worker."""
     calls: list[tuple[str, str, Mapping[str, object] | None]] = [
@@ -145,6 +150,7 @@ def warm_up(port: int, root: int) -> None:
         ("post", "/api/v1/classify-http", SETOSA), ("post", "/api/v1/classify-grpc", SETOSA),
         ("post", "/api/v1/classify-registry?model_format=onnx&alias=production", SETOSA),
         ("post", "/api/v1/generate", {"prompt": "Say hi.", "max_tokens": 4}),
+        ("post", "/api/v1/generate-secure", {"prompt": LONG_PROMPT, "max_tokens": 4}),
         ("post", "/api/v1/chat", {"prompt": "Hello", "max_tokens": 4}),
         ("post", "/api/v1/chat-semantic", {"prompt": "What is AI?", "max_tokens": 4}),
     ]

@@ -61,6 +61,12 @@ LLM_PROMPT_LEAKS = Counter(
     "Answers withheld because they repeated the system prompt's canary token, by backend",
     ["backend"],
 )
+INJECTION_SCREEN_WINDOWS = Counter(
+    "injection_screen_windows_total",
+    "Windows of prompts the injection screen scored, by stage: cleared by the gates alone "
+    "(gate) or embedded and scored by MiniLM's regression (model)",
+    ["stage"],
+)
 SIDECAR_CALLS = Counter(
     "sidecar_requests_total", "Calls to the inference sidecars by protocol and outcome",
     ["protocol", "outcome"],

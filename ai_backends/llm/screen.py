@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ai_backends.core import metrics
 from ai_backends.llm.injection import PATTERNS, canonical
 
 SCREEN_MODEL = Path(__file__).with_name("data") / "injection_screen.npz"
@@ -190,7 +191,7 @@ class Verdict:
     flagged: bool
     families: list[str]
     window: Window | None  # the riskiest window (None when the prompt is empty)
-    embedded: int = 0  # windows the gates passed on to the model
+    embedded: int = 0  # windows scored by the model (the gates cleared the others)
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -205,7 +206,7 @@ class InjectionScreen:
         self.embedder = embedder
         self.model_path = Path(model_path)
         self._threshold = threshold
-        self.gates = gates  # False: every window goes to the model (for comparison)
+        self.gates = gates  # False: every window goes to the model (INJECTION_SCREEN_GATES)
         self._model: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -233,7 +234,7 @@ class InjectionScreen:
 
     def _score(self, text: str) -> tuple[list[Window], np.ndarray, np.ndarray]:
         """Windows, their risks, and which of them the model scored (the rest were cleared
-        by their gate, and their risk is the gate's, below the gate's threshold)."""
+        by their gate and keep its risk, shifted like their part's: under the threshold)."""
         parts: list[Part] = self._weights()["parts"]
         cuts = [windows(text, part.window_chars) for part in parts]
         spans = [w for cut in cuts for w in cut]
@@ -289,7 +290,10 @@ class InjectionScreen:
         features = pattern_features(text[window.start:window.end])
         families = [f for f, w in zip(FAMILIES, features, strict=True) if w > 0]
         risk = float(risks[best])
-        return Verdict(risk, risk >= self.threshold, families, window, int(escalated.sum()))
+        embedded = int(escalated.sum())
+        metrics.INJECTION_SCREEN_WINDOWS.labels("model").inc(embedded)
+        metrics.INJECTION_SCREEN_WINDOWS.labels("gate").inc(len(spans) - embedded)
+        return Verdict(risk, risk >= self.threshold, families, window, embedded)
 
 
 @lru_cache(maxsize=1)
