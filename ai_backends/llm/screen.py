@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -109,35 +110,81 @@ def pattern_features(text: str, form: str | None = None) -> np.ndarray:
     return np.array([weights[f] for f in FAMILIES], dtype=np.float32)
 
 
-@lru_cache(maxsize=1)
-def _hasher() -> Any:
-    from sklearn.feature_extraction.text import HashingVectorizer  # heavy import, once
+def char_ngrams(form: str) -> list[str]:
+    """The character 3-5-grams of each word of ``form``, padded with a space on each side
+    (scikit-learn's ``char_wb`` analyzer: a word no longer than n gives itself, once)."""
+    grams = []
+    for word in form.lower().split():
+        padded = f" {word} "
+        for n in range(3, 6):
+            grams.extend(padded[i:i + n] for i in range(max(1, len(padded) - n + 1)))
+            if len(padded) <= n:
+                break
+    return grams
 
-    return HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), n_features=HASH_FEATURES,
-                             alternate_sign=False, norm="l2")
+
+def hashed_ngrams(form: str) -> tuple[np.ndarray, np.ndarray]:
+    """The buckets of ``form``'s n-grams (signed 32-bit MurmurHash3, modulo
+    ``HASH_FEATURES``) and their counts scaled to unit length: what scikit-learn's
+    ``HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), alternate_sign=False)`` gives,
+    without loading scikit-learn (130 MB) in each API worker."""
+    import mmh3
+
+    counts = Counter(abs(mmh3.hash(gram.encode(), 0)) % HASH_FEATURES
+                     for gram in char_ngrams(form))
+    buckets = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+    values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    return buckets, values / max(float(np.sqrt(values @ values)), 1e-12)
 
 
-def cheap_features(texts: list[str], forms: list[str] | None = None) -> Any:
-    """The pattern and hashed n-gram inputs of each window text (a sparse matrix); ``forms``
-    are the texts' canonical forms when already computed."""
-    from scipy.sparse import csr_matrix, hstack
+@dataclass(frozen=True)
+class CheapInputs:
+    """The inputs of each window that cost no model run: pattern weights and hashed n-grams
+    (a sparse row of ``HASH_FEATURES`` kept as buckets and values)."""
 
+    patterns: np.ndarray  # (windows, families)
+    ngrams: list[tuple[np.ndarray, np.ndarray]]
+
+    def dot(self, coef: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """For each window (of ``rows``), its inputs times ``coef``: the pattern weights'
+        coefficients, then the n-gram buckets'."""
+        rows = np.arange(len(self.ngrams)) if rows is None else rows
+        grams = coef[len(FAMILIES):]
+        return self.patterns[rows] @ coef[:len(FAMILIES)] + np.array(
+            [grams[self.ngrams[r][0]] @ self.ngrams[r][1] for r in rows], dtype=np.float64)
+
+    def matrix(self) -> Any:
+        """The same inputs as one sparse matrix (for training)."""
+        from scipy.sparse import csr_matrix, hstack
+
+        indptr = np.cumsum([0] + [len(buckets) for buckets, _ in self.ngrams])
+        grams = csr_matrix((np.concatenate([v for _, v in self.ngrams] or [np.zeros(0)]),
+                            np.concatenate([b for b, _ in self.ngrams] or [np.zeros(0, int)]),
+                            indptr), shape=(len(self.ngrams), HASH_FEATURES))
+        return hstack([csr_matrix(self.patterns), grams]).tocsr()
+
+
+def cheap_inputs(texts: list[str], forms: list[str] | None = None) -> CheapInputs:
+    """The pattern and hashed n-gram inputs of each window text; ``forms`` are the texts'
+    canonical forms when already computed."""
     forms = forms if forms is not None else [canonical(t) or " " for t in texts]
-    patterns = np.stack([pattern_features(t, f) for t, f in zip(texts, forms, strict=True)])
-    return hstack([csr_matrix(patterns), _hasher().transform(forms)]).tocsr()
+    patterns = np.stack([pattern_features(t, f) for t, f in zip(texts, forms, strict=True)]) \
+        if texts else np.zeros((0, len(FAMILIES)), dtype=np.float32)
+    return CheapInputs(patterns, [hashed_ngrams(form) for form in forms])
 
 
 def window_features(texts: list[str], embedder: TextEmbedder,
                     vectors: np.ndarray | None = None) -> Any:
-    """Embedding, pattern and hashed n-gram inputs for each window text (a sparse matrix);
-    ``vectors`` are the windows' embeddings (MiniLM's, or the static ones of the gate) when
-    already computed."""
+    """Embedding, pattern and hashed n-gram inputs for each window text (a sparse matrix,
+    for training); ``vectors`` are the windows' embeddings (MiniLM's, or the static ones of
+    the gate) when already computed."""
     from scipy.sparse import csr_matrix, hstack
 
     forms = [canonical(t) or " " for t in texts]
     if vectors is None:
         vectors = embedder.embed(forms)
-    return hstack([csr_matrix(vectors.astype(np.float32)), cheap_features(texts, forms)]).tocsr()
+    return hstack([csr_matrix(vectors.astype(np.float32)),
+                   cheap_inputs(texts, forms).matrix()]).tocsr()
 
 
 @dataclass(frozen=True)
@@ -240,7 +287,7 @@ class InjectionScreen:
         spans = [w for cut in cuts for w in cut]
         pieces = [text[w.start:w.end] for w in spans]
         forms = [canonical(piece) or " " for piece in pieces]
-        cheap = cheap_features(pieces, forms)
+        cheap = cheap_inputs(pieces, forms)
         ranges = np.cumsum([0] + [len(cut) for cut in cuts])
         risks = np.zeros(len(spans))
         escalate = np.ones(len(spans), dtype=bool)
@@ -249,7 +296,8 @@ class InjectionScreen:
             if part.gate is not None and gated:
                 static = self.embedder.embed_static(forms[start:end])
                 logits = (static @ part.gate.coef[:DIMENSIONS]
-                          + cheap[start:end] @ part.gate.coef[DIMENSIONS:] + part.gate.intercept)
+                          + cheap.dot(part.gate.coef[DIMENSIONS:], np.arange(start, end))
+                          + part.gate.intercept)
                 escalate[start:end] = logits >= _logit(part.gate.threshold)
                 # On the screen's scale, like the part's own risks: as the gate's threshold is
                 # under the part's, a cleared window stays under the screen's threshold.
@@ -263,7 +311,7 @@ class InjectionScreen:
                 mine = chosen[(chosen >= start) & (chosen < end)]
                 if mine.size:
                     risks[mine] = _sigmoid(vectors[mine] @ part.coef[:DIMENSIONS]
-                                           + cheap[mine] @ part.coef[DIMENSIONS:]
+                                           + cheap.dot(part.coef[DIMENSIONS:], mine)
                                            + part.intercept + part.shift)
         return spans, risks, escalate
 
