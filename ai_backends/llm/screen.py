@@ -113,7 +113,7 @@ def pattern_features(text: str, form: str | None = None) -> np.ndarray:
 def char_ngrams(form: str) -> list[str]:
     """The character 3-5-grams of each word of ``form``, padded with a space on each side
     (scikit-learn's ``char_wb`` analyzer: a word no longer than n gives itself, once)."""
-    grams = []
+    grams: list[str] = []
     for word in form.lower().split():
         padded = f" {word} "
         for n in range(3, 6):
