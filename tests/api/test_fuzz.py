@@ -34,8 +34,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.security, pytest.mark.slow]
 EXAMPLES_PER_OPERATION = 40
 # Generation is real (the embedded model): fewer examples, each asking for at most 4 tokens.
 LLM_EXAMPLES_PER_OPERATION = 8
-# Each answer here is a drift report (Evidently; seconds in a child process without a model
-# host) or a benchmark run against both sidecars: few examples, the parameters are few too.
+# Each answer here is a drift report (Evidently, in a child process of each API worker, kept
+# between reports: DRIFT_JOB_LINGER_SECONDS below) or a benchmark run against both sidecars:
+# few examples, the parameters are few too.
 HEAVY_PREFIXES = ("/api/v1/drift-report", "/api/v1/classify-benchmark")
 HEAVY_EXAMPLES_PER_OPERATION = 6
 LLM_MAX_TOKENS = 4
@@ -61,7 +62,11 @@ def api_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
            "REDIS_KEY_PREFIX": f"fuzz-{port}:", "LOG_LEVEL": "WARNING",
            "RATE_LIMIT_PER_MINUTE": "0", "MLFLOW_TRACKING_URI": registry_uri,
            "HTTP_SIDECAR_URL": http_sidecar.address,
-           "GRPC_SIDECAR_TARGET": grpc_sidecar.address, "PORT": str(port)}
+           "GRPC_SIDECAR_TARGET": grpc_sidecar.address, "PORT": str(port),
+           # Each worker keeps its drift job between the reports of this test, so Evidently
+           # is imported once per worker, not per report (the default, a process per
+           # report, is what tests/mlops/test_drift.py runs).
+           "DRIFT_JOB_LINGER_SECONDS": "60"}
     served = request.param == "server"
     argv = (api_command(load_config({"HOST": "127.0.0.1", "PORT": port}),
                         "ai_backends.api.app:create_app()")
