@@ -5,7 +5,7 @@ many or too large headers, a malformed line) with its own HTML page before the a
 This worker answers those with the same RFC 9457 body as every other error of the API.
 On SIGTERM it marks the process as stopping (``core/lifecycle.py``) so that generations in
 progress end with a 503 / an error record while gunicorn drains, rather than being killed
-mid-token at the graceful timeout.
+mid-token at the graceful timeout; an idle keep-alive connection does not hold the stop.
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ class ProblemWorker(ThreadWorker):
         """SIGINT/SIGQUIT: the same mark before gunicorn's quick exit."""
         begin_shutdown()
         super().handle_quit(sig, frame)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """While draining, wake at least every second, so that an idle keep-alive connection
+        is closed when its keep-alive ends rather than holding the stop for the whole
+        graceful timeout (gunicorn's drain loop waits ``graceful_timeout`` for an event)."""
+        super().wait_for_and_dispatch_events(timeout if self.alive else min(timeout, 1.0))
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: Exception) -> None:
         """problem+json for a parse error; gunicorn's own handling for anything else."""

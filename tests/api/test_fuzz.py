@@ -34,8 +34,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.security, pytest.mark.slow]
 EXAMPLES_PER_OPERATION = 40
 # Generation is real (the embedded model): fewer examples, each asking for at most 4 tokens.
 LLM_EXAMPLES_PER_OPERATION = 8
-# Each answer here is a drift report (Evidently; seconds in a child process without a model
-# host) or a benchmark run against both sidecars: few examples, the parameters are few too.
+# Each answer here is a drift report (Evidently, in a child process of each API worker, kept
+# between reports: DRIFT_JOB_LINGER_SECONDS below) or a benchmark run against both sidecars:
+# few examples, the parameters are few too.
 HEAVY_PREFIXES = ("/api/v1/drift-report", "/api/v1/classify-benchmark")
 HEAVY_EXAMPLES_PER_OPERATION = 6
 LLM_MAX_TOKENS = 4
@@ -45,33 +46,45 @@ SCREENED_PATHS = ("/api/v1/generate-secure",)
 REQUEST_TIMEOUT = 90
 
 
+@pytest.fixture(scope="module")
+def sidecars(model_dir: Any) -> Iterator[dict[str, str]]:
+    """Both sidecars, shared by the two servers of this module, as API settings."""
+    http_sidecar = start_http_sidecar(model_dir)
+    try:
+        grpc_sidecar = start_grpc_sidecar(model_dir)
+    except Exception:
+        http_sidecar.stop()
+        raise
+    yield {"HTTP_SIDECAR_URL": http_sidecar.address,
+           "GRPC_SIDECAR_TARGET": grpc_sidecar.address}
+    http_sidecar.stop()
+    grpc_sidecar.stop()
+
+
 @pytest.fixture(scope="module", params=["server", "app.py"])
 def api_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-            model_dir: Any, redis_url: str, trained: tuple[Any, Path],
-            registry_uri: str) -> Iterator[tuple[str, bool]]:
+            model_dir: Any, redis_url: str, trained: tuple[Any, Path], registry_uri: str,
+            sidecars: dict[str, str]) -> Iterator[tuple[str, bool]]:
     """The API under the default server and under the development server on a free loopback
     port, with every dependency up: both sidecars, a registry with models, the drift
     reference; with whether it is the development server."""
     port = free_port()
     data_dir = tmp_path_factory.mktemp("fuzz")
     shutil.copy(trained[1] / REFERENCE_FILE, data_dir / REFERENCE_FILE)
-    http_sidecar = start_http_sidecar(model_dir)
-    grpc_sidecar = start_grpc_sidecar(model_dir)
     env = {"MODEL_DIR": str(model_dir), "DATA_DIR": str(data_dir), "REDIS_URL": redis_url,
            "REDIS_KEY_PREFIX": f"fuzz-{port}:", "LOG_LEVEL": "WARNING",
-           "RATE_LIMIT_PER_MINUTE": "0", "MLFLOW_TRACKING_URI": registry_uri,
-           "HTTP_SIDECAR_URL": http_sidecar.address,
-           "GRPC_SIDECAR_TARGET": grpc_sidecar.address, "PORT": str(port)}
+           "RATE_LIMIT_PER_MINUTE": "0", "MLFLOW_TRACKING_URI": registry_uri, **sidecars,
+           "PORT": str(port),
+           # Each worker keeps its drift job between the reports of this test, so Evidently
+           # is imported once per worker, not per report (the default, a process per
+           # report, is what tests/mlops/test_drift.py runs).
+           "DRIFT_JOB_LINGER_SECONDS": "60"}
     served = request.param == "server"
     argv = (api_command(load_config({"HOST": "127.0.0.1", "PORT": port}),
                         "ai_backends.api.app:create_app()")
             if served else [sys.executable, "app.py"])
-    try:
-        with running(argv, env, f"http://127.0.0.1:{port}/health"):
-            yield f"http://127.0.0.1:{port}", not served
-    finally:
-        http_sidecar.stop()
-        grpc_sidecar.stop()
+    with running(argv, env, f"http://127.0.0.1:{port}/health"):
+        yield f"http://127.0.0.1:{port}", not served
 
 
 def fuzz_operation(operation: Any) -> None:

@@ -8,6 +8,7 @@ import http.client
 import json
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -127,9 +128,15 @@ def test_a_10_kb_request_line_gets_a_problem(app_config: dict[str, Any], server:
 def test_gunicorn_stays_available(app_config: dict[str, Any]) -> None:
     argv, env, base = _serve(app_config, WEB_SERVER="gunicorn", WEB_WORKERS=1, WEB_THREADS=2)
     assert "gunicorn" in argv
-    with running(argv, env, f"{base}/health"):
-        answer = requests.post(f"{base}/api/v1/classify", json=SETOSA, timeout=10)
+    with running(argv, env, f"{base}/health") as server, requests.Session() as session:
+        answer = session.post(f"{base}/api/v1/classify", json=SETOSA, timeout=10)
+        # The session's connection stays open (keep-alive) and idle while gunicorn stops.
+        stopping = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+        stopped_in = time.monotonic() - stopping
     assert answer.status_code == 200 and answer.json()["predicted_class"] == "setosa"
+    assert stopped_in < 10, stopped_in  # not held for the whole graceful timeout (15 s)
 
 
 def test_an_unknown_server_is_refused() -> None:

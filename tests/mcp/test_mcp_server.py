@@ -79,6 +79,9 @@ def server_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict
         "HTTP_SIDECAR_URL": f"http://127.0.0.1:{free_port()}",
         "GRPC_SIDECAR_TARGET": f"127.0.0.1:{free_port()}",
         "PYTHONPATH": str(ROOT),  # for scripts/train_iris_model.py, as in stdio()
+        # The drift job stays between reports: Evidently is imported once, not per report
+        # (the default, a process per report, is what tests/mlops/test_drift.py runs).
+        "DRIFT_JOB_LINGER_SECONDS": "60",
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psutil
 import pytest
 from sklearn.datasets import load_iris
 
@@ -24,6 +25,12 @@ def normal_samples(count: int = 50) -> list[dict[str, float]]:
     return [dict(zip(FEATURES, map(float, row), strict=True)) for row in rows]
 
 
+def drift_jobs_running() -> list[int]:
+    """The drift-job processes this test process has started that still run."""
+    return [child.pid for child in psutil.Process().children()
+            if "ai_backends.mlops.drift_job" in " ".join(child.cmdline())]
+
+
 def test_normal_traffic_shows_no_drift_then_shifted_traffic_does(client: Any) -> None:
     samples = normal_samples()
     assert client.post("/api/v1/classify", json={"samples": samples}).status_code == 200
@@ -40,6 +47,9 @@ def test_normal_traffic_shows_no_drift_then_shifted_traffic_does(client: Any) ->
     assert report.data_summary.analyzed_samples == 50
     assert report.data_summary.reference_samples == 120
     assert metric(client, "drift_monitoring_status") == 0
+    # DRIFT_JOB_LINGER_SECONDS is 0 by default: the report's process has ended already, and
+    # the next report starts one of its own.
+    assert drift_jobs_running() == []
     sepal = report.drift_analysis.feature_drift_scores["sepal_length"]
     assert sepal.statistical_test == "kolmogorov_smirnov" and sepal.test_method == "K-S p_value"
     assert sepal.p_value is not None and sepal.drift_score == pytest.approx(1 - sepal.p_value, abs=1e-6)
@@ -63,6 +73,7 @@ def test_normal_traffic_shows_no_drift_then_shifted_traffic_does(client: Any) ->
     # The whole log (half normal, half shifted) still flags the shifted features.
     mixed = client.get("/api/v1/drift-report?limit=100").json
     assert mixed["drift_analysis"]["feature_drift_scores"]["sepal_length"]["drift_detected"]
+    assert drift_jobs_running() == []
 
 
 def test_html_report_is_served_after_a_report(client: Any) -> None:

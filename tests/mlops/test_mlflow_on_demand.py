@@ -21,6 +21,7 @@ from tests.conftest import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STARTUP_SECONDS = 120
+IDLE_SECONDS = 4  # checked every second (a quarter of it)
 
 
 def rss_mb(pid: int) -> float:
@@ -67,14 +68,17 @@ def children(pid: int) -> list[int]:
 def test_the_ui_starts_on_a_connection_and_stops_when_idle(tmp_path: Path) -> None:
     config = load_config({"DATA_DIR": str(tmp_path), "MLFLOW_UI_PORT": free_port(),
                           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-                          "MLFLOW_UI_IDLE_SECONDS": 8})
+                          "MLFLOW_UI_IDLE_SECONDS": IDLE_SECONDS})
     (ui,) = [p for p in processes(config) if p.name == "mlflow"]
     url = f"http://127.0.0.1:{config['MLFLOW_UI_PORT']}"
     log = (tmp_path / "mlflow.log").open("w")
     server = subprocess.Popen(ui.argv, cwd=ROOT, env={**os.environ, **ui.env}, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)  # nosec B603
     try:
-        time.sleep(3)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while "starts on its first connection" not in (tmp_path / "mlflow.log").read_text():
+            assert server.poll() is None and time.monotonic() < deadline, "not listening"
+            time.sleep(0.1)
         assert server.poll() is None
         assert rss_mb(server.pid) < 40 and not children(server.pid)  # listening only
         assert not (tmp_path / "mlflow.db").exists()
@@ -88,9 +92,9 @@ def test_the_ui_starts_on_a_connection_and_stops_when_idle(tmp_path: Path) -> No
             assert "uvicorn" in Path(f"/proc/{child}/cmdline").read_text()
             assert rss_mb(child) > 100 and rss_mb(server.pid) < 40
             deadline = time.monotonic() + 60
-            while children(server.pid):  # no connection for 8 s: MLflow stops
+            while children(server.pid):  # no connection for IDLE_SECONDS: MLflow stops
                 assert time.monotonic() < deadline, "MLflow was not stopped when idle"
-                time.sleep(1)
+                time.sleep(0.2)
             assert server.poll() is None
     finally:
         os.killpg(server.pid, signal.SIGTERM)
