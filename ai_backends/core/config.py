@@ -268,8 +268,8 @@ class Settings(BaseSettings):
     INJECTION_SCREEN_GATES: bool = Field(
         True,
         description="Let the injection screen's cheap first stage clear plainly benign windows "
-                    "without embedding them (~30x faster on long prompts; false: embed every "
-                    "window, docs/judgments.md compares both).")
+                    "of long prompts without embedding them (about 13x less CPU for 2 KB; false: "
+                    "embed every window, docs/judgments.md compares both).")
     # OpenAI-compatible surface (/v1/*, ai_backends/api/openai); requests may override both.
     OPENAI_SCREEN_INJECTION: bool = Field(
         False,
