@@ -38,7 +38,6 @@ import argparse
 import csv
 import itertools
 import json
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,18 +102,17 @@ def window_examples(rows: list[dict[str, str]], size: int = WINDOW_CHARS
 def cached_embeddings(texts: list[str], embedder: Embedder) -> np.ndarray:
     """MiniLM embeddings of the windows' canonical forms, kept on disk by window text
     (embedding is the slow part; a change of the windows embeds only the new ones)."""
-    path = CACHE / "embeddings.pkl"
+    path = CACHE / "embeddings.npz"
     store: dict[str, np.ndarray] = {}
     if path.exists():
-        with path.open("rb") as handle:
-            store = pickle.load(handle)  # noqa: S301 - our own file in /tmp
+        with np.load(path) as stored:
+            store = dict(zip(stored["texts"].tolist(), stored["vectors"], strict=True))
     new = [t for t in dict.fromkeys(texts) if t not in store]
     if new:
         print(f"  embedding {len(new)} windows")
         store.update(zip(new, embedder.embed([canonical(t) or " " for t in new]), strict=True))
         CACHE.mkdir(exist_ok=True)
-        with path.open("wb") as handle:
-            pickle.dump(store, handle)
+        np.savez(path, texts=np.array(list(store)), vectors=np.stack(list(store.values())))
     return np.stack([store[t] for t in texts])
 
 
