@@ -119,7 +119,7 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
     groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
     risks: dict[tuple[str, str], list[float]] = defaultdict(list)
     sizes: dict[str, Counter[int]] = defaultdict(Counter)  # label -> size of the trigger
-    slow: Counter[str] = Counter()  # label -> texts with a window passed on to the model
+    slow: Counter[str] = Counter()  # label -> texts with a window the model embedded
     errors = []
     assert SCREEN is not None and isinstance(SCREEN.embedder, CachedEmbedder)
     for row in rows:
