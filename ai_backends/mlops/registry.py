@@ -22,7 +22,7 @@ import subprocess  # nosec B404
 import uuid
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -354,7 +354,7 @@ class ModelRegistry(VersionLookup):
         with self.errors("searching registered versions"):
             for name in MODEL_NAMES.values():
                 versions = [mv for mv in self.client.search_model_versions(
-                    f"name = '{_quote(name)}'")
+                    f"name = '{quote(name)}'")
                     if mv.tags.get("onnx_sha256_12") == model_version]
                 if versions:
                     mv = max(versions, key=lambda v: int(v.version))
@@ -383,25 +383,13 @@ class ModelRegistry(VersionLookup):
             ]
 
     def _versions(self, name: str, aliases: dict[str, Any]) -> list[dict[str, Any]]:
-        by_version: dict[str, list[str]] = {}
-        for alias, version in aliases.items():
-            by_version.setdefault(str(version), []).append(alias)
-        versions = self.client.search_model_versions(f"name = '{_quote(name)}'")
-        rows = []
-        for mv in sorted(versions, key=lambda v: int(v.version)):
-            rows.append({
-                "version": str(mv.version),
-                # search_model_versions leaves aliases empty; the model's alias map has them.
-                "aliases": sorted(by_version.get(str(mv.version), [])),
-                "stage": mv.current_stage,
-                "status": mv.status,
-                "created": _iso(mv.creation_timestamp),
-                "run_id": mv.run_id,
-                "accuracy": mv.tags.get("accuracy"),
-                "data_hash": mv.tags.get("data_hash"),
-                "git_commit": mv.tags.get("git_commit"),
-            })
-        return rows
+        versions = self.client.search_model_versions(f"name = '{quote(name)}'")
+        # search_model_versions leaves aliases empty; the model's alias map has them.
+        return listed_versions([{"version": mv.version, "current_stage": mv.current_stage,
+                                 "status": mv.status,
+                                 "creation_timestamp": mv.creation_timestamp,
+                                 "run_id": mv.run_id, "tags": mv.tags} for mv in versions],
+                               aliases)
 
     def compare(self, name: str) -> list[dict[str, Any]]:
         """The versions of ``name`` side by side with the metrics and params of their runs."""
@@ -589,7 +577,25 @@ def client_files(tracking_uri: str, source: str, relatives: list[str], folder: P
     return folder
 
 
-def _quote(value: str) -> str:
+def listed_versions(versions: Sequence[Mapping[str, Any]], aliases: Mapping[str, Any]
+                    ) -> list[dict[str, Any]]:
+    """A model's versions as ``GET /api/v1/models`` lists them, oldest first: each with its
+    aliases, stage, status, creation time, run and training tags (accuracy, data hash,
+    commit), from rows of MLflow's version fields (``tags`` a mapping)."""
+    by_version: dict[str, list[str]] = {}
+    for alias, version in aliases.items():
+        by_version.setdefault(str(version), []).append(alias)
+    return [{"version": str(mv["version"]),
+             "aliases": sorted(by_version.get(str(mv["version"]), [])),
+             "stage": mv["current_stage"], "status": mv["status"],
+             "created": _iso(mv["creation_timestamp"]), "run_id": mv["run_id"],
+             "accuracy": mv["tags"].get("accuracy"), "data_hash": mv["tags"].get("data_hash"),
+             "git_commit": mv["tags"].get("git_commit")}
+            for mv in sorted(versions, key=lambda v: int(v["version"]))]
+
+
+def quote(value: str) -> str:
+    """``value`` as a string literal of MLflow's search filters."""
     return value.replace("'", "\\'")
 
 

@@ -1,8 +1,9 @@
 """The registry reads of the API workers, without MLflow's client.
 
 ``/api/v1/classify-registry`` only resolves an alias, a version or a stage to a model version
-and fetches that version's files; ``import mlflow`` for that would bring pandas and much more
-(about 110 MB in each worker). ``registry_reads`` picks, by tracking URI:
+and fetches that version's files, and ``/api/v1/models`` only lists models and versions;
+``import mlflow`` for that would bring pandas and much more (about 110 MB in each worker).
+``registry_reads`` picks, by tracking URI:
 
 - an MLflow server (``http(s)://``): its REST API (``/api/2.0/mlflow/...``) and, for files
   the server keeps (``mlflow-artifacts:``), its artifact API, with ``requests``;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +37,8 @@ from ai_backends.mlops.registry import (
     _unavailable,
     client_files,
     is_server,
+    listed_versions,
+    quote,
     registry_error,
     safe_relative,
 )
@@ -42,6 +46,7 @@ from ai_backends.mlops.registry import (
 DELETED_STAGE = "Deleted_Internal"  # MLflow's SQL store keeps deleted versions in this stage
 LATEST_ALIAS = "latest"  # MLflow resolves this alias to the highest version itself
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+PAGE_SIZE = 1000  # items per page of a REST search
 
 
 class Reads(Protocol):
@@ -61,6 +66,9 @@ class Reads(Protocol):
 
     def errors(self, what: str) -> Any:
         """Context manager translating the registry's errors for ``what``."""
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """Every registered model with its versions (``ModelRegistry.list_models``)."""
 
 
 class RegistryFailure(Exception):
@@ -86,6 +94,27 @@ class LightReads(VersionLookup):
     def missing_stage(self, message: str) -> Exception:
         """An unknown stage, mapped by ``errors`` as MLflow's own 404."""
         return not_found(message)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """Every registered model with its versions, aliases, stages and accuracy, as
+        ``ModelRegistry.list_models`` answers."""
+        with self.errors("listing registered models"):
+            listed = []
+            for name, description in self.registered_models():
+                aliases = self.aliases(name)
+                listed.append({"name": name, "description": description or "",
+                               "aliases": aliases,
+                               "versions": listed_versions(self.model_versions(name), aliases)})
+            return listed
+
+    @abstractmethod
+    def registered_models(self) -> list[tuple[str, str | None]]:
+        """Name and description of every registered model, by name."""
+
+    @abstractmethod
+    def model_versions(self, name: str) -> list[dict[str, Any]]:
+        """The versions of ``name`` (deleted ones excluded): version, current_stage, status,
+        creation_timestamp, run_id and tags."""
 
     @contextmanager
     def errors(self, what: str) -> Iterator[None]:
@@ -185,6 +214,34 @@ class RestReads(LightReads):
         model = self._call("GET", "registered-models/get", name=name)["registered_model"]
         return {item["alias"]: str(item["version"]) for item in model.get("aliases", [])}
 
+    def registered_models(self) -> list[tuple[str, str | None]]:
+        """GET registered-models/search, page by page."""
+        found = self._pages("registered-models/search", "registered_models",
+                            order_by="name ASC")
+        return [(model["name"], model.get("description")) for model in found]
+
+    def model_versions(self, name: str) -> list[dict[str, Any]]:
+        """GET model-versions/search for ``name``, page by page."""
+        found = self._pages("model-versions/search", "model_versions",
+                            filter=f"name = '{quote(name)}'")
+        return [{"version": mv["version"], "current_stage": mv.get("current_stage", "None"),
+                 "status": mv.get("status"), "creation_timestamp": mv.get("creation_timestamp"),
+                 "run_id": mv.get("run_id"),
+                 "tags": {tag["key"]: tag.get("value") for tag in mv.get("tags", [])}}
+                for mv in found]
+
+    def _pages(self, endpoint: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a paginated search."""
+        items: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self._call("GET", endpoint, max_results=PAGE_SIZE, **params,
+                              **({"page_token": token} if token else {}))
+            items += page.get(key, [])
+            token = page.get("next_page_token")
+            if not token:
+                return items
+
     def download_uri(self, name: str, version: str) -> str:
         """GET model-versions/get-download-uri."""
         with self.errors(f"locating {name} version {version}"):
@@ -270,6 +327,25 @@ class SqliteReads(LightReads):
         """The rows of registered_model_aliases of ``name``."""
         return {alias: str(version) for alias, version in self._rows(
             "SELECT alias, version FROM registered_model_aliases WHERE name = ?", name)}
+
+    def registered_models(self) -> list[tuple[str, str | None]]:
+        """The rows of registered_models, by name."""
+        return [(str(name), description) for name, description in self._rows(
+            "SELECT name, description FROM registered_models ORDER BY name")]
+
+    def model_versions(self, name: str) -> list[dict[str, Any]]:
+        """The rows of model_versions of ``name`` (deleted ones excluded), with their tags."""
+        tags: dict[int, dict[str, str]] = {}
+        for version, key, value in self._rows(
+                "SELECT version, key, value FROM model_version_tags WHERE name = ?", name):
+            tags.setdefault(int(version), {})[key] = value
+        return [{"version": version, "current_stage": stage, "status": status,
+                 "creation_timestamp": created, "run_id": run_id,
+                 "tags": tags.get(int(version), {})}
+                for version, stage, status, created, run_id in self._rows(
+                    "SELECT version, current_stage, status, creation_time, run_id "
+                    "FROM model_versions WHERE name = ? AND current_stage != ?",
+                    name, DELETED_STAGE)]
 
     def download_uri(self, name: str, version: str) -> str:
         """The version's storage location, else its source (as MLflow's SQL store answers)."""

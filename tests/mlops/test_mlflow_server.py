@@ -109,6 +109,8 @@ def test_register_serve_and_manage_through_a_real_server(
     assert moves == [(None, "1"), ("1", "2")]
     code, out, _ = run_cli("--tracking-uri", mlflow_url, "--list")
     assert code == 0 and SKLEARN_MODEL in out and ONNX_MODEL in out
+    # The API lists the registry over the server's REST API, as MLflow's client does.
+    assert client.get("/api/v1/models").json["models"] == registry.list_models()
     assert "iris-classifier" in requests.get(
         f"{mlflow_url}/ajax-api/2.0/mlflow/registered-models/search", timeout=5).text
 

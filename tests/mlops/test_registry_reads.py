@@ -48,6 +48,15 @@ def test_sql_reads_answer_as_mlflows_client(registry: Any, name: str) -> None:
             assert reads.download_uri(name, version) == registry.download_uri(name, version)
 
 
+def test_sql_reads_list_the_models_as_mlflows_client(registry: Any) -> None:
+    reads = SqliteReads(registry.tracking_uri, 5.0)
+    registry.set_alias(ONNX_MODEL, "2", "production", who="test")
+    listed = reads.list_models()
+    assert [model["name"] for model in listed] == [ONNX_MODEL, SKLEARN_MODEL]
+    assert listed == registry.list_models()
+    assert all(len(model["versions"]) == 2 for model in listed)
+
+
 def test_sql_reads_see_a_moved_alias_and_fail_with_503_without_a_store(
         registry: Any, tmp_path: Path) -> None:
     reads = SqliteReads(registry.tracking_uri, 5.0)
@@ -81,14 +90,17 @@ def test_a_registry_request_imports_neither_mlflow_nor_pandas(
         f"client = create_app(json.loads({json.dumps(json.dumps(config))})).test_client()\n"
         "flower = {'sepal_length': 5.1, 'sepal_width': 3.5, 'petal_length': 1.4,"
         " 'petal_width': 0.2}\n"
+        "def loaded():\n"
+        "    return sorted(m for m in ('mlflow', 'pandas') if m in sys.modules)\n"
         "def ask(model_format):\n"
         "    url = f'/api/v1/classify-registry?model_format={model_format}'\n"
-        "    code = client.post(url, json=flower).status_code\n"
-        "    return [code, sorted(m for m in ('mlflow', 'pandas') if m in sys.modules)]\n"
-        "print(json.dumps([ask('onnx'), ask('sklearn')]))\n"
+        "    return [client.post(url, json=flower).status_code, loaded()]\n"
+        "listing = [client.get('/api/v1/models').status_code, loaded()]\n"
+        "print(json.dumps([listing, ask('onnx'), ask('sklearn')]))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT,  # nosec B603
                           capture_output=True, text=True, timeout=120, check=True)
-    onnx, sklearn = json.loads(done.stdout.strip().splitlines()[-1])
+    listing, onnx, sklearn = json.loads(done.stdout.strip().splitlines()[-1])
+    assert listing == [200, []]  # GET /api/v1/models too
     assert onnx == [200, []]
     assert sklearn == [200, ["pandas"]]

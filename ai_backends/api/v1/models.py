@@ -19,5 +19,5 @@ TAG = Tag(name="registry", description="Inference with models from the MLflow re
 def list_models() -> dict[str, Any]:
     """Registered models with their versions and aliases (production is the one served)."""
     service = services().registry
-    return {"models": service.registry.list_models(),
+    return {"models": service.reads.list_models(),
             "tracking_uri": describe_url(service.tracking_uri)}
