@@ -329,7 +329,10 @@ class SqliteReads(LightReads):
             "SELECT alias, version FROM registered_model_aliases WHERE name = ?", name)}
 
     def registered_models(self) -> list[tuple[str, str | None]]:
-        """The rows of registered_models, by name."""
+        """The rows of registered_models, by name (none before the store's file exists:
+        MLflow's client would create it empty)."""
+        if not self.path.exists():
+            return []
         return [(str(name), description) for name, description in self._rows(
             "SELECT name, description FROM registered_models ORDER BY name")]
 

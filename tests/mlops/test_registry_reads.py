@@ -57,6 +57,12 @@ def test_sql_reads_list_the_models_as_mlflows_client(registry: Any) -> None:
     assert all(len(model["versions"]) == 2 for model in listed)
 
 
+def test_an_embedded_store_not_created_yet_lists_no_models(tmp_path: Path) -> None:
+    # As MLflow's client answers (it creates the file); a console on a fresh data folder
+    # shows an empty registry, not an error.
+    assert SqliteReads(f"sqlite:///{tmp_path / 'mlflow.db'}", 1.0).list_models() == []
+
+
 def test_sql_reads_see_a_moved_alias_and_fail_with_503_without_a_store(
         registry: Any, tmp_path: Path) -> None:
     reads = SqliteReads(registry.tracking_uri, 5.0)
