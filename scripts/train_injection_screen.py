@@ -255,17 +255,15 @@ def joint_thresholds(parts: list[dict[str, Any]], rows: list[dict[str, str]]) ->
 
 
 def cascade_flags(parts: list[dict[str, Any]], gates: tuple[float, ...], n_rows: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  ) -> np.ndarray:
     """Out of fold, the rows the screen flags when each part's gate (at ``gates``) decides
-    which windows reach the regression, and which windows the gates pass on."""
+    which windows reach the regression."""
     flagged = np.zeros(n_rows, dtype=bool)
-    passed = []
     for part, gate in zip(parts, gates, strict=True):
         passes = part["gate"]["risk"] >= gate
         np.logical_or.at(flagged, part["groups"], passes & (part["window_risk"]
                                                             >= part["threshold"]))
-        passed.append(passes)
-    return flagged, np.concatenate(passed)
+    return flagged
 
 
 def choose_gates(parts: list[dict[str, Any]], rows: list[dict[str, str]]) -> None:
@@ -287,7 +285,7 @@ def choose_gates(parts: list[dict[str, Any]], rows: list[dict[str, str]]) -> Non
             if rate < best[0]:
                 best = (rate, gates)
     rate, gates = best
-    flagged, _ = cascade_flags(parts, gates, len(rows))
+    flagged = cascade_flags(parts, gates, len(rows))
     for part, gate in zip(parts, gates, strict=True):
         part["gate"]["threshold"] = round(float(gate), 2)
         part["cross_validation"]["gate"] = {

@@ -26,7 +26,7 @@ from ai_backends.classify.training import REFERENCE_FILE
 from ai_backends.core.config import load_config
 from ai_backends.core.webserver import api_command
 from tests.conftest import free_port
-from tests.oip.servers import start_grpc_sidecar, start_http_sidecar
+from tests.oip.servers import both_sidecars
 from tests.servers import running
 
 pytestmark = [pytest.mark.integration, pytest.mark.security, pytest.mark.slow]
@@ -49,16 +49,8 @@ REQUEST_TIMEOUT = 90
 @pytest.fixture(scope="module")
 def sidecars(model_dir: Any) -> Iterator[dict[str, str]]:
     """Both sidecars, shared by the two servers of this module, as API settings."""
-    http_sidecar = start_http_sidecar(model_dir)
-    try:
-        grpc_sidecar = start_grpc_sidecar(model_dir)
-    except Exception:
-        http_sidecar.stop()
-        raise
-    yield {"HTTP_SIDECAR_URL": http_sidecar.address,
-           "GRPC_SIDECAR_TARGET": grpc_sidecar.address}
-    http_sidecar.stop()
-    grpc_sidecar.stop()
+    with both_sidecars(model_dir) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module", params=["server", "app.py"])

@@ -169,17 +169,10 @@ def screenshot_on_failure(request: pytest.FixtureRequest, page: Any) -> Iterator
 @pytest.fixture(scope="session")
 def sidecars(model_dir: Path) -> Iterator[dict[str, str]]:
     """The real REST and gRPC sidecars on free ports, as API settings pointing at them."""
-    from tests.oip.servers import start_grpc_sidecar, start_http_sidecar
+    from tests.oip.servers import both_sidecars
 
-    http = start_http_sidecar(model_dir)
-    try:
-        grpc = start_grpc_sidecar(model_dir)
-    except Exception:
-        http.stop()
-        raise
-    yield {"HTTP_SIDECAR_URL": http.address, "GRPC_SIDECAR_TARGET": grpc.address}
-    http.stop()
-    grpc.stop()
+    with both_sidecars(model_dir) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.oip.servers import start_grpc_sidecar, start_http_sidecar
+from tests.oip.servers import both_sidecars
 
 ROOT = Path(__file__).resolve().parents[2]
 # The documented bodies give no max_tokens; the operator's default bounds the answers, kept
@@ -72,22 +72,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
     env = script_env(model_dir, data_dir, tracking_uri, redis_url, prefix)
     bootstrap = run_script(["scripts/train_iris_model.py", "--register-if-missing"], env, base)
     assert bootstrap.returncode == 0, bootstrap.stderr
-    http, grpc = start_http_sidecar(model_dir), start_grpc_sidecar(model_dir)
-    try:
+    with both_sidecars(model_dir) as sidecars:
         app = create_app({
             "MODEL_DIR": str(model_dir), "DATA_DIR": str(data_dir),
             "MLFLOW_TRACKING_URI": tracking_uri, "REGISTRY_REFRESH_SECONDS": 0,
-            "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix,
-            "HTTP_SIDECAR_URL": http.address, "GRPC_SIDECAR_TARGET": grpc.address,
+            "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix, **sidecars,
             "LLM_BACKEND": "llamacpp", "LLM_TIMEOUT_SECONDS": 120.0,
             "LLM_DEFAULT_MAX_TOKENS": MAX_TOKENS,
             "RATE_LIMIT_PER_MINUTE": 0, "TESTING": True,
         })
         yield Stack(app, app.test_client(), env, data_dir, tracking_uri)
         services_of(app).classification.cache.clear()
-    finally:
-        http.stop()
-        grpc.stop()
         import redis
 
         client = redis.Redis.from_url(redis_url)

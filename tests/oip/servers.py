@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,3 +106,20 @@ def start_grpc_sidecar(model_dir: Path, processes: int = 2, port: int | None = N
     finally:
         channel.close()
     return Sidecar(process, target)
+
+
+@contextmanager
+def both_sidecars(model_dir: Path) -> Iterator[dict[str, str]]:
+    """The REST and gRPC sidecars on free ports, as the API settings that point at them;
+    both stopped at the end (the first too when the second fails to start)."""
+    http = start_http_sidecar(model_dir)
+    try:
+        grpc_sidecar = start_grpc_sidecar(model_dir)
+    except Exception:
+        http.stop()
+        raise
+    try:
+        yield {"HTTP_SIDECAR_URL": http.address, "GRPC_SIDECAR_TARGET": grpc_sidecar.address}
+    finally:
+        http.stop()
+        grpc_sidecar.stop()
