@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 from flask import Response, g, request, stream_with_context
 
 from ai_backends.core.errors import ServiceError
@@ -41,7 +42,7 @@ def ndjson_stream(
     first = next(chunks, None)
     path, request_id = request.path, g.get("request_id")
 
-    def lines() -> Iterator[str]:
+    def lines() -> Iterator[bytes]:
         item = first
         try:
             while item is not None:
@@ -49,7 +50,7 @@ def ndjson_stream(
                 if isinstance(item, Generation):
                     yield _line({"done": True, **to_final_dict(item)})
                 else:
-                    yield _line({"token": item})
+                    yield _token_line(item)
                 item = next(chunks, None)
         except ServiceError as exc:
             yield _line({"error": _problem(exc.status, exc.title, exc.detail, exc.slug,
@@ -70,8 +71,13 @@ def ndjson_stream(
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _line(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False) + "\n"
+def _line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False) + "\n").encode()
+
+
+def _token_line(text: str) -> bytes:
+    """``_line({"token": text})``, byte for byte, at a fraction of the cost (once per token)."""
+    return b'{"token": ' + orjson.dumps(text) + b'}\n'
 
 
 def _problem(status: int, title: str, detail: str, slug: str, path: str,

@@ -433,8 +433,7 @@ class HostBackend(OllamaBackend):
 
     def _stream(self, messages: list[dict[str, str]], params: GenerationParams,
                 timeout: float) -> Iterator[str | Generation]:
-        import json
-
+        import orjson
         import requests
 
         started = time.perf_counter()
@@ -456,7 +455,7 @@ class HostBackend(OllamaBackend):
                 for line in response.iter_lines():
                     if not line:
                         continue
-                    record = json.loads(line)
+                    record = orjson.loads(line)
                     if "error" in record:
                         raise Unavailable(f"{self.label}: {record['error']}", retry_after=5)
                     if record.get("done"):
@@ -479,7 +478,7 @@ class HostBackend(OllamaBackend):
         except requests.Timeout as exc:
             raise Unavailable(f"{self.label} at {self.base_url} timed out after "
                               f"{self.timeout:g}s", retry_after=5) from exc
-        except (requests.RequestException, ValueError) as exc:
+        except (requests.RequestException, ValueError) as exc:  # orjson's errors too
             session.close()  # a broken connection is not reused
             raise Unavailable(f"{self.label} at {self.base_url} unreachable: "
                               f"{type(exc).__name__}", retry_after=10) from exc

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ai_backends.core import metrics
 from ai_backends.core.errors import PromptLeak
@@ -56,9 +56,19 @@ def mark(system_prompt: str, canary: str) -> str:
 
 def leaked(text: str, canary: str) -> bool:
     """True when ``text`` holds the marker or a run of ``MIN_PART`` of its characters."""
+    return _leak_check(canary)(text)
+
+
+def _leak_check(canary: str) -> Callable[[str], bool]:
+    """``leaked`` for one marker, its runs of ``MIN_PART`` characters computed once."""
     core = _NOT_ALNUM.sub("", canary.upper())
-    seen = _NOT_ALNUM.sub("", text.upper())
-    return any(core[i:i + MIN_PART] in seen for i in range(len(core) - MIN_PART + 1))
+    parts = [core[i:i + MIN_PART] for i in range(len(core) - MIN_PART + 1)]
+
+    def check(text: str) -> bool:
+        seen = _NOT_ALNUM.sub("", text.upper())
+        return any(part in seen for part in parts)
+
+    return check
 
 
 def watch(chunks: Iterator[str | Generation], canary: str, backend: str
@@ -83,10 +93,11 @@ def watch(chunks: Iterator[str | Generation], canary: str, backend: str
 def _watched(chunks: Iterator[str | Generation], canary: str, backend: str,
              pending: list[str]) -> Iterator[str | Generation]:
     """The body of ``watch``; ``pending`` holds the pieces not sent yet."""
-    text = ""
+    text, held = "", 0  # held: characters in pending
+    check, tail = _leak_check(canary), HOLD_BACK + len(canary)
     for item in chunks:
         if isinstance(item, Generation):
-            if leaked(item.text, canary) or leaked(text, canary):
+            if check(item.text) or check(text):
                 _withhold(backend)
             while pending:
                 yield pending.pop(0)
@@ -94,10 +105,12 @@ def _watched(chunks: Iterator[str | Generation], canary: str, backend: str,
             continue
         text += item
         pending.append(item)
-        if leaked(text[-(HOLD_BACK + len(canary)):], canary):
+        held += len(item)
+        if check(text[-tail:]):
             _withhold(backend)
         # Send what lies more than HOLD_BACK characters before the end of the text.
-        while pending and sum(map(len, pending)) - len(pending[0]) >= HOLD_BACK:
+        while pending and held - len(pending[0]) >= HOLD_BACK:
+            held -= len(pending[0])
             yield pending.pop(0)
     while pending:
         yield pending.pop(0)

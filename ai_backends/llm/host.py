@@ -31,6 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ai_backends.cache.embeddings import MAX_INPUT_TOKENS, MODEL_NAME, Embedder
 from ai_backends.core.errors import InvalidInput, Unavailable
 from ai_backends.llm import Generation, GenerationParams
@@ -303,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _chunk(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record) + "\n").encode()
+        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)  # compact, as Ollama's
         self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
         self.wfile.flush()
 

@@ -85,6 +85,16 @@ def test_stream_sends_tokens_then_done(api: Any) -> None:
     assert final["backend"] == "llamacpp" and final["completion_tokens"] == len(tokens)
 
 
+@pytest.mark.parametrize("text", ["Hel", " lo", "", 'say "hi"\\', "é\u2028\U0001F600",
+                                  "\x00\x1f\x7f\t\n", "</script>"])
+def test_token_lines_keep_their_bytes(text: str) -> None:
+    """A streamed token line is what json.dumps wrote before orjson did it (spacing too)."""
+    from ai_backends.api.streaming import _line, _token_line
+
+    assert _token_line(text) == (json.dumps({"token": text}, ensure_ascii=False)
+                                 + "\n").encode() == _line({"token": text})
+
+
 def test_v2_generate_carries_metadata(api: Any) -> None:
     response = api.post("/api/v2/generate", json={"prompt": "Name a colour.", **SHORT})
     body = response.get_json()
