@@ -11,7 +11,12 @@ noise hits them alike:
   api       POST /api/v1/generate with "stream": true through the API worker and the host
 
 Tokens/s counts the completion tokens each path reports over the wall time of the whole
-request (median and best run). Both paths send the same system prompt and question; the
+request (median and best run); as the machine's speed drifts by 10-20% from minute to
+minute, the line under the table compares each API run with the bare run just before it
+(the median of those ratios, and the middle half of them). CPU per token is read from ``/proc`` for each process that
+works on a path: this one (the bare model, or the API's client), the API (its web server and
+workers) and the model host; on two cores, every millisecond outside llama.cpp's own
+threads is taken from them. Both paths send the same system prompt and question; the
 API also puts its canary line in the system prompt (a few more prompt tokens). Each model
 sees one prompt again and again, so both reuse it from llama.cpp's KV cache alike.
 """
@@ -35,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_classify import _free_port  # noqa: E402
+from benchmarks.bench_servers import tree_cpu_seconds  # noqa: E402
 
 PROMPT = "Write a long story about a lighthouse keeper and a storm."
 
@@ -96,12 +102,19 @@ def main() -> int:
                                                temperature=0.0, seed=0)
             return int(out["usage"]["completion_tokens"])
 
+        session = requests.Session()
+
         def through_api() -> int:
             body = {"prompt": PROMPT, "max_tokens": args.max_tokens, "temperature": 0.0,
                     "seed": 0, "stream": True}
-            with requests.post(f"{api}/api/v1/generate", json=body, stream=True,
-                               timeout=300) as response:
-                last = [json.loads(line) for line in response.iter_lines() if line][-1]
+            # The stream is read as it comes but only its last record parsed: a client
+            # elsewhere parses on its own CPU, not on the two cores llama.cpp runs on.
+            with session.post(f"{api}/api/v1/generate", json=body, stream=True,
+                              timeout=300) as response:
+                tail = b""
+                for chunk in response.raw.stream(65536, decode_content=False):
+                    tail = (tail + chunk)[-4096:]
+                last = json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])
             if "completion_tokens" not in last:
                 raise SystemExit(f"the API answered {last}")
             return int(last["completion_tokens"])
@@ -111,11 +124,20 @@ def main() -> int:
             way()
         times: dict[str, list[float]] = {name: [] for name in ways}
         tokens: dict[str, list[int]] = {name: [] for name in ways}
+        parts = {"this process": lambda: time.process_time(),
+                 "API": lambda: tree_cpu_seconds(children[1].pid),
+                 "model host": lambda: tree_cpu_seconds(children[0].pid)}
+        cpu = {name: dict.fromkeys(parts, 0.0) for name in ways}
         for _ in range(args.runs):
             for name, way in ways.items():
+                before = {part: read() for part, read in parts.items()}
                 began = time.perf_counter()
                 tokens[name].append(way())
                 times[name].append(time.perf_counter() - began)
+                for part, read in parts.items():
+                    cpu[name][part] += read() - before[part]
+                print(f"# {name}: {tokens[name][-1] / times[name][-1]:.1f} tokens/s",
+                      file=sys.stderr)
         rates = {name: [n / t for n, t in zip(tokens[name], times[name], strict=True)]
                  for name in ways}
         base, best_base = statistics.median(rates["bare"]), max(rates["bare"])
@@ -127,6 +149,18 @@ def main() -> int:
             median, best = statistics.median(rates[name]), max(rates[name])
             print(f"| {name} | {statistics.median(tokens[name]):.0f} | {median:.1f} | "
                   f"{median / base - 1:+.1%} | {best:.1f} | {best / best_base - 1:+.1%} |")
+        paired = sorted(api / bare for api, bare in zip(rates["api"], rates["bare"], strict=True))
+        quarter = len(paired) // 4
+        print(f"\nPaired runs (each API run against the bare run just before it): API/bare "
+              f"median {statistics.median(paired) - 1:+.1%}, middle half "
+              f"{paired[quarter] - 1:+.1%} to {paired[-1 - quarter] - 1:+.1%}")
+        print("\n| path | CPU ms per token: " + " | ".join(parts) + " | total |")
+        print("|---|" + "---|" * (len(parts) + 1))
+        for name in ways:
+            count = sum(tokens[name])
+            spent = [cpu[name][part] * 1000 / count for part in parts]
+            print(f"| {name} | " + " | ".join(f"{ms:.2f}" for ms in spent)
+                  + f" | {sum(spent):.2f} |")
     finally:
         for child in children:
             child.terminate()
