@@ -4,7 +4,7 @@
 
 Starts what run.py starts for generation — the model host (``python -m
 ai_backends.llm.host``) and the API under its web server with ``MODEL_HOST_URL`` — on free
-ports, then times the same greedy answer three ways, interleaved run by run so that machine
+ports, then times the same greedy answer two ways, interleaved run by run so that machine
 noise hits them alike:
 
   bare      llama-cpp-python's create_chat_completion in this process (its own model copy)
@@ -13,12 +13,14 @@ noise hits them alike:
 Tokens/s counts the completion tokens each path reports over the wall time of the whole
 request (median and best run); as the machine's speed drifts by 10-20% from minute to
 minute, the line under the table compares each API run with the bare run just before it
-(the median of those ratios, and the middle half of them). CPU per token is read from ``/proc`` for each process that
-works on a path: this one (the bare model, or the API's client), the API (its web server and
-workers) and the model host; on two cores, every millisecond outside llama.cpp's own
-threads is taken from them. Both paths send the same system prompt and question; the
-API also puts its canary line in the system prompt (a few more prompt tokens). Each model
-sees one prompt again and again, so both reuse it from llama.cpp's KV cache alike.
+(the median of those ratios, and the middle half of them). CPU per token is read from
+``/proc`` for each process that works on a path: this one (the bare model, or the API's
+client), the API (its web server and workers) and the model host; on two cores, every
+millisecond outside llama.cpp's own threads is taken from them.
+
+Both paths send the same system prompt and question; the API also puts its canary line in
+the system prompt (a few more prompt tokens). Each model sees one prompt again and again,
+so both reuse it from llama.cpp's KV cache alike.
 """
 
 from __future__ import annotations
