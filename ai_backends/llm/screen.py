@@ -54,6 +54,7 @@ DIMENSIONS = 384  # of the embeddings, static or not
 GATED_FROM_CHARS = WINDOW_CHARS
 FAMILIES = tuple(sorted({p.family for p in PATTERNS}))
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
+_HTML_COMMENT = re.compile(r"<!--(.*?)(?:-->|$)", re.S)  # an unclosed one runs to the end
 
 
 class TextEmbedder(Protocol):
@@ -80,11 +81,22 @@ class Window:
 def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
     """Consecutive spans of whole sentences, each at most ``size`` characters; a longer
     sentence is cut into pieces of ``size`` that overlap by half, so that an instruction
-    spliced into the middle of a sentence lies mostly within one piece."""
+    spliced into the middle of a sentence lies mostly within one piece. The inside of each
+    HTML comment (text a reader of the rendered page never sees) is cut the same way again,
+    on its own, so that an instruction hidden there is not diluted by the page around it."""
+    spans = _sentence_windows(text, 0, len(text), size)
+    for comment in _HTML_COMMENT.finditer(text):
+        if text[comment.start(1):comment.end(1)].strip():
+            spans += _sentence_windows(text, comment.start(1), comment.end(1), size)
+    return spans
+
+
+def _sentence_windows(text: str, begin: int, end: int, size: int) -> list[Window]:
+    """``windows`` of ``text[begin:end]``, as spans of ``text``."""
     spans: list[Window] = []
-    start = 0
-    cuts = [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
-    current_start, current_end = 0, 0
+    start = begin
+    cuts = [m.end() for m in _SENTENCE_END.finditer(text, begin, end)] + [end]
+    current_start, current_end = begin, begin
     for cut in cuts:
         if cut - current_start > size and current_end > current_start:
             spans.append(Window(current_start, current_end, size))
@@ -96,7 +108,7 @@ def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
         start = cut
     if current_end > current_start or not spans:
         spans.append(Window(current_start, max(current_end, start), size))
-    return [w for w in spans if text[w.start:w.end].strip()] or [Window(0, len(text), size)]
+    return [w for w in spans if text[w.start:w.end].strip()] or [Window(begin, end, size)]
 
 
 def pattern_features(text: str, form: str | None = None) -> np.ndarray:

@@ -142,6 +142,12 @@ def test_a_sentence_longer_than_a_window_is_cut_into_half_overlapping_pieces() -
         (0, 160), (80, 240), (160, 320), (240, 400), (320, 480), (400, 500)]
 
 
+def test_the_inside_of_each_html_comment_is_cut_again_on_its_own() -> None:
+    text = "Install it. <!-- hidden one --> Run it. <!---->  <!-- unclosed to the end"
+    spans = [text[w.start:w.end] for w in windows(text, 160)]
+    assert spans == [text, " hidden one ", " unclosed to the end"]
+
+
 def test_a_short_prompt_skips_the_gates(tmp_path: Path) -> None:
     # Gates that would clear everything: a prompt under 400 characters is embedded anyway.
     embedder = CountingEmbedder()
