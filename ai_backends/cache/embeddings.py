@@ -161,9 +161,14 @@ class Embedder:
             assemble_model_dir(self.model_dir)
             self._token_vectors = np.load(self.model_dir / TOKEN_VECTORS, mmap_mode="r")
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        for row, encoding in enumerate(self._encodings(texts, special_tokens=False)):
-            if encoding.ids:
-                out[row] = self._token_vectors[encoding.ids].mean(axis=0, dtype=np.float32)
+        ids = [encoding.ids for encoding in self._encodings(texts, special_tokens=False)]
+        rows = [row for row, row_ids in enumerate(ids) if row_ids]
+        if rows:  # one gather for every text, then each text's sum of its own rows
+            lengths = np.array([len(ids[row]) for row in rows])
+            vectors = self._token_vectors[np.concatenate([ids[row] for row in rows])]
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            out[rows] = np.add.reduceat(vectors, starts, axis=0, dtype=np.float32) \
+                / lengths[:, None]
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def embed_one(self, text: str) -> np.ndarray:

@@ -51,7 +51,10 @@ _CONFUSABLES = str.maketrans({
 # "version 1.0" or "3 apples" stay as they are, and never to trailing punctuation.
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t",
                        "@": "a", "$": "s", "!": "i", "8": "b"})
-_WORD = re.compile(r"\S+")
+# A whole word (run of non-spaces) holding a character _LEET maps: _unleet leaves every
+# other word as it is, so only these are visited (anchored at the word's start: linear).
+_LEET_CHARS = re.escape("".join(map(chr, _LEET)))
+_LEETY_WORD = re.compile(rf"(?<!\S)[^\s{_LEET_CHARS}]*[{_LEET_CHARS}]\S*")
 _TRAILING = re.compile(r"[!.,?;:)\]'\"]+$")
 # "i.g.n.o.r.e", "i g n o r e", "i-g-n-o-r-e": three or more single letters joined by the
 # same separator throughout (so "s-y-s-t-e-m p-r-o-m-p-t" stays two words).
@@ -219,10 +222,11 @@ def canonical(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub("", _INVISIBLE.sub("", text)).lower().translate(_CONFUSABLES)
     text = _HYPHEN_BREAK.sub(r"\1\2", text)
-    # Strip accents left after NFKC ("ìgnóre" -> "ignore").
-    text = "".join(c for c in unicodedata.normalize("NFD", text)
-                   if unicodedata.category(c) != "Mn")
-    text = _WORD.sub(_unleet, text)
+    # Strip accents left after NFKC ("ìgnóre" -> "ignore"); ASCII has none.
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFD", text)
+                       if unicodedata.category(c) != "Mn")
+    text = _LEETY_WORD.sub(_unleet, text)
     text = _SPELLED.sub(lambda m: m.group(0).replace(m.group(1), ""), text)
     return re.sub(r"\s+", " ", text).strip()
 

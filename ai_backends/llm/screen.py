@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -140,13 +139,24 @@ def hashed_ngrams(form: str) -> tuple[np.ndarray, np.ndarray]:
     ``HASH_FEATURES``) and their counts scaled to unit length: what scikit-learn's
     ``HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), alternate_sign=False)`` gives,
     without loading scikit-learn (130 MB) in each API worker."""
+    words = form.lower().split()
+    if not words:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    buckets, counts = np.unique(np.concatenate([_word_buckets(word) for word in words]),
+                                return_counts=True)
+    values = counts.astype(np.float64)
+    return buckets.astype(np.int64), values / max(float(np.sqrt(values @ values)), 1e-12)
+
+
+@lru_cache(maxsize=4096)  # about 0.7 MB; a word's n-grams are hashed once, not per window
+def _word_buckets(word: str) -> np.ndarray:
+    """The buckets of one word's n-grams (``char_ngrams`` of the word alone)."""
     import mmh3
 
-    counts = Counter(abs(mmh3.hash(gram.encode(), 0)) % HASH_FEATURES
-                     for gram in char_ngrams(form))
-    buckets = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-    values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-    return buckets, values / max(float(np.sqrt(values @ values)), 1e-12)
+    buckets = np.array([abs(mmh3.hash(gram.encode(), 0)) % HASH_FEATURES
+                        for gram in char_ngrams(word)], dtype=np.int32)
+    buckets.setflags(write=False)  # shared by every caller of the cache
+    return buckets
 
 
 @dataclass(frozen=True)
