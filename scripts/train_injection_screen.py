@@ -6,7 +6,9 @@
 Training data (never the frozen test split, never another project's corpus):
 tests/data/judgments/injection_train.csv plus the project's first hand-written sets
 (ai_backends/llm/data/injection_train.csv and every split of tests/data/injection_eval.csv).
-Each text is cut into windows (ai_backends/llm/screen.py); benign texts give negative
+Each text is cut into sentence windows (ai_backends/llm/screen.py ``sentence_windows``: the
+screen's windows without the extra ones it cuts from HTML comments, so that the folds below
+do not move when the screen adds a view of the text); benign texts give negative
 windows, attacks positive ones; of an instruction hidden in a document only the windows that
 appear in no benign text count as positive (the carrier text is left out).
 
@@ -54,8 +56,8 @@ from ai_backends.llm.screen import (
     SHORT_WINDOW_CHARS,
     WINDOW_CHARS,
     Window,
+    sentence_windows,
     window_features,
-    windows,
 )
 
 TRAIN = ROOT / "tests" / "data" / "judgments" / "injection_train.csv"
@@ -88,7 +90,7 @@ def window_examples(rows: list[dict[str, str]], size: int = WINDOW_CHARS
     texts, labels, groups, spans = [], [], [], []
     for i, row in enumerate(rows):
         attack = row["label"] == "injection"
-        for w in windows(row["text"], size):
+        for w in sentence_windows(row["text"], size):
             piece = row["text"][w.start:w.end]
             if attack and row["family"] == "indirect" and piece.strip() in benign_text:
                 continue  # carrier text of a hidden instruction: not evidence either way

@@ -83,15 +83,18 @@ def windows(text: str, size: int = WINDOW_CHARS) -> list[Window]:
     spliced into the middle of a sentence lies mostly within one piece. The inside of each
     HTML comment (text a reader of the rendered page never sees) is cut the same way again,
     on its own, so that an instruction hidden there is not diluted by the page around it."""
-    spans = _sentence_windows(text, 0, len(text), size)
+    spans = sentence_windows(text, size)
     for comment in _HTML_COMMENT.finditer(text):
         if text[comment.start(1):comment.end(1)].strip():
-            spans += _sentence_windows(text, comment.start(1), comment.end(1), size)
+            spans += sentence_windows(text, size, comment.start(1), comment.end(1))
     return spans
 
 
-def _sentence_windows(text: str, begin: int, end: int, size: int) -> list[Window]:
-    """``windows`` of ``text[begin:end]``, as spans of ``text``."""
+def sentence_windows(text: str, size: int = WINDOW_CHARS, begin: int = 0,
+                     end: int | None = None) -> list[Window]:
+    """``windows`` of ``text[begin:end]`` (spans of ``text``) without the HTML comments' own:
+    the windows the regressions are trained on (``scripts/train_injection_screen.py``)."""
+    end = len(text) if end is None else end
     spans: list[Window] = []
     start = begin
     cuts = [m.end() for m in _SENTENCE_END.finditer(text, begin, end)] + [end]
