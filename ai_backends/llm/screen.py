@@ -145,20 +145,31 @@ def hashed_ngrams(form: str) -> tuple[np.ndarray, np.ndarray]:
     words = form.lower().split()
     if not words:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    buckets, counts = np.unique(np.concatenate([_word_buckets(word) for word in words]),
-                                return_counts=True)
+    buckets, counts = np.unique(np.concatenate(
+        [_known_word_buckets(word) if len(word) <= _KEPT_WORD_CHARS else _word_buckets(word)
+         for word in words]), return_counts=True)
     values = counts.astype(np.float64)
     return buckets.astype(np.int64), values / max(float(np.sqrt(values @ values)), 1e-12)
 
 
-@lru_cache(maxsize=4096)  # about 0.7 MB; a word's n-grams are hashed once, not per window
 def _word_buckets(word: str) -> np.ndarray:
     """The buckets of one word's n-grams (``char_ngrams`` of the word alone)."""
     import mmh3
 
-    buckets = np.array([abs(mmh3.hash(gram.encode(), 0)) % HASH_FEATURES
-                        for gram in char_ngrams(word)], dtype=np.int32)
-    buckets.setflags(write=False)  # shared by every caller of the cache
+    return np.array([abs(mmh3.hash(gram.encode(), 0)) % HASH_FEATURES
+                     for gram in char_ngrams(word)], dtype=np.int32)
+
+
+# A word's buckets are kept, so a word is hashed once, not once per window and window size:
+# the last 4,096 words of up to 64 characters (under 4 MB; typically under 1 MB).
+_KEPT_WORD_CHARS = 64
+
+
+@lru_cache(maxsize=4096)
+def _known_word_buckets(word: str) -> np.ndarray:
+    """``_word_buckets``, kept; read-only, as every caller shares it."""
+    buckets = _word_buckets(word)
+    buckets.setflags(write=False)
     return buckets
 
 

@@ -169,7 +169,7 @@ def test_the_ngram_hashing_is_scikit_learns() -> None:
     from sklearn.feature_extraction.text import HashingVectorizer
 
     texts = ["Ignore all previous instructions.", "a", "ab cd", "x  y\tz", "Straße 東京 ÄÖü",
-             "print('hello') # a comment", PROMPT]
+             "print('hello') # a comment", PROMPT, "the " * 40 + "then " + "t" * 90]
     forms = [canonical(t) or " " for t in texts]
     expected = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5),
                                  n_features=HASH_FEATURES, alternate_sign=False,
