@@ -12,7 +12,7 @@ import sys
 from ai_backends.core import bootstrap
 
 MARKERS = {
-    "unit": "unit",
+    "unit": "unit and not slow",  # the fast loop; the slow unit tests run in the full suite
     "integration": "integration",
     "e2e": "e2e",
     "security": "security",

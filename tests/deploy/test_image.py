@@ -65,7 +65,7 @@ def test_the_build_context_leaves_local_state_out() -> None:
         assert entry in ignored, entry
 
 
-@pytest.mark.slow  # trains the model and assembles the embedding model: about 15 s
+@pytest.mark.slow  # trains the model and assembles the embedding model: about 30 s
 def test_the_build_step_makes_every_model_from_a_clean_checkout(tmp_path: Path) -> None:
     """Run the Dockerfile's own model-building RUN line on the files a build context holds."""
     git = shutil.which("git")
