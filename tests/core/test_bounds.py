@@ -209,3 +209,43 @@ def _stop_redis(pid: int) -> None:
         os.kill(pid, 15)
     except ProcessLookupError:
         pass
+
+
+def test_the_embedded_redis_stops_once_the_group_that_started_it_is_gone(tmp_path: Path
+                                                                         ) -> None:
+    """A server master in its own process group forks a worker that starts the embedded
+    Redis and is killed by a signal (no atexit hook runs): the server stays while the master
+    lives (its other workers may use it), and stops once the whole group is gone."""
+    worker = ("import os, sys, redis; from ai_backends.core.redis import embedded_redis_url; "
+              "url = embedded_redis_url(sys.argv[1]); "
+              "print(redis.Redis.from_url(url).info('server')['process_id'], flush=True); "
+              "os.kill(os.getpid(), 9)")
+    master = ("import subprocess, sys; "
+              f"subprocess.run([sys.executable, '-c', {worker!r}, sys.argv[1]]); "
+              "sys.stdin.read()")
+    process = subprocess.Popen([sys.executable, "-c", master, str(tmp_path)], cwd=ROOT,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    server = 0
+    try:
+        assert process.stdout is not None
+        server = int(process.stdout.readline())
+        time.sleep(3)  # longer than the watcher's 2 s between looks
+        os.kill(server, 0)  # the worker died by a signal; its master still lives: kept
+        process.communicate("", timeout=30)  # the master ends: the group is gone
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _running(server):
+            time.sleep(0.2)
+        assert not _running(server), "the embedded redis-server outlived its process group"
+    finally:
+        process.kill()
+        if server:
+            _stop_redis(server)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
