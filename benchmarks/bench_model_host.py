@@ -126,7 +126,7 @@ def main() -> int:
             way()
         times: dict[str, list[float]] = {name: [] for name in ways}
         tokens: dict[str, list[int]] = {name: [] for name in ways}
-        parts = {"this process": lambda: time.process_time(),
+        parts = {"this process": time.process_time,
                  "API": lambda: tree_cpu_seconds(children[1].pid),
                  "model host": lambda: tree_cpu_seconds(children[0].pid)}
         cpu = {name: dict.fromkeys(parts, 0.0) for name in ways}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -80,7 +81,6 @@ def _watch_embedded(db_file: str, server_pid: int) -> None:
     One watcher per server (the caller holds the start lock): a shell loop in its own session,
     so that it does not keep the group alive, which checks every 2 s.
     """
-    import os
     import subprocess  # nosec B404 - a fixed shell loop on our own numbers
 
     marker = Path(f"{db_file}.watcher")
@@ -101,8 +101,6 @@ def _watch_embedded(db_file: str, server_pid: int) -> None:
 
 def _alive(pid: int) -> bool:
     """Whether a process ``pid`` exists."""
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
