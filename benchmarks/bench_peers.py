@@ -1,6 +1,6 @@
 """Our sidecars against MLServer, the best-known Python OIP server, on the same model, in one run.
 
-    python benchmarks/bench_peers.py [--install] [--duration 3] [--rounds 2]
+    python benchmarks/bench_peers.py [--install] [--duration 3] [--rounds 2] [--before PATH]
 
 Starts, on free loopback ports: MLServer 1.7.1 (REST and gRPC; its own virtualenv, created
 with ``--install`` in ``benchmarks/.mlserver-venv``, because its pins differ from ours), our
@@ -11,6 +11,8 @@ rows at 8 clients. For each cell it prints requests/s, p50/p99 and the server's 
 request (its whole process tree, from /proc): the figure that holds while the machine is
 noisy. Ratios to MLServer close the table. With h2load installed, an open-loop run at a fixed
 offered rate follows, so the tail is not just a function of the connection count.
+``--before PATH`` adds the REST sidecar (granian, JSON) served from another checkout (an
+earlier commit, e.g. ``git worktree add /tmp/before <commit>``) on the same model file.
 """
 
 from __future__ import annotations
@@ -145,10 +147,11 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rate", type=int, default=1500, help="open-loop offered req/s")
+    parser.add_argument("--before", type=Path, help="another checkout of the project")
     args = parser.parse_args()
     quiet = {"LOG_LEVEL": "WARNING"}
     ports = {name: free_port() for name in
-             ("granian", "gunicorn", "grpc", "mls-http", "mls-grpc")}
+             ("granian", "gunicorn", "grpc", "mls-http", "mls-grpc", "before")}
     processes: dict[str, subprocess.Popen[bytes]] = {
         "granian": start([sys.executable, "http_server.py"], {
             **quiet, "HTTP_SIDECAR_PORT": str(ports["granian"])}),
@@ -167,6 +170,12 @@ def main() -> int:
          Target("", "http", f"127.0.0.1:{ports['gunicorn']}")),
         ("gRPC sidecar, raw", "grpc", Target("", "grpc", f"127.0.0.1:{ports['grpc']}")),
     ]
+    if args.before:
+        processes["before"] = start([sys.executable, "http_server.py"], {
+            **quiet, "HTTP_SIDECAR_PORT": str(ports["before"]),
+            "MODEL_DIR": str(ROOT / "models")}, cwd=args.before.resolve())
+        targets.append(("REST sidecar (granian), JSON, before", "before",
+                        Target("", "http", f"127.0.0.1:{ports['before']}")))
     mlserver = MLSERVER_VENV / "bin" / "mlserver"
     if args.install:
         mlserver = install_mlserver()

@@ -206,9 +206,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start one server process from the repository root."""
-    return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env},  # nosec B603
+def start(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+    """Start one server process from the repository root (or another checkout's)."""
+    return subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env},  # nosec B603
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from werkzeug.test import Client
 
 from ai_backends.classify.model import OnnxClassifier
 from ai_backends.core.errors import (
@@ -98,6 +99,30 @@ def test_latency_stats_use_observed_values() -> None:
 def test_rest_app_refuses_a_body_over_the_limit(plane: DataPlane) -> None:
     from ai_backends.oip.http_sidecar import create_http_app
 
-    client = create_http_app(plane, max_request_bytes=100).test_client()
+    client = Client(create_http_app(plane, max_request_bytes=100))
     response = client.post("/v2/models/iris-classifier/infer", data=b"x" * 200)
     assert response.status_code == 413 and "error" in response.json
+
+
+def test_rest_app_answers_wrong_methods_and_unknown_paths_in_the_protocols_errors(
+    plane: DataPlane,
+) -> None:
+    from ai_backends.oip.http_sidecar import create_http_app
+
+    client = Client(create_http_app(plane))
+    infer_path = "/v2/models/iris-classifier/infer"
+    wrong = client.get(infer_path)
+    assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
+    assert "GET" in wrong.json["error"]
+    posted = client.post("/v2/health/live")
+    assert posted.status_code == 405 and posted.headers["Allow"] == "GET, HEAD"
+    got, head = client.get("/v2"), client.head("/v2")
+    assert head.status_code == 200 and head.data == b""
+    assert head.headers["Content-Length"] == got.headers["Content-Length"] != "0"
+    for path in ("/", "/v3", "/v2/", "/v2/models", "/v2/models/iris-classifier/",
+                 "/v2/models//ready", "/v2/models/iris-classifier/versions",
+                 "/v2/health/other", "/v2/models/iris-classifier/infer/more"):
+        missing = client.get(path)
+        assert missing.status_code == 404 and "error" in missing.json, path
+    unknown = client.post("/v2/models/resnet/infer", data=b"{}")
+    assert unknown.status_code == 404 and "resnet" in unknown.json["error"]

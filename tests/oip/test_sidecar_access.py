@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from werkzeug.test import Client
 
 from ai_backends.classify.model import OnnxClassifier
 from ai_backends.core.errors import Unavailable
@@ -50,7 +51,7 @@ def test_only_loopback_may_go_without_a_key() -> None:
 def test_the_rest_sidecar_with_a_key_refuses_calls_without_it(plane: DataPlane) -> None:
     from ai_backends.oip.http_sidecar import create_http_app
 
-    client = create_http_app(plane, api_key=KEY).test_client()
+    client = Client(create_http_app(plane, api_key=KEY))
     assert client.post(INFER, json=BODY).status_code == 401
     wrong = client.post(INFER, json=BODY, headers={"X-API-Key": "guess"})
     assert wrong.status_code == 401 and "SIDECAR_API_KEY" in wrong.json["error"]
