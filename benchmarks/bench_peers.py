@@ -5,12 +5,14 @@
 Starts, on free loopback ports: MLServer 1.7.1 (REST and gRPC; its own virtualenv, created
 with ``--install`` in ``benchmarks/.mlserver-venv``, because its pins differ from ours), our
 REST sidecar under granian (the default) and under gunicorn, our gRPC sidecar, and the bare
-floors of ``bench_sidecars.py``. Every target then gets the same pre-encoded requests from
-the same client processes, in interleaved rounds, for 1 row at 8 and 32 clients and 1,024
-rows at 8 clients. For each cell it prints requests/s, p50/p99 and the server's CPU time per
-request (its whole process tree, from /proc): the figure that holds while the machine is
-noisy. Ratios to MLServer close the table. With h2load installed, an open-loop run at a fixed
-offered rate follows, so the tail is not just a function of the connection count.
+granian floor of ``bench_sidecars.py`` (the REST sidecar's server and settings, an app that
+reads the body and answers a constant: what any app under it pays). Every target then gets
+the same pre-encoded requests from the same client processes, in interleaved rounds, for 1
+row at 8 and 32 clients and 1,024 rows at 8 clients. For each cell it prints requests/s,
+p50/p99 and the server's CPU time per request (its whole process tree, from /proc): the
+figure that holds while the machine is noisy. Ratios to MLServer close the table. With
+h2load installed, an open-loop run at a fixed offered rate follows, so the tail is not just
+a function of the connection count.
 ``--before PATH`` adds the REST sidecar (granian, JSON) served from another checkout (an
 earlier commit, e.g. ``git worktree add /tmp/before <commit>``) on the same model file.
 """
@@ -34,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ai_backends.core.config import load_config  # noqa: E402
 from benchmarks.bench_servers import tree_cpu_seconds  # noqa: E402
 from benchmarks.bench_sidecars import (  # noqa: E402
     MODEL,
@@ -151,7 +154,7 @@ def main() -> int:
     args = parser.parse_args()
     quiet = {"LOG_LEVEL": "WARNING"}
     ports = {name: free_port() for name in
-             ("granian", "gunicorn", "grpc", "mls-http", "mls-grpc", "before")}
+             ("granian", "gunicorn", "grpc", "bare", "mls-http", "mls-grpc", "before")}
     processes: dict[str, subprocess.Popen[bytes]] = {
         "granian": start([sys.executable, "http_server.py"], {
             **quiet, "HTTP_SIDECAR_PORT": str(ports["granian"])}),
@@ -160,6 +163,10 @@ def main() -> int:
             "HTTP_SIDECAR_SERVER": "gunicorn"}),
         "grpc": start([sys.executable, "grpc_server.py"], {
             **quiet, "GRPC_SIDECAR_PORT": str(ports["grpc"])}),
+        # The floor under the REST sidecar: granian, same settings, no model, no decoding.
+        "bare": start([sys.executable, "benchmarks/bench_sidecars.py", "--serve", "bare-http",
+                       "--port", str(ports["bare"]), "--size",
+                       str(load_config()["HTTP_SIDECAR_WORKERS"])], quiet),
     }
     targets = [
         ("REST sidecar (granian), JSON", "granian", Target("", "http",
@@ -169,6 +176,8 @@ def main() -> int:
         ("REST sidecar (gunicorn), JSON", "gunicorn",
          Target("", "http", f"127.0.0.1:{ports['gunicorn']}")),
         ("gRPC sidecar, raw", "grpc", Target("", "grpc", f"127.0.0.1:{ports['grpc']}")),
+        ("bare granian (WSGI), binary", "bare",
+         Target("", "http", f"127.0.0.1:{ports['bare']}", binary=True)),
     ]
     if args.before:
         processes["before"] = start([sys.executable, "http_server.py"], {

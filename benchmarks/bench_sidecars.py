@@ -2,7 +2,7 @@
 
     python benchmarks/bench_sidecars.py [--duration 2] [--markdown]
 
-Starts four servers on free loopback ports: the REST sidecar (gunicorn + Flask), the gRPC
+Starts four servers on free loopback ports: the REST sidecar (granian, WSGI), the gRPC
 sidecar (grpcio), and beside each a bare server of the same framework and settings whose
 handler does nothing (reads the request, answers a constant). Then, for each concurrency
 (1, 8, 32 clients) and batch size (1, 32, 1024 rows), it loads each server for --duration
@@ -53,22 +53,25 @@ ROWS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
 # --- the bare servers: same framework and settings, empty handler --------------------------
 
 
+BARE_ANSWER = b'{"model_name":"bare","outputs":[]}'
+
+
+def bare_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A WSGI app that reads the request body and answers a constant."""
+    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(BARE_ANSWER)))])
+    return [BARE_ANSWER]
+
+
 def serve_bare_http(port: int, workers: int) -> None:
-    """gunicorn sync workers + Flask, one route that reads the body and answers a constant."""
-    from flask import Flask, Response, request
+    """granian with the REST sidecar's settings, serving ``bare_wsgi``."""
+    from granian.constants import Interfaces
+    from granian.server import Server
 
-    from ai_backends.oip.http_sidecar import run_gunicorn
-
-    app = Flask("bare")
-    answer = b'{"model_name":"bare","outputs":[]}'
-
-    @app.post(INFER_PATH)
-    def infer() -> Response:
-        request.get_data()
-        return Response(answer, mimetype="application/json")
-
-    run_gunicorn(app, {"bind": f"127.0.0.1:{port}", "workers": workers,
-                       "worker_class": "sync", "loglevel": "warning"})
+    Server("benchmarks.bench_sidecars:bare_wsgi", address="127.0.0.1", port=port,
+           interface=Interfaces.WSGI, workers=workers, blocking_threads=1,
+           log_access=False).serve()
 
 
 def serve_bare_grpc(port: int, threads: int, processes: int) -> None:
@@ -290,7 +293,7 @@ def main() -> int:
     targets = [
         Target("REST sidecar, JSON", "http", f"127.0.0.1:{ports['http']}"),
         Target("REST sidecar, binary ext.", "http", f"127.0.0.1:{ports['http']}", binary=True),
-        Target("bare gunicorn+Flask", "http", f"127.0.0.1:{ports['bare-http']}"),
+        Target("bare granian (WSGI)", "http", f"127.0.0.1:{ports['bare-http']}"),
         Target("gRPC sidecar, raw", "grpc", f"127.0.0.1:{ports['grpc']}"),
         Target("bare grpcio", "grpc", f"127.0.0.1:{ports['bare-grpc']}"),
     ]
