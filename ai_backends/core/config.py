@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     GRPC_SIDECAR_PROCESSES: int = Field(
         2,
         description="gRPC sidecar processes sharing the port (like the REST sidecar's workers).")
+    GRPC_SIDECAR_MAX_CONNECTION_AGE_SECONDS: float = Field(
+        30.0, ge=0,
+        description="A client connection older than this is asked to reconnect (GOAWAY; calls "
+                    "in flight finish): each new connection lands on any of the sidecar's "
+                    "processes, so long-lived clients spread over them. 0 keeps connections "
+                    "for good.")
     SIDECAR_MAX_REQUEST_BYTES: int = Field(
         16 * 1024 * 1024,
         description="Largest inference request either sidecar accepts, in bytes.")

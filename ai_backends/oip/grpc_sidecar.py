@@ -39,6 +39,7 @@ from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 PARENT_CHECK_SECONDS = 1.0
+CONNECTION_AGE_GRACE_MS = 10_000  # for calls in flight on a connection told to go away
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
 # The one mapping from the service's errors to gRPC status codes.
@@ -159,20 +160,27 @@ class GrpcSidecar:
 
 def create_grpc_server(
     plane: DataPlane, address: str, threads: int, max_message_bytes: int,
-    share_port: bool = False, api_key: str = "",
+    share_port: bool = False, api_key: str = "", max_connection_age: float = 0.0,
 ) -> GrpcSidecar:
     """The gRPC sidecar bound to ``address``: inference, health checking and reflection.
 
     ``share_port`` lets several worker processes bind the same port (SO_REUSEPORT); without
-    it a port already in use is an error, not a silent second listener.
+    it a port already in use is an error, not a silent second listener. The kernel hands
+    each new connection to one of them, and an HTTP/2 connection carries all of a client's
+    calls, so ``max_connection_age`` (seconds, 0 for never) sends each client a GOAWAY now
+    and then: its next connection may land on another process.
     """
+    options: list[tuple[str, int]] = [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.so_reuseport", int(share_port)),
+    ]
+    if max_connection_age > 0:
+        options += [("grpc.max_connection_age_ms", int(max_connection_age * 1000)),
+                    ("grpc.max_connection_age_grace_ms", CONNECTION_AGE_GRACE_MS)]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oip-grpc"),
-        options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.so_reuseport", int(share_port)),
-        ],
+        options=options,
         interceptors=[KeyInterceptor(api_key)] if api_key else None,
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(plane), server)
@@ -210,7 +218,8 @@ def serve_one(settings: dict[str, Any], share_port: bool) -> None:
     address = f"{settings['GRPC_SIDECAR_HOST']}:{settings['GRPC_SIDECAR_PORT']}"
     sidecar = create_grpc_server(plane, address, settings["GRPC_SIDECAR_THREADS"],
                                  settings["SIDECAR_MAX_REQUEST_BYTES"], share_port,
-                                 settings["SIDECAR_API_KEY"])
+                                 settings["SIDECAR_API_KEY"],
+                                 settings["GRPC_SIDECAR_MAX_CONNECTION_AGE_SECONDS"])
     sidecar.server.start()
     log.info("gRPC sidecar on %s (pid %d, %d threads, model ready: %s)", address, os.getpid(),
              settings["GRPC_SIDECAR_THREADS"], plane.ready())

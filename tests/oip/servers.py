@@ -82,15 +82,17 @@ def start_http_sidecar(model_dir: Path, wait_for: str = "ready",
     return Sidecar(process, url)
 
 
-def start_grpc_sidecar(model_dir: Path, processes: int = 2, port: int | None = None) -> Sidecar:
-    """The gRPC sidecar on ``port`` (default: a free one), once ServerReady says so."""
+def start_grpc_sidecar(model_dir: Path, processes: int = 2, port: int | None = None,
+                       env: dict[str, str] | None = None) -> Sidecar:
+    """The gRPC sidecar on ``port`` (default: a free one), with settings ``env`` on top,
+    once ServerReady says so."""
     from ai_backends.oip.generated import inference_pb2 as pb
     from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 
     port = port or free_port()
     process = _spawn("grpc_server.py", model_dir,
                      {"GRPC_SIDECAR_PORT": str(port), "GRPC_SIDECAR_THREADS": "4",
-                      "GRPC_SIDECAR_PROCESSES": str(processes)})
+                      "GRPC_SIDECAR_PROCESSES": str(processes), **(env or {})})
     target = f"127.0.0.1:{port}"
     channel = grpc.insecure_channel(target)
     stub = pb_grpc.GRPCInferenceServiceStub(channel)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -198,3 +200,39 @@ def test_a_taken_port_is_an_error_not_a_second_listener(
              "GRPC_SIDECAR_PROCESSES": "1"},
     )
     assert done.returncode != 0 and "cannot bind" in done.stderr
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("age", ["0", "0.3"])
+def test_a_long_lived_client_spreads_over_the_processes_only_with_a_connection_age(
+    model_dir: Path, age: str
+) -> None:
+    # One channel is one HTTP/2 connection, and the kernel gives it to one of the processes
+    # sharing the port; asked to reconnect now and then, the client lands on either.
+    sidecar = start_grpc_sidecar(model_dir, 2, env={
+        "GRPC_SIDECAR_MAX_CONNECTION_AGE_SECONDS": age})
+    try:
+        parent = sidecar.process.pid
+        workers = [int(pid) for pid in
+                   Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+        assert len(workers) == 2
+        before = {pid: _cpu_seconds(pid) for pid in workers}
+        with grpc.insecure_channel(sidecar.address) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            deadline, calls = time.monotonic() + 4, 0
+            while time.monotonic() < deadline:
+                assert stub.ModelInfer(typed_request(SETOSA, [1, 4]), timeout=10).outputs
+                calls += 1
+        spent = sorted(_cpu_seconds(pid) - before[pid] for pid in workers)
+        assert calls > 100 and spent[1] > 0.3, (calls, spent)
+        if age == "0":
+            assert spent[0] < 0.1 * spent[1], spent  # every call went to one process
+        else:
+            assert spent[0] > 0.2 * spent[1], spent  # both processes served calls
+    finally:
+        assert sidecar.stop() == 0
