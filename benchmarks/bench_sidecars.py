@@ -237,8 +237,9 @@ def payloads(target: Target, batch: int) -> tuple[bytes, dict[str, str]]:
 
 def machine() -> str:
     """nproc, CPU model, Python and library versions, for the README."""
+    from importlib.metadata import version
+
     import grpc
-    import gunicorn
 
     model = "unknown CPU"
     try:
@@ -249,7 +250,7 @@ def machine() -> str:
     except OSError:
         pass
     return (f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
-            f"gunicorn {gunicorn.__version__}, grpcio {grpc.__version__}")
+            f"granian {version('granian')}, grpcio {grpc.__version__}")
 
 
 def main() -> int:
@@ -304,7 +305,7 @@ def main() -> int:
             parser.error(f"--extra wants NAME=http://127.0.0.1:PORT or grpc://..., not {extra}")
         targets.append(Target(name, kind, address))
     print(f"machine: {machine()}")
-    print(f"servers: REST gunicorn {workers} sync workers; gRPC {grpc_processes} processes x "
+    print(f"servers: REST granian {workers} workers (WSGI); gRPC {grpc_processes} processes x "
           f"{threads} threads; "
           f"{args.duration:g}s per cell, {CLIENT_PROCESSES} client processes")
     results: dict[tuple[str, int, int], dict[str, float]] = {}
@@ -380,7 +381,7 @@ def print_overhead(results: dict[tuple[str, int, int], dict[str, float]],
                    targets: list[Target]) -> None:
     """Sidecar vs bare server of the same framework: the per-request cost of our code."""
     print("\nper-request overhead, batch 1 (sidecar / bare server of the same framework):")
-    pairs = [("REST sidecar, JSON", "bare gunicorn+Flask"), ("gRPC sidecar, raw", "bare grpcio")]
+    pairs = [("REST sidecar, JSON", "bare granian (WSGI)"), ("gRPC sidecar, raw", "bare grpcio")]
     for ours, bare in pairs:
         for concurrency in CONCURRENCY:
             mine, floor = results[(ours, concurrency, 1)], results[(bare, concurrency, 1)]

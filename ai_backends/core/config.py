@@ -143,7 +143,7 @@ class Settings(BaseSettings):
         2,
         description="gRPC sidecar processes sharing the port (like the REST sidecar's workers).")
     GRPC_SIDECAR_MAX_CONNECTION_AGE_SECONDS: float = Field(
-        30.0, ge=0,
+        30.0, ge=0, le=2_000_000,  # gRPC takes milliseconds as a C int: under 24.8 days
         description="A client connection older than this is asked to reconnect (GOAWAY; calls "
                     "in flight finish): each new connection lands on any of the sidecar's "
                     "processes, so long-lived clients spread over them. 0 keeps connections "

@@ -176,7 +176,7 @@ def create_grpc_server(
         ("grpc.so_reuseport", int(share_port)),
     ]
     if max_connection_age > 0:
-        options += [("grpc.max_connection_age_ms", int(max_connection_age * 1000)),
+        options += [("grpc.max_connection_age_ms", max(1, round(max_connection_age * 1000))),
                     ("grpc.max_connection_age_grace_ms", CONNECTION_AGE_GRACE_MS)]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oip-grpc"),

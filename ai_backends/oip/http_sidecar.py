@@ -32,6 +32,7 @@ from ai_backends.oip.dataplane import DataPlane
 log = logging.getLogger(__name__)
 JSON = "application/json"
 READ = ("GET", "HEAD")
+PATH_SHOWN = 100  # characters of an unknown path repeated in its 404
 _KEY_ENVIRON = "HTTP_" + KEY_HEADER.upper().replace("-", "_")
 _BINARY_ENVIRON = "HTTP_" + converters.BINARY_HEADER.upper().replace("-", "_")
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
@@ -72,15 +73,32 @@ def _allow(method: str, allowed: tuple[str, ...]) -> None:
 
 
 def _no_route(path: str) -> HttpError:
-    return HttpError(404, f"no route {path}: the sidecar serves the /v2 protocol")
+    shown = path if len(path) <= PATH_SHOWN else path[:PATH_SHOWN] + "..."
+    return HttpError(404, f"no route {shown}: the sidecar serves the /v2 protocol")
+
+
+def _byte_count(value: str) -> int | None:
+    """A header's count of bytes, or None when it is not one (``isdigit`` alone takes "²"
+    and digit strings too long for ``int``)."""
+    if value.isascii() and value.isdigit() and len(value) <= 15:
+        return int(value)
+    return None
+
+
+def _path(environ: dict[str, Any]) -> str:
+    """The request's path: WSGI hands it over as latin-1, and the names in it are UTF-8."""
+    path: str = environ.get("PATH_INFO") or "/"
+    try:
+        return path.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a server that decoded it already
+        return path
 
 
 def _body(environ: dict[str, Any], limit: int) -> bytes:
     """The whole request body; 413 when it is longer than ``limit`` bytes."""
-    declared = environ.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit():
+    length = _byte_count(environ.get("CONTENT_LENGTH") or "0")
+    if length is None:
         raise HttpError(400, "Content-Length must be a number of bytes")
-    length = int(declared)
     if length > limit:
         raise HttpError(413, f"the request body is over the sidecar's limit of {limit} bytes")
     stream = environ["wsgi.input"]
@@ -99,9 +117,10 @@ def _split_body(raw: bytes, header_length: str | None) -> tuple[Any, bytes]:
     """The JSON part of the request body, parsed, and the binary tensor data after it."""
     split = len(raw)
     if header_length is not None:
-        if not header_length.isdigit() or int(header_length) > len(raw):
+        given = _byte_count(header_length)
+        if given is None or given > len(raw):
             raise BadRequest(f"{converters.BINARY_HEADER} must be a length within the body")
-        split = int(header_length)
+        split = given
     try:
         return orjson.loads(raw[:split]), raw[split:]
     except orjson.JSONDecodeError:
@@ -146,7 +165,7 @@ class SidecarApp:
         return [b"" if method == "HEAD" else body]
 
     def _route(self, environ: dict[str, Any], method: str) -> Reply:
-        path = environ.get("PATH_INFO") or "/"
+        path = _path(environ)
         if self.api_key and not path.startswith("/v2/health/") \
                 and not key_matches(environ.get(_KEY_ENVIRON, ""), self.api_key):
             raise HttpError(401, DENIED)

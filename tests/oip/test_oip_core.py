@@ -126,3 +126,19 @@ def test_rest_app_answers_wrong_methods_and_unknown_paths_in_the_protocols_error
         assert missing.status_code == 404 and "error" in missing.json, path
     unknown = client.post("/v2/models/resnet/infer", data=b"{}")
     assert unknown.status_code == 404 and "resnet" in unknown.json["error"]
+
+
+def test_rest_app_refuses_odd_lengths_and_names_paths_as_sent(plane: DataPlane) -> None:
+    from ai_backends.oip.http_sidecar import create_http_app
+
+    client = Client(create_http_app(plane))
+    infer_path = "/v2/models/iris-classifier/infer"
+    for length in ("9" * 5000, "²", "-1", "1e3"):
+        response = client.post(infer_path, data=b'{"inputs": []}',
+                               headers={"Inference-Header-Content-Length": length})
+        assert response.status_code == 400, length
+        assert "Inference-Header-Content-Length" in response.json["error"]
+    named = client.get("/v2/models/%C3%AFris")
+    assert named.status_code == 404 and "'ïris'" in named.json["error"]
+    long_path = client.get("/v3/" + "x" * 10_000)
+    assert long_path.status_code == 404 and len(long_path.json["error"]) < 200
