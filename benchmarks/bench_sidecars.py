@@ -219,12 +219,12 @@ def wait_for(target: Target, timeout: float = 30) -> None:
     """Block until ``target`` answers a batch-1 request."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            run_load(target.kind, target.address, *payloads(target, 1), threads=1,
-                     duration=0.01)
+        # run_load counts failures instead of raising them: up means answered once.
+        latencies, _ = run_load(target.kind, target.address, *payloads(target, 1), threads=1,
+                                duration=0.01)
+        if latencies:
             return
-        except Exception:  # not up yet
-            time.sleep(0.2)
+        time.sleep(0.2)
     raise RuntimeError(f"{target.name} did not start")
 
 

@@ -1,8 +1,10 @@
 """Clients of the two sidecars, as the API uses them: one connection pool each, timeouts.
 
-Each client keeps one ``requests.Session`` or one gRPC channel for the life of the process
-(created on first use, so a forking server creates it in the worker) and turns transport
-failures into the service's errors: a sidecar that is down is ``Unavailable``.
+Each client keeps one urllib3 pool or one gRPC channel for the life of the process (created
+on first use, so a forking server creates it in the worker) and turns transport failures
+into the service's errors: a sidecar that is down is ``Unavailable``. The REST client talks
+to urllib3 directly, with orjson: through ``requests`` and the standard library's JSON a
+one-row call cost about three times the client CPU (``benchmarks/bench_sidecar_client.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 import grpc
 import numpy as np
-import requests
+import orjson
+import urllib3
 
 from ai_backends.classify.model import MODEL_NAME
 from ai_backends.core.errors import InvalidInput, ServiceError, Unavailable
@@ -31,6 +34,7 @@ from ai_backends.oip.generated import inference_pb2 as pb
 from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 
 RETRY_AFTER_SECONDS = 5
+POOL_CONNECTIONS = 10  # kept-alive connections to the REST sidecar, per API process
 # gRPC backs off up to 2 minutes between reconnects by default; a sidecar restarted by the
 # supervisor should be used again within a second or two.
 CHANNEL_OPTIONS = [
@@ -62,7 +66,7 @@ def _answer(arrays: dict[str, np.ndarray], model_version: str) -> SidecarAnswer:
 
 
 class HttpSidecarClient:
-    """Calls the REST sidecar over one keep-alive ``requests.Session``."""
+    """Calls the REST sidecar over one keep-alive urllib3 pool."""
 
     protocol = "http"
 
@@ -70,48 +74,61 @@ class HttpSidecarClient:
                  api_key: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.api_key = api_key
-        self.infer_url = f"{self.base_url}/v2/models/{model}/infer"
-        self._session: requests.Session | None = None
+        prefix = urllib3.util.parse_url(self.base_url).path or ""  # a sidecar behind a path
+        self.infer_path = f"{prefix}/v2/models/{model}/infer"
+        self.ready_path = f"{prefix}/v2/health/ready"
+        # Sent with every call (urllib3 takes a call's headers instead of the pool's).
+        self.headers = {"Content-Type": "application/json", **(
+            {KEY_HEADER: api_key} if api_key else {})}
+        self._pool: urllib3.HTTPConnectionPool | None = None
         self._lock = threading.Lock()
 
     @property
-    def session(self) -> requests.Session:
-        """The process's session, created on first use."""
-        if self._session is None:
+    def pool(self) -> urllib3.HTTPConnectionPool:
+        """The process's pool of connections to the sidecar (HTTP or HTTPS), made on first use."""
+        if self._pool is None:
             with self._lock:
-                if self._session is None:
-                    session = requests.Session()
-                    if self.api_key:
-                        session.headers[KEY_HEADER] = self.api_key
-                    self._session = session
-        return self._session
+                if self._pool is None:
+                    # As many kept-alive connections as requests keeps; no retries: a failed
+                    # call is a 503 at once.
+                    self._pool = urllib3.connection_from_url(
+                        self.base_url, maxsize=POOL_CONNECTIONS, retries=False)
+        return self._pool
+
+    def _call(self, method: str, path: str, body: bytes | None = None,
+              timeout: float | None = None) -> urllib3.BaseHTTPResponse:
+        """One exchange with the sidecar; ``Unavailable`` when it cannot be reached."""
+        try:
+            return self.pool.urlopen(method, path, body=body, headers=self.headers,
+                                     timeout=timeout or self.timeout)
+        except urllib3.exceptions.HTTPError as exc:
+            raise Unavailable(
+                f"HTTP sidecar at {self.base_url} unreachable: {type(exc).__name__}",
+                retry_after=RETRY_AFTER_SECONDS,
+            ) from exc
 
     def infer(self, features: np.ndarray) -> SidecarAnswer:
         """Classify a float32 [n, 4] batch on the REST sidecar."""
         tensor = features_input(features)
         body = {"inputs": [{"name": tensor.name, "datatype": tensor.datatype,
                             "shape": tensor.shape, "data": tensor.data.tolist()}]}
+        response = self._call("POST", self.infer_path, orjson.dumps(body))
+        if response.status != 200:
+            raise _error_of(self.protocol, response.status, _error_text(response.data))
         try:
-            response = self.session.post(self.infer_url, json=body, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise Unavailable(
-                f"HTTP sidecar at {self.base_url} unreachable: {type(exc).__name__}",
-                retry_after=RETRY_AFTER_SECONDS,
-            ) from exc
-        if response.status_code != 200:
-            raise _error_of(self.protocol, response.status_code, _error_text(response))
-        payload = response.json()
+            payload = orjson.loads(response.data)
+        except orjson.JSONDecodeError as exc:
+            raise Unavailable(f"HTTP sidecar at {self.base_url} answered something not JSON",
+                              retry_after=RETRY_AFTER_SECONDS) from exc
         return _answer(converters.outputs_from_json(payload), payload.get("model_version", ""))
 
     def ready(self, timeout: float | None = None) -> bool:
         """True when ``/v2/health/ready`` answers 200."""
         try:
-            response = self.session.get(f"{self.base_url}/v2/health/ready",
-                                        timeout=timeout or self.timeout)
-        except requests.RequestException:
+            response = self._call("GET", self.ready_path, timeout=timeout)
+        except Unavailable:
             return False
-        return response.status_code == 200
+        return response.status == 200
 
     def probe(self, timeout: float) -> ProbeResult:
         """Health of the REST sidecar: a real protocol call (``/v2/health/ready``)."""
@@ -121,11 +138,11 @@ class HttpSidecarClient:
                            f"{self.base_url}/v2/health/ready: {state}")
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(body: bytes) -> str:
     try:
-        return str(response.json().get("error", response.text))
-    except ValueError:
-        return response.text[:200]
+        return str(orjson.loads(body).get("error", body.decode(errors="replace")))
+    except (orjson.JSONDecodeError, AttributeError):
+        return body[:200].decode(errors="replace")
 
 
 def _error_of(protocol: str, status: int | str, message: str) -> ServiceError:

@@ -7,8 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import grpc
 import numpy as np
@@ -18,7 +22,7 @@ from werkzeug.test import Client
 from ai_backends.classify.model import OnnxClassifier
 from ai_backends.core.errors import Unavailable
 from ai_backends.oip.access import check_exposure, is_loopback
-from ai_backends.oip.clients import GrpcSidecarClient
+from ai_backends.oip.clients import GrpcSidecarClient, HttpSidecarClient
 from ai_backends.oip.dataplane import DataPlane
 from ai_backends.oip.generated import inference_pb2 as pb
 from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
@@ -83,6 +87,46 @@ def test_the_grpc_sidecar_with_a_key_refuses_calls_without_it(grpc_with_key: str
         assert stub.ServerReady(pb.ServerReadyRequest(), timeout=5).ready  # probes stay open
     answer = GrpcSidecarClient(grpc_with_key, 5, api_key=KEY).infer(FLOWER)
     assert answer.labels.tolist() == [0]
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` on a real HTTP server on a free loopback port, in a thread; its base URL."""
+    server = make_server("127.0.0.1", free_port(), app, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        pass
+
+
+def test_the_rest_client_sends_the_key_and_the_sidecar_refuses_it_missing_or_wrong(
+    plane: DataPlane,
+) -> None:
+    from ai_backends.oip.http_sidecar import create_http_app
+
+    with serving(create_http_app(plane, api_key=KEY)) as url:
+        for key in ("", "guess"):
+            with pytest.raises(Unavailable, match="answered 401"):
+                HttpSidecarClient(url, 5, api_key=key).infer(FLOWER)
+        assert HttpSidecarClient(url, 5).ready()  # probes need no secret
+        assert HttpSidecarClient(url, 5, api_key=KEY).infer(FLOWER).labels.tolist() == [0]
+
+
+def test_a_rest_sidecar_answering_garbage_is_unavailable_not_a_crash() -> None:
+    def garbage(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"<html>a proxy's page</html>"]
+
+    with serving(garbage) as url, pytest.raises(Unavailable, match="not JSON"):
+        HttpSidecarClient(url, 5).infer(FLOWER)
 
 
 @pytest.mark.parametrize("script,host", [("http_server.py", "HTTP_SIDECAR_HOST"),
