@@ -2,10 +2,11 @@
 
 The protocol is the contract, so there is no OpenAPI layer and no framework: the
 protocol's few routes under ``/v2``, matched by their path segments. In-process, Flask's
-request machinery cost about 180 µs of CPU per one-row inference, 2.5 times the decoding,
-model call and encoding it wrapped; answering straight from the WSGI environ costs about
-15 µs. Under granian that halved the server's CPU per request (docs/performance.md,
-``benchmarks/bench_peers.py --before``). Tensors go through orjson, 10-20x faster than
+request machinery cost about 200 µs of CPU per one-row inference, 3.6 times the decoding,
+model call and encoding it wrapped (``benchmarks/bench_sidecar_app.py --before``); answering
+straight from the WSGI environ costs about 35 µs. Under granian that halved the server's
+CPU per request (docs/performance.md, ``benchmarks/bench_peers.py``). Tensors go through
+orjson, 10-20x faster than
 the standard library on a 1024-row batch. Errors leave as the protocol says:
 ``{"error": "..."}`` with 400 for bad tensors, 404 for unknown models and routes, 405 for a
 wrong method, 413 for a body over the limit, 503 when the model is unavailable.
