@@ -54,7 +54,8 @@ def main() -> int:
     args = parser.parse_args()
     port = free_port()
     sidecar = start([sys.executable, "http_server.py"],
-                    {"LOG_LEVEL": "WARNING", "HTTP_SIDECAR_PORT": str(port)})
+                    {"LOG_LEVEL": "WARNING", "HTTP_SIDECAR_PORT": str(port),
+                     "SIDECAR_API_KEY": ""})
     try:
         wait_for(Target("REST sidecar", "http", f"127.0.0.1:{port}"), timeout=60)
         base = f"http://127.0.0.1:{port}"

@@ -74,7 +74,10 @@ class HttpSidecarClient:
                  api_key: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        prefix = urllib3.util.parse_url(self.base_url).path or ""  # a sidecar behind a path
+        try:
+            prefix = urllib3.util.parse_url(self.base_url).path or ""  # a sidecar behind a path
+        except urllib3.exceptions.LocationParseError:
+            prefix = ""  # every call will say why: a 503, as with any sidecar down
         self.infer_path = f"{prefix}/v2/models/{model}/infer"
         self.ready_path = f"{prefix}/v2/health/ready"
         # Sent with every call (urllib3 takes a call's headers instead of the pool's).
@@ -101,7 +104,8 @@ class HttpSidecarClient:
         try:
             return self.pool.urlopen(method, path, body=body, headers=self.headers,
                                      timeout=timeout or self.timeout)
-        except urllib3.exceptions.HTTPError as exc:
+        # ValueError: http.client refuses a header value, e.g. a key with a line break.
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
             raise Unavailable(
                 f"HTTP sidecar at {self.base_url} unreachable: {type(exc).__name__}",
                 retry_after=RETRY_AFTER_SECONDS,
@@ -117,10 +121,12 @@ class HttpSidecarClient:
             raise _error_of(self.protocol, response.status, _error_text(response.data))
         try:
             payload = orjson.loads(response.data)
-        except orjson.JSONDecodeError as exc:
-            raise Unavailable(f"HTTP sidecar at {self.base_url} answered something not JSON",
-                              retry_after=RETRY_AFTER_SECONDS) from exc
-        return _answer(converters.outputs_from_json(payload), payload.get("model_version", ""))
+            return _answer(converters.outputs_from_json(payload),
+                           payload.get("model_version", ""))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # orjson's too
+            raise Unavailable(f"HTTP sidecar at {self.base_url} answered something that is "
+                              "not an inference response", retry_after=RETRY_AFTER_SECONDS
+                              ) from exc
 
     def ready(self, timeout: float | None = None) -> bool:
         """True when ``/v2/health/ready`` answers 200."""

@@ -5,11 +5,11 @@ protocol's few routes under ``/v2``, matched by their path segments. In-process,
 request machinery cost about 200 µs of CPU per one-row inference, 3.6 times the decoding,
 model call and encoding it wrapped (``benchmarks/bench_sidecar_app.py --before``); answering
 straight from the WSGI environ costs about 35 µs. Under granian that halved the server's
-CPU per request (docs/performance.md, ``benchmarks/bench_peers.py``). Tensors go through
-orjson, 10-20x faster than
-the standard library on a 1024-row batch. Errors leave as the protocol says:
-``{"error": "..."}`` with 400 for bad tensors, 404 for unknown models and routes, 405 for a
-wrong method, 413 for a body over the limit, 503 when the model is unavailable.
+CPU per request (docs/performance.md, ``benchmarks/bench_peers.py --before``). Tensors go
+through orjson, 10-20x faster than the standard library on a 1024-row batch. Errors leave
+as the protocol says: ``{"error": "..."}`` with 400 for bad tensors, 404 for unknown models
+and routes, 405 for a wrong method, 413 for a body over the limit, 503 when the model is
+unavailable.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def test_the_grpc_sidecar_with_a_key_refuses_calls_without_it(grpc_with_key: str
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """``app`` on a real HTTP server on a free loopback port, in a thread; its base URL."""
-    server = make_server("127.0.0.1", free_port(), app, handler_class=_QuietHandler)
+    server = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -120,13 +120,24 @@ def test_the_rest_client_sends_the_key_and_the_sidecar_refuses_it_missing_or_wro
         assert HttpSidecarClient(url, 5, api_key=KEY).infer(FLOWER).labels.tolist() == [0]
 
 
-def test_a_rest_sidecar_answering_garbage_is_unavailable_not_a_crash() -> None:
+@pytest.mark.parametrize("answer", [b"<html>a proxy's page</html>", b"{}", b"[]",
+                                    b'{"outputs": [{"name": "label"}]}'])
+def test_a_rest_sidecar_answering_garbage_is_unavailable_not_a_crash(answer: bytes) -> None:
     def garbage(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response("200 OK", [("Content-Type", "application/json")])
-        return [b"<html>a proxy's page</html>"]
+        return [answer]
 
-    with serving(garbage) as url, pytest.raises(Unavailable, match="not JSON"):
+    with serving(garbage) as url, pytest.raises(Unavailable, match="not an inference"):
         HttpSidecarClient(url, 5).infer(FLOWER)
+
+
+@pytest.mark.parametrize("url,key", [("http://127.0.0.1:99999", ""), ("http://host:abc", ""),
+                                     ("http://127.0.0.1:1", "key-from-a-file\n")])
+def test_a_rest_client_misconfigured_is_unavailable_not_a_crash(url: str, key: str) -> None:
+    client = HttpSidecarClient(url, 1, api_key=key)  # building it never raises
+    with pytest.raises(Unavailable, match="unreachable"):
+        client.infer(FLOWER)
+    assert not client.ready()
 
 
 @pytest.mark.parametrize("script,host", [("http_server.py", "HTTP_SIDECAR_HOST"),
