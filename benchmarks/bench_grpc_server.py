@@ -2,9 +2,10 @@
 
     python benchmarks/bench_grpc_server.py [--seconds 3] [--rounds 3] [--threads 8]
 
-Would the gRPC sidecar cost less per call on ``grpc.aio``? Both servers run one process on a
-free loopback port with a servicer whose ``ModelInfer`` returns a constant (no model, no
-decoding), so what is measured is grpcio's own cost per call. One client process sends the
+Would the gRPC sidecar cost less per call on ``grpc.aio``? Each server answers from one
+process on a free loopback port with a servicer whose ``ModelInfer`` returns a constant (no
+model, no decoding; the thread-pool one is ``bench_sidecars.py``'s bare floor with one
+worker), so what is measured is grpcio's own cost per call. One client process sends the
 same pre-encoded one-row request from ``--threads`` threads over one channel; the rounds
 are interleaved. For each run it prints requests/s and the server's CPU time per call (from
 ``/proc``), then the medians.
@@ -18,7 +19,6 @@ import multiprocessing
 import statistics
 import subprocess  # nosec B404 - starts this script as a server, fixed arguments
 import sys
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from benchmarks.bench_sidecars import (  # noqa: E402
     free_port,
     grpc_payload,
     run_load,
+    serve_bare_grpc,
     wait_for,
 )
 
@@ -40,34 +41,25 @@ KINDS = ("thread pool", "asyncio")
 
 def serve(kind: str, port: int, threads: int) -> None:
     """Serve a constant ``ModelInfer`` with grpcio's ``kind`` of server until killed."""
+    if kind == "thread pool":  # bench_sidecars' bare floor, in one worker process
+        serve_bare_grpc(port, threads, processes=1)
+        return
+
     import grpc
 
     from ai_backends.oip.generated import inference_pb2 as pb
     from ai_backends.oip.generated import inference_pb2_grpc as pb_grpc
 
-    answer = pb.ModelInferResponse(model_name="bare")
-    if kind == "thread pool":
-        class Bare(pb_grpc.GRPCInferenceServiceServicer):
-            def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
-                return answer
-
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads))
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(Bare(), server)
-        server.add_insecure_port(f"127.0.0.1:{port}")
-        server.start()
-        server.wait_for_termination()
-        return
-
     class AsyncBare(pb_grpc.GRPCInferenceServiceServicer):
         async def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
-            return answer
+            return pb.ModelInferResponse(model_name="bare")
 
     async def main() -> None:
-        aio_server = grpc.aio.server()
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(AsyncBare(), aio_server)
-        aio_server.add_insecure_port(f"127.0.0.1:{port}")
-        await aio_server.start()
-        await aio_server.wait_for_termination()
+        server = grpc.aio.server()
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(AsyncBare(), server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
 
     asyncio.run(main())
 

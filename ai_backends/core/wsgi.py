@@ -40,14 +40,15 @@ class CountedBody:
                  start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Count the body when the server could not say how long it is, then call the app."""
         if environ.get("wsgi.input_terminated") and not environ.get("CONTENT_LENGTH"):
-            body = _read_at_most(environ["wsgi.input"], self.limit + 1)
+            body = read_at_most(environ["wsgi.input"], self.limit + 1)
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
             environ.pop("HTTP_TRANSFER_ENCODING", None)
         return self.app(environ, start_response)
 
 
-def _read_at_most(stream: Any, size: int) -> bytes:
+def read_at_most(stream: Any, size: int) -> bytes:
+    """Up to ``size`` bytes of a WSGI input stream, fewer when it ends first."""
     parts: list[bytes] = []
     remaining = size
     while remaining > 0:

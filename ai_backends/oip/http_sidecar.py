@@ -25,7 +25,7 @@ import orjson
 from ai_backends.classify.model import OnnxClassifier
 from ai_backends.core.config import load_config
 from ai_backends.core.errors import BadRequest, InvalidInput, ServiceError, Unavailable
-from ai_backends.core.wsgi import CountedBody, WSGIApp
+from ai_backends.core.wsgi import CountedBody, WSGIApp, read_at_most
 from ai_backends.oip import converters
 from ai_backends.oip.access import DENIED, KEY_HEADER, key_matches
 from ai_backends.oip.dataplane import DataPlane
@@ -102,16 +102,10 @@ def _body(environ: dict[str, Any], limit: int) -> bytes:
         raise HttpError(400, "Content-Length must be a number of bytes")
     if length > limit:
         raise HttpError(413, f"the request body is over the sidecar's limit of {limit} bytes")
-    stream = environ["wsgi.input"]
-    parts: list[bytes] = []
-    remaining = length
-    while remaining > 0:
-        part = stream.read(remaining)
-        if not part:
-            raise HttpError(400, "the request body ended before its Content-Length")
-        parts.append(part)
-        remaining -= len(part)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    body = read_at_most(environ["wsgi.input"], length)
+    if len(body) < length:
+        raise HttpError(400, "the request body ended before its Content-Length")
+    return body
 
 
 def _split_body(raw: bytes, header_length: str | None) -> tuple[Any, bytes]:
