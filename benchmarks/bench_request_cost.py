@@ -32,7 +32,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# (label, parts switched off); "flask" is the bare Flask floor instead of the app.
+# (label, parts switched off); "flask" is the bare Flask floor instead of the app, "io" that
+# floor plus the model, the Redis lookup and store, the log append and the access-log line.
 CONFIGS: list[tuple[str, str]] = [
     ("the whole request (cache miss)", ""),
     ("without the prediction log write", "log"),
@@ -42,6 +43,7 @@ CONFIGS: list[tuple[str, str]] = [
     ("without the auth, rate-limit and body hooks", "hooks"),
     ("all five parts off", "log,cache,access,metrics,hooks"),
     ("bare Flask: parse the body, return a dict", "flask"),
+    ("bare Flask + a miss's I/O (benchmarks/bare_flask_io.py)", "io"),
 ]
 
 
@@ -115,7 +117,12 @@ def _instrument(on: bool) -> None:
 def child(off: str, requests: int, redis_url: str) -> None:
     """Run ``requests`` cache-miss requests through the WSGI app, instrumented."""
     parts = set(filter(None, off.split(",")))
-    app = _bare_flask() if "flask" in parts else _service_app(parts, redis_url)
+    app: Any
+    if "io" in parts:
+        os.environ["REDIS_URL"] = redis_url
+        from benchmarks.bare_flask_io import app
+    else:
+        app = _bare_flask() if "flask" in parts else _service_app(parts, redis_url)
     rng = random.Random(7)
 
     def start_response(status: str, headers: Any) -> None:
