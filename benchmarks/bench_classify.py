@@ -1,13 +1,14 @@
 """Latency of /api/v1/classify (cache miss and hit) against the bare ONNX call, in one run.
 
-Starts the API under gunicorn on a free loopback port, configured as by default (REDIS_URL
+Starts the API under gunicorn on a free loopback port (the API's server before granian;
+``bench_servers.py`` compares the two), configured as by default otherwise (REDIS_URL
 if set, else the machine's Redis on 6379, else embedded), then measures sequentially with
 one keep-alive client:
 - the ONNX session called directly, one row;
 - /api/v1/classify with a new input every request (cache miss);
 - /api/v1/classify with the same input every request (cache hit).
 With ``--wrk`` (and wrk installed) it also measures throughput with 32 connections: the API
-with the default threaded workers and with sync workers, and beside it a bare Flask app
+with threaded workers and with sync workers, and beside it a bare Flask app
 under the same two settings, the floor any Flask service starts from.
 Usage: python benchmarks/bench_classify.py [--requests 2000] [--wrk]
 """
@@ -190,8 +191,8 @@ def main() -> None:
     threaded = f"{args.workers} workers x {args.threads} threads"
     synced = f"{args.sync_workers} sync workers"
     rows = [  # (server, gunicorn target, workers, threads, cache misses?)
-        (f"API, {threaded} (default)", "app:app", args.workers, args.threads, True),
-        (f"API, {threaded} (default)", "app:app", args.workers, args.threads, False),
+        (f"API, {threaded}", "app:app", args.workers, args.threads, True),
+        (f"API, {threaded}", "app:app", args.workers, args.threads, False),
         (f"API, {synced}", "app:app", args.sync_workers, 1, True),
         (f"bare Flask, {threaded}", BARE_FLASK, args.workers, args.threads, True),
         (f"bare Flask, {synced}", BARE_FLASK, args.sync_workers, 1, True),

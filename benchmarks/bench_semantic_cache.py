@@ -126,7 +126,8 @@ def bench_api(config: dict, pairs: list, count: int) -> None:
             if "cache_info" not in body:  # e.g. 503 when the model is busy on a loaded machine
                 print(f"  skipped {prompt!r}: {body.get('status')} {body.get('detail')}")
                 continue
-            kind = body["cache_info"]["cache_type"] or "miss"
+            kind = body["cache_info"]["cache_type"]
+            kind = "miss" if kind in (None, "none") else kind  # a miss is "none"
             if kind == expected:
                 times[kind].append(elapsed)
     for kind, samples in times.items():
