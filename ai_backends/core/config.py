@@ -133,7 +133,7 @@ class Settings(BaseSettings):
         "granian", description="HTTP server of the REST sidecar: granian or gunicorn.")
     HTTP_SIDECAR_WORKERS: int = Field(
         2,
-        description="gunicorn worker processes of the REST sidecar.")
+        description="Worker processes of the REST sidecar (granian or gunicorn).")
     GRPC_SIDECAR_HOST: str = Field("127.0.0.1", description="Address the gRPC sidecar binds to.")
     GRPC_SIDECAR_PORT: int = Field(50051, description="Port of the gRPC sidecar.")
     GRPC_SIDECAR_THREADS: int = Field(
