@@ -48,6 +48,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_classify import HIT_BODY, MISS_BODY, WRK_SCRIPT  # noqa: E402
+
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -121,27 +123,6 @@ def command_calls(client: redis.Redis) -> dict[str, int]:
 
 
 # -- classify ---------------------------------------------------------------------------
-
-# Each wrk thread seeds its own generator: with the default seed every thread (and every
-# run) sends the same "random" sequence, and most "misses" would be hits.
-WRK_SCRIPT = """wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
-function init(args)
-  math.randomseed(os.time() * 1000 + tid * 7919)
-end
-request = function()
-  return wrk.format(nil, nil, nil, %s)
-end
-"""
-MISS_BODY = ('string.format(\'{"sepal_length":%.6f,"sepal_width":3.5,"petal_length":1.4,'
-             '"petal_width":0.2}\', math.random() * 7 + 0.1)')
-HIT_BODY = "'{\"sepal_length\":5.1,\"sepal_width\":3.5,\"petal_length\":1.4,\"petal_width\":0.2}'"
-
 
 def wrk(url: str, body: str, seconds: int, connections: int) -> tuple[int, float]:
     """Run wrk against ``url``; (completed requests, requests/s)."""

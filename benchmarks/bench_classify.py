@@ -73,16 +73,16 @@ def bench_onnx(model_dir: str, n: int) -> dict[str, float]:
 
 
 def bench_http(url: str, n: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Time sequential POSTs on one keep-alive connection: a new input (a cache miss) and the
-    same input (a hit) in turn, so that both meet the same moments of a noisy machine."""
+    """Sequential POSTs on one keep-alive connection, new inputs (misses) and hits in turn."""
     rng = random.Random()  # new inputs each run: a rerun must not meet its own entries
     session = requests.Session()
     fixed = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
     for _ in range(50):  # warm-up: connections, lazy loads, first cache entry
         session.post(url, json=fixed, timeout=5)
     times: dict[str, list[float]] = {"MISS": [], "HIT": []}
-    for _ in range(n):
-        for expected, samples in times.items():
+    for i in range(n):  # in turn, so that a noisy moment hits both; each first half the time
+        for expected in ("MISS", "HIT") if i % 2 else ("HIT", "MISS"):
+            samples = times[expected]
             body = fixed if expected == "HIT" else {key: round(rng.uniform(0.1, 8), 6)
                                                     for key in fixed}
             started = time.perf_counter()
@@ -94,16 +94,31 @@ def bench_http(url: str, n: int) -> tuple[dict[str, float], dict[str, float]]:
     return _summary(times["MISS"]), _summary(times["HIT"])
 
 
+# Each wrk thread seeds its own generator: with LuaJIT's fixed default seed every thread
+# (and every run) sends the same "random" sequence, and most "misses" would be hits.
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + tid * 7919)
+end
+request = function()
+  return wrk.format(nil, nil, nil, %s)
+end
+"""
+MISS_BODY = ('string.format(\'{"sepal_length":%.6f,"sepal_width":3.5,"petal_length":1.4,'
+             '"petal_width":0.2}\', math.random() * 7 + 0.1)')
+HIT_BODY = "'{\"sepal_length\":5.1,\"sepal_width\":3.5,\"petal_length\":1.4,\"petal_width\":0.2}'"
+
+
 def bench_wrk(url: str, connections: int, seconds: int, miss: bool) -> str:
-    """Throughput with wrk: a Lua script posts the body (random inputs for misses)."""
+    """Throughput with wrk: a Lua script posts the body (new random inputs for misses)."""
     script = Path(tempfile.mkdtemp()) / "post.lua"
-    body = ('string.format(\'{"sepal_length":%.6f,"sepal_width":3.5,"petal_length":1.4,'
-            '"petal_width":0.2}\', math.random() * 7 + 0.1)' if miss else
-            '\'{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}\'')
-    script.write_text(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f"request = function() return wrk.format(nil, nil, nil, {body}) end\n"
-    )
+    script.write_text(WRK_SCRIPT % (MISS_BODY if miss else HIT_BODY))
     result = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True, text=True, check=True,

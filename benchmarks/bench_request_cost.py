@@ -119,7 +119,7 @@ def child(off: str, requests: int, redis_url: str) -> None:
     parts = set(filter(None, off.split(",")))
     app: Any
     if "io" in parts:
-        os.environ["REDIS_URL"] = redis_url
+        os.environ.update(REDIS_URL=redis_url, REDIS_KEY_PREFIX=f"bench-cost-{os.getpid()}:")
         from benchmarks.bare_flask_io import app
     else:
         app = _bare_flask() if "flask" in parts else _service_app(parts, redis_url)

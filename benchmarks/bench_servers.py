@@ -103,7 +103,8 @@ def tree_cpu_seconds(pid: int) -> float:
 def machine_cpu_seconds() -> float:
     """Busy CPU seconds of the whole machine so far (every process, kernel included)."""
     fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK  # less idle and iowait
+    # user, nice, system, irq, softirq: not idle, iowait or steal (another guest's time)
+    return (sum(fields[:7]) - fields[3] - fields[4]) / CLK_TCK
 
 
 @contextmanager
@@ -171,7 +172,8 @@ def main() -> None:
                     results.setdefault((label, setting, connections), []).append(run)
                     print(f"# {label} | {setting} | {connections} conn: "
                           f"{run.get('rps', 0):,.0f} req/s, p99 {run.get('99%', 0):.1f} ms, "
-                          f"{run['cpu_us']:.0f} µs CPU/request", file=sys.stderr)
+                          f"{run['cpu_us']:.0f} µs CPU/request (machine "
+                          f"{run['machine_us']:.0f})", file=sys.stderr)
     print(f"{os.cpu_count()} cores, {args.rounds} interleaved rounds of {args.seconds} s; "
           "median of rounds\n")
     print("| app | server | connections | req/s | lowest round / median | p50 ms | p99 ms "
