@@ -2,7 +2,7 @@
 
 ``benchmarks/bare_flask.py`` plus what a cache miss of /api/v1/classify cannot skip while
 keeping the API's guarantees, each done the cheapest way this project knows:
-- the ONNX model on the row (onnxruntime, the API's model file);
+- the ONNX model on the row (the API's model file and session settings);
 - a Redis lookup (``GET``) and store (``SET ... EX``) on one connection per thread, packed
   by hiredis, the store's reply read only before the thread's next command (as the API's
   exact cache does: a miss waits for Redis once);
@@ -24,17 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime
 import redis
 from flask import Flask, request
 from hiredis import pack_command
+
+from ai_backends.classify.model import onnx_session
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ["setosa", "versicolor", "virginica"]
 
 app = Flask(__name__)
-_session = onnxruntime.InferenceSession(str(ROOT / "models" / "iris_classifier.onnx"),
-                                        providers=["CPUExecutionProvider"])
+_session = onnx_session(ROOT / "models" / "iris_classifier.onnx")  # the API's settings
 _input = _session.get_inputs()[0].name
 _data = os.environ.get("DATA_DIR") or tempfile.mkdtemp(prefix="bare-flask-io-")
 _prefix = os.environ.get("REDIS_KEY_PREFIX", "").encode() + b"bare-flask-io:"
