@@ -1,7 +1,7 @@
 """Set up everything on a fresh machine and run the stack: ``python3 run.py``.
 
 Creates .venv, installs the requirements, trains the model if needed, then starts the API
-(gunicorn on 127.0.0.1:5001) and its companions with embedded defaults. Ctrl-C stops all.
+(granian on 127.0.0.1:5001) and its companions with embedded defaults. Ctrl-C stops all.
 """
 
 import sys
