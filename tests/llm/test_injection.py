@@ -180,7 +180,9 @@ def test_attack_past_the_length_limit_is_still_seen() -> None:
     assert analysis.injection_detected and analysis.sanitized_length == LIMIT
 
 
-def test_the_screen_never_trains_on_the_frozen_test_split() -> None:
+@pytest.mark.parametrize(("held_out", "at_least"), [("injection_test.csv", 1500),
+                                                     ("injection_fresh.csv", 350)])
+def test_the_screen_never_trains_on_a_held_out_set(held_out: str, at_least: int) -> None:
     import csv
     import sys
     from pathlib import Path
@@ -189,8 +191,8 @@ def test_the_screen_never_trains_on_the_frozen_test_split() -> None:
     sys.path.insert(0, str(root / "scripts"))
     from train_injection_screen import training_rows
 
-    with (root / "tests/data/judgments/injection_test.csv").open(encoding="utf-8") as handle:
+    with (root / "tests/data/judgments" / held_out).open(encoding="utf-8") as handle:
         frozen = {row["text"] for row in csv.DictReader(handle)}
     training = {row["text"] for row in training_rows()}
-    assert len(frozen) > 1500 and len(training) > 2000
+    assert len(frozen) > at_least and len(training) > 2000
     assert not frozen & training
