@@ -9,6 +9,12 @@ hits them alike (medians, and the best run, which is least disturbed by other lo
   service  GenerationService.generate (our token loop, lock, counting)
   api      POST /api/v1/generate through the Flask app in-process (routing, validation,
            JSON); with --url also over HTTP against a running API (its own model copy)
+
+All three send the same prompt, so llama.cpp's KV cache holds it for every path alike (the
+1-token rows time everything but the prompt). For that the in-process app runs with the
+canary line off (``LLM_CANARY=false``): the line makes the service's prompt differ from the
+direct call's, and the path that ran the same prompt just before would skip its evaluation
+(a running API given by --url keeps its own setting).
 """
 
 import argparse
@@ -41,7 +47,8 @@ def main() -> None:
     parser.add_argument("--url", help="also time a running API over HTTP")
     args = parser.parse_args()
 
-    app = create_app({**load_config(), "LLM_BACKEND": "llamacpp", "TESTING": True})
+    app = create_app({**load_config(), "LLM_BACKEND": "llamacpp", "LLM_CANARY": False,
+                      "TESTING": True})
     service = services_of(app).llm
     backend = service._llamacpp  # the embedded backend, to reach its llama.cpp model
     params = GenerationParams(max_tokens=args.max_tokens, temperature=0.0, seed=0)
