@@ -71,8 +71,9 @@ def main() -> None:
     if args.resume:
         with open(args.out, encoding="utf-8") as handle:
             done = {json.loads(line)["prompt"] for line in handle}
-    tasks, topics, limits = (FRESH_TASKS, FRESH_TOPICS, {}) if args.fresh else (TASKS, TOPICS,
-                                                                                LIMITS)
+    tasks, topics, limits = TASKS, TOPICS, LIMITS
+    if args.fresh:
+        tasks, topics, limits = FRESH_TASKS, FRESH_TOPICS, {}
     backend = LlamaCppBackend(default_model_path(), threads=1)
     backend.load()
     llama = backend._llama  # noqa: SLF001  (plain completion, no service around it)
