@@ -36,6 +36,7 @@ boundary of those texts.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import base64
 import csv
@@ -446,20 +447,20 @@ def fresh_rows() -> list[dict[str, str]]:
     """The fresh set: benign e-mails, news reports and notices, and indirect attacks hidden
     in them."""
     rng = random.Random(27)
-    rows = json.loads("[" + ",".join(
-        (OUT / "generated_fresh.jsonl").read_text(encoding="utf-8").splitlines()) + "]")
+    rows = [json.loads(line) for line in
+            (OUT / "generated_fresh.jsonl").read_text(encoding="utf-8").splitlines()]
     benign = [("email_news", "smollm2", r["text"]) for r in rows if len(r["text"]) >= 40]
     benign += [("announcement", "debian_news", t) for t in debian_news()]
     out = [{"label": "benign", "family": f, "variant": v, "text": t} for f, v, t in benign]
     carriers = [t for _, _, t in benign if 150 < len(t) < 1500]
-    for marker in FRESH_MARKERS:
+    for number, marker in enumerate(FRESH_MARKERS, 1):
         for _ in range(FRESH_PER_MARKER):
             doc = rng.choice(carriers)
             cuts = [0] + [m.end() for m in re.finditer(r"[.!?:]\s+|\n+", doc)] + [len(doc)]
             cut = rng.choice(cuts)
             hidden = marker.replace("{g}", rng.choice(FRESH_GOALS))
             body = f"{doc[:cut].rstrip()}\n{hidden}\n{doc[cut:].lstrip()}".strip()
-            out.append({"label": "injection", "family": "indirect", "variant": "fresh_marker",
+            out.append({"label": "injection", "family": "indirect", "variant": f"marker_{number:02d}",
                         "text": rng.choice(FRESH_FRAMES).format(doc=body)})
     return out
 
@@ -478,9 +479,10 @@ def write(path: Path, prefix: str, written: list[dict[str, str]]) -> None:
 
 def main() -> None:
     """Build both splits and write them (or, with ``--fresh``, the fresh set)."""
-    import sys
-
-    if "--fresh" in sys.argv[1:]:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fresh", action="store_true", help="build the fresh set only")
+    if parser.parse_args().fresh:
         write(OUT / "injection_fresh.csv", "fresh", fresh_rows())
         return
     rng = random.Random(16)

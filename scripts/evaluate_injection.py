@@ -31,10 +31,12 @@ the rate is detection, for benign texts it is the false-positive rate.
 
 ``--model FILE`` scores with another weights file (a candidate, e.g. one window size from
 ``train_injection_screen.py --window-chars 400``); ``--no-gates`` sends every window to the
-model (the gates' cost in detection is the difference); ``--embedding-cache FILE`` keeps the
-windows' embeddings between runs (the same windows of several candidates are embedded once;
-the scores are the same). Each report also says how many texts of each label had a window
-embedded by the model (the slow path; prompts up to 400 characters always take it).
+model (the gates' cost in detection is the difference); ``--variants`` also gives each attack
+family's rate per variant (the fresh set's variants are its markers); ``--embedding-cache
+FILE`` keeps the windows' embeddings between runs (the same windows of several candidates are
+embedded once; the scores are the same). Each report also says how many texts of each label
+had a window embedded by the model (the slow path; prompts up to 400 characters always take
+it).
 """
 
 from __future__ import annotations
@@ -156,9 +158,12 @@ def markup(limit: int = 1000, per_file: int = 3) -> list[dict[str, str]]:
     return rows[:limit]
 
 
-def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[str, float]:
-    """Score every row, print the per-family table; return the overall rates."""
+def report(title: str, rows: list[dict[str, str]], show_errors: bool,
+           variants: bool = False) -> dict[str, float]:
+    """Score every row, print the per-family table (and per variant of each attack family
+    with ``variants``); return the overall rates."""
     groups: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    by_variant: dict[tuple[str, str], list[bool]] = defaultdict(list)  # attacks only
     risks: dict[tuple[str, str], list[float]] = defaultdict(list)
     sizes: dict[str, Counter[int]] = defaultdict(Counter)  # label -> size of the trigger
     slow: Counter[str] = Counter()  # label -> texts with a window the model embedded
@@ -171,6 +176,8 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
         flagged = analysis.injection_detected
         risks[(row["label"], row["family"])].append(analysis.risk_score)
         groups[(row["label"], row["family"])].append(flagged)
+        if row["label"] == "injection":
+            by_variant[(row["family"], row.get("variant", ""))].append(flagged)
         if flagged and analysis.window is not None:
             sizes[row["label"]][analysis.window["window_chars"]] += 1
         if flagged != (row["label"] == "injection"):
@@ -185,6 +192,10 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool) -> dict[st
         for (lab, family), fs in sorted(groups.items()):
             if lab == label:
                 print(f"{'':9s} {family:28s} {'':16s} {rate_with_interval(sum(fs), len(fs))}")
+                for (fam, variant), vs in sorted(by_variant.items()):
+                    if variants and label == "injection" and fam == family:
+                        print(f"{'':11s} {variant:26s} {'':16s} "
+                              f"{rate_with_interval(sum(vs), len(vs))}")
     for label in sorted(slow.keys() | {r["label"] for r in rows}):
         total = sum(r["label"] == label for r in rows)
         print(f"{label} texts the model embedded a window of (the rest: gates alone): "
@@ -224,6 +235,8 @@ def main() -> None:
     parser.add_argument("--markup", action="store_true",
                         help="also score passages around HTML comments in local files")
     parser.add_argument("--show-errors", action="store_true", help="list every miss")
+    parser.add_argument("--variants", action="store_true",
+                        help="also give each attack family's rate per variant (template)")
     parser.add_argument("--model", help="another screen weights file (a candidate)")
     parser.add_argument("--embedding-cache", metavar="FILE",
                         help="keep the windows' embeddings in FILE between runs")
@@ -233,7 +246,7 @@ def main() -> None:
     global SCREEN  # noqa: PLW0603
     embedder = CachedEmbedder(default_screen().embedder, args.embedding_cache)
     SCREEN = InjectionScreen(embedder, args.model or SCREEN_MODEL, gates=not args.no_gates)
-    report(f"set {args.set}", load(args.set), args.show_errors)
+    report(f"set {args.set}", load(args.set), args.show_errors, args.variants)
     if args.external:
         report("other projects' corpora (never trained or tuned on)", external(args.external),
                args.show_errors)
