@@ -142,6 +142,11 @@ class ExactCache:
         self._lock = threading.Lock()
         self.last_error: str | None = None
         self._local = threading.local()
+        # Whether Redis holds the capped insert's script, as far as this process knows: it
+        # is loaded before the first EVALSHA and again after a reconnect (Redis restarted).
+        # The NOSCRIPT reply of a deferred EVALSHA is read only by the thread's next command,
+        # which a thread-per-request server (python app.py) never sends.
+        self._script_loaded = False
         self._hits = metrics.CACHE_LOOKUPS.labels(name, "hit")
         self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
 
@@ -199,6 +204,9 @@ class ExactCache:
     def _insert_capped(self, items: dict[str, Any]) -> None:
         keys = [self.index_key, *(self.prefix + key for key in items)]
         args = [self.ttl, self.max_entries, time.time(), *map(_encode, items.values())]
+        if not self._script_loaded:
+            self._run(("SCRIPT", "LOAD", _INSERT_CAPPED))
+            self._script_loaded = True
         self._send(("EVALSHA", _INSERT_SHA, len(keys), *keys, *args))
 
     def count(self, under: str = "") -> int:
@@ -240,6 +248,7 @@ class ExactCache:
         except redis.ConnectionError:
             # Broken since its last use (Redis restarted, idle timeout): one try on a new
             # socket. A second failure, or a timeout, is Redis being down or stuck.
+            self._script_loaded = False  # a restarted Redis has forgotten the script
             return _exchange(held.connection, commands)
 
     def _send(self, *commands: tuple[Any, ...]) -> None:
@@ -249,6 +258,7 @@ class ExactCache:
         try:
             _exchange(held.connection, commands, read=False)
         except redis.ConnectionError:  # as in _run: one try on a new socket
+            self._script_loaded = False
             _exchange(held.connection, commands, read=False)
         held.unread.extend(commands)
 
