@@ -18,14 +18,16 @@ Three choices worth knowing:
 - Bounded: every entry expires after ``ttl`` and at most ``max_entries`` are kept. Each
   insert also records its keys in a sorted set by insertion time (``<prefix>#index``, no
   TTL, so ``volatile-lru`` never evicts it) and removes the oldest entries beyond the cap,
-  all in one Lua script (one round trip, atomic).
+  all in one Lua script (one round trip, atomic). The script's text goes with every insert
+  (``EVAL``, about 500 bytes; Redis keeps it compiled by its hash): with ``EVALSHA`` a Redis
+  that had not seen it yet (fresh, restarted, flushed) would answer ``NOSCRIPT`` to a reply
+  nobody reads in a thread-per-request server, and the cache would never store anything.
 - Redis failures never fail a request. After an error the cache stays off for a short
   back-off (a circuit breaker), so a dead Redis costs one timeout, not one per request.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -62,7 +64,6 @@ if excess > 0 then
 end
 return 0
 """
-_INSERT_SHA = hashlib.sha1(_INSERT_CAPPED.encode()).hexdigest()
 
 
 def _decode(value: bytes | str | None) -> Any:
@@ -142,11 +143,6 @@ class ExactCache:
         self._lock = threading.Lock()
         self.last_error: str | None = None
         self._local = threading.local()
-        # Whether Redis holds the capped insert's script, as far as this process knows: it
-        # is loaded before the first EVALSHA and again after a reconnect (Redis restarted).
-        # The NOSCRIPT reply of a deferred EVALSHA is read only by the thread's next command,
-        # which a thread-per-request server (python app.py) never sends.
-        self._script_loaded = False
         self._hits = metrics.CACHE_LOOKUPS.labels(name, "hit")
         self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
 
@@ -204,10 +200,7 @@ class ExactCache:
     def _insert_capped(self, items: dict[str, Any]) -> None:
         keys = [self.index_key, *(self.prefix + key for key in items)]
         args = [self.ttl, self.max_entries, time.time(), *map(_encode, items.values())]
-        if not self._script_loaded:
-            self._run(("SCRIPT", "LOAD", _INSERT_CAPPED))
-            self._script_loaded = True
-        self._send(("EVALSHA", _INSERT_SHA, len(keys), *keys, *args))
+        self._send(("EVAL", _INSERT_CAPPED, len(keys), *keys, *args))
 
     def count(self, under: str = "") -> int:
         """How many entries are stored under this cache's prefix (and then ``under``)."""
@@ -248,7 +241,6 @@ class ExactCache:
         except redis.ConnectionError:
             # Broken since its last use (Redis restarted, idle timeout): one try on a new
             # socket. A second failure, or a timeout, is Redis being down or stuck.
-            self._script_loaded = False  # a restarted Redis has forgotten the script
             return _exchange(held.connection, commands)
 
     def _send(self, *commands: tuple[Any, ...]) -> None:
@@ -258,7 +250,6 @@ class ExactCache:
         try:
             _exchange(held.connection, commands, read=False)
         except redis.ConnectionError:  # as in _run: one try on a new socket
-            self._script_loaded = False
             _exchange(held.connection, commands, read=False)
         held.unread.extend(commands)
 
@@ -274,21 +265,14 @@ class ExactCache:
             self._trip(exc)
 
     def _read_unread(self, held: _ThreadConnection) -> None:
-        """Read the replies of earlier ``_send`` calls; a script Redis no longer has (a
-        restart, ``SCRIPT FLUSH``) is sent again whole, and waited for."""
+        """Read the replies of earlier ``_send`` calls (an error among them raises)."""
         unread, held.unread = held.unread, []
-        missing_script = []
         try:
-            for command in unread:
-                try:
-                    held.connection.read_response()
-                except redis.exceptions.NoScriptError:
-                    missing_script.append(("EVAL", _INSERT_CAPPED, *command[2:]))
+            for _ in unread:
+                held.connection.read_response()
         except BaseException:
             held.connection.disconnect()  # the other replies are lost with it
             raise
-        if missing_script:
-            _exchange(held.connection, tuple(missing_script))
 
     def _held(self) -> _ThreadConnection:
         """This thread's connection, borrowed on first use (and again in a forked child)."""
