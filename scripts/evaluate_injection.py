@@ -32,7 +32,8 @@ the rate is detection, for benign texts it is the false-positive rate.
 ``--model FILE`` scores with another weights file (a candidate, e.g. one window size from
 ``train_injection_screen.py --window-chars 400``); ``--no-gates`` sends every window to the
 model (the gates' cost in detection is the difference); ``--variants`` also gives each attack
-family's rate per variant (the fresh set's variants are its markers); ``--embedding-cache
+family's rate per variant (a trick, a language or ``in_document`` in the train and test
+splits; the marker in the fresh set); ``--embedding-cache
 FILE`` keeps the windows' embeddings between runs (the same windows of several candidates are
 embedded once; the scores are the same). Each report also says how many texts of each label
 had a window embedded by the model (the slow path; prompts up to 400 characters always take
@@ -192,8 +193,10 @@ def report(title: str, rows: list[dict[str, str]], show_errors: bool,
         for (lab, family), fs in sorted(groups.items()):
             if lab == label:
                 print(f"{'':9s} {family:28s} {'':16s} {rate_with_interval(sum(fs), len(fs))}")
+                if not (variants and label == "injection"):
+                    continue
                 for (fam, variant), vs in sorted(by_variant.items()):
-                    if variants and label == "injection" and fam == family:
+                    if fam == family:
                         print(f"{'':11s} {variant:26s} {'':16s} "
                               f"{rate_with_interval(sum(vs), len(vs))}")
     for label in sorted(slow.keys() | {r["label"] for r in rows}):
@@ -236,7 +239,8 @@ def main() -> None:
                         help="also score passages around HTML comments in local files")
     parser.add_argument("--show-errors", action="store_true", help="list every miss")
     parser.add_argument("--variants", action="store_true",
-                        help="also give each attack family's rate per variant (template)")
+                        help="also give each attack family's rate per variant (trick, "
+                             "language or carrier kind; the fresh set's markers)")
     parser.add_argument("--model", help="another screen weights file (a candidate)")
     parser.add_argument("--embedding-cache", metavar="FILE",
                         help="keep the windows' embeddings in FILE between runs")

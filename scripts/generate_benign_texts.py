@@ -8,8 +8,9 @@ developers) from topic lists crossed with task templates. Deterministic: a fixed
 item. The output feeds scripts/build_injection_set.py; it is committed under
 tests/data/judgments/ so nobody has to regenerate it.
 
-``--fresh`` writes the e-mails and news reports of the fresh set instead (other topics,
-other requests; ``generated_fresh.jsonl``): generated after the screen's last tuning, for
+``--fresh`` writes the e-mails and news reports of the fresh set instead (other topics, and
+e-mails from a company to a customer besides those to a colleague;
+``generated_fresh.jsonl``): generated after the screen's last tuning, for
 ``scripts/build_injection_set.py --fresh`` (docs/judgments.md).
 """
 
