@@ -33,11 +33,10 @@ the rate is detection, for benign texts it is the false-positive rate.
 ``train_injection_screen.py --window-chars 400``); ``--no-gates`` sends every window to the
 model (the gates' cost in detection is the difference); ``--variants`` also gives each attack
 family's rate per variant (a trick, a language or ``in_document`` in the train and test
-splits; the marker in the fresh set); ``--embedding-cache
-FILE`` keeps the windows' embeddings between runs (the same windows of several candidates are
-embedded once; the scores are the same). Each report also says how many texts of each label
-had a window embedded by the model (the slow path; prompts up to 400 characters always take
-it).
+splits; the marker in the fresh set); ``--embedding-cache FILE`` keeps the windows'
+embeddings between runs (the same windows of several candidates are embedded once; the
+scores are the same). Each report also says how many texts of each label had a window
+embedded by the model (the slow path; prompts up to 400 characters always take it).
 """
 
 from __future__ import annotations
