@@ -106,15 +106,15 @@ class _ThreadConnection:
     """A connection borrowed from ``pool`` by one thread; it goes back when the thread ends.
 
     Held only in a ``threading.local``, so it is dropped (and released) when its thread's
-    locals are, at the end of the thread. ``unread`` are the commands whose replies are
-    still to be read (a deferred insert).
+    locals are, at the end of the thread. ``unread`` counts the replies still to be read (a
+    deferred insert).
     """
 
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self.pool = pool
         self.pid = os.getpid()
         self.connection = pool.get_connection()
-        self.unread: list[tuple[Any, ...]] = []
+        self.unread = 0
 
     def __del__(self) -> None:
         if self.pid != os.getpid():
@@ -251,7 +251,7 @@ class ExactCache:
             _exchange(held.connection, commands, read=False)
         except redis.ConnectionError:  # as in _run: one try on a new socket
             _exchange(held.connection, commands, read=False)
-        held.unread.extend(commands)
+        held.unread += len(commands)
 
     def _settle(self) -> None:
         """Wait for this thread's earlier inserts, so that what it does next through the
@@ -266,9 +266,9 @@ class ExactCache:
 
     def _read_unread(self, held: _ThreadConnection) -> None:
         """Read the replies of earlier ``_send`` calls (an error among them raises)."""
-        unread, held.unread = held.unread, []
+        unread, held.unread = held.unread, 0
         try:
-            for _ in unread:
+            for _ in range(unread):
                 held.connection.read_response()
         except BaseException:
             held.connection.disconnect()  # the other replies are lost with it
